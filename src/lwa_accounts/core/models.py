@@ -1,0 +1,99 @@
+"""Domain values shared by every layer. Frozen dataclasses; no behaviour beyond invariants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+SessionKind = Literal["browser", "device"]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A local account. ``password_hash`` is None for accounts created through Amazon."""
+
+    id: str
+    username: str
+    email: str | None
+    name: str
+    email_verified: bool
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+    password_hash: str | None = field(default=None, repr=False)
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """What a registration supplies; the store assigns id and timestamps."""
+
+    username: str
+    email: str | None
+    name: str
+    password_hash: str | None
+    email_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in session. The bearer/cookie token itself is never stored, only its SHA-256."""
+
+    id: str
+    account_id: str
+    kind: SessionKind
+    device_name: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    authenticated_at: datetime
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    revoked_at: datetime | None = None
+
+    @property
+    def expires_at(self) -> datetime:
+        return min(self.idle_expires_at, self.absolute_expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonProfile:
+    """A verified Amazon identity: tokeninfo ``aud`` checked and ``user_id`` matched."""
+
+    user_id: str
+    client_id: str
+    name: str | None = None
+    email: str | None = None
+    postal_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonLink:
+    """The mapping Amazon ``user_id`` -> local account, with the profile last seen."""
+
+    amazon_user_id: str
+    account_id: str
+    client_id: str
+    name: str | None
+    email: str | None
+    postal_code: str | None
+    linked_at: datetime
+    last_sign_in_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One line of the audit log. Never holds a token or a password."""
+
+    kind: str
+    at: datetime
+    account_id: str | None = None
+    amazon_user_id: str | None = None
+    client_id: str | None = None
+    ip: str | None = None
+    detail: str | None = None

@@ -1,0 +1,263 @@
+"""One error tree. Each error has a stable machine ``code`` and an HTTP status.
+
+The HTTP mapping (problem+json rendering) lives in ``web/problems.py``; everything else
+raises these. Codes are part of the public contract: never rename one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LwaAccountsError(Exception):
+    """Base of every error the service reports to a client."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    default_detail: ClassVar[str] = "The request could not be processed."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retry_after: int | None = None,
+        **extra: Any,
+    ) -> None:
+        self.detail = detail or self.default_detail
+        self.retry_after = retry_after
+        self.extra: dict[str, Any] = extra
+        super().__init__(self.detail)
+
+
+# ---- input -------------------------------------------------------------------------
+
+
+class ValidationFailed(LwaAccountsError):
+    code = "validation_failed"
+    status = 422
+    title = "Validation failed"
+    default_detail = "Some fields are missing or invalid."
+
+    def __init__(self, detail: str | None = None, *, errors: dict[str, str] | None = None) -> None:
+        super().__init__(detail, errors=errors or {})
+        self.errors: dict[str, str] = errors or {}
+
+
+class BadRequest(LwaAccountsError):
+    code = "bad_request"
+    status = 400
+    title = "Bad request"
+
+
+class NotFound(LwaAccountsError):
+    code = "not_found"
+    status = 404
+    title = "Not found"
+    default_detail = "There is nothing here."
+
+
+class PayloadTooLarge(LwaAccountsError):
+    code = "payload_too_large"
+    status = 413
+    title = "Payload too large"
+    default_detail = "The request body is too large."
+
+
+class CsrfFailed(LwaAccountsError):
+    code = "csrf_failed"
+    status = 403
+    title = "Form expired"
+    default_detail = "The form expired or did not come from this site. Please try again."
+
+
+# ---- accounts and sessions -----------------------------------------------------------
+
+
+class InvalidCredentials(LwaAccountsError):
+    code = "invalid_credentials"
+    status = 401
+    title = "Invalid credentials"
+    default_detail = "The username or password is incorrect."
+
+
+class NotAuthenticated(LwaAccountsError):
+    code = "not_authenticated"
+    status = 401
+    title = "Not authenticated"
+    default_detail = "Sign in first."
+
+
+class ReauthenticationRequired(LwaAccountsError):
+    code = "reauthentication_required"
+    status = 403
+    title = "Please confirm it is you"
+    default_detail = "This change needs a recent sign-in or your password."
+
+
+class AccountDisabled(LwaAccountsError):
+    code = "account_disabled"
+    status = 403
+    title = "Account disabled"
+    default_detail = "This account is disabled."
+
+
+class UsernameTaken(LwaAccountsError):
+    code = "username_taken"
+    status = 409
+    title = "Username taken"
+    default_detail = "That username is already taken."
+
+
+class EmailTaken(LwaAccountsError):
+    code = "email_taken"
+    status = 409
+    title = "Email taken"
+    default_detail = "An account with that email address already exists."
+
+
+class TooManyAttempts(LwaAccountsError):
+    code = "too_many_attempts"
+    status = 429
+    title = "Too many attempts"
+    default_detail = "Too many attempts. Wait a little and try again."
+
+
+# ---- Amazon ----------------------------------------------------------------------------
+
+
+class AmazonError(LwaAccountsError):
+    """Anything that went wrong talking to, or because of, Login with Amazon."""
+
+    code = "amazon_error"
+    status = 502
+    title = "Amazon sign-in failed"
+    default_detail = "Signing in with Amazon failed."
+
+
+class InvalidToken(AmazonError):
+    code = "invalid_token"
+    status = 401
+    title = "Invalid Amazon token"
+    default_detail = "The Amazon access token is invalid or expired."
+
+
+class TokenForAnotherApp(AmazonError):
+    code = "token_for_another_app"
+    status = 401
+    title = "Token for another app"
+    default_detail = "The Amazon access token was not issued to this application."
+
+
+class InsufficientScope(AmazonError):
+    code = "insufficient_scope"
+    status = 403
+    title = "Missing Amazon permission"
+    default_detail = "The Amazon token does not grant the profile data this service needs."
+
+
+class AmazonUnavailable(AmazonError):
+    code = "amazon_unavailable"
+    status = 503
+    title = "Amazon is unavailable"
+    default_detail = "Amazon could not be reached. Please try again in a moment."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+
+
+class AmazonProtocolError(AmazonError):
+    """Amazon answered with an OAuth error we cannot recover from (bad grant, bad client...)."""
+
+    code = "amazon_protocol_error"
+    status = 502
+    title = "Amazon refused the request"
+
+    def __init__(self, detail: str | None = None, *, oauth_error: str = "", **extra: Any) -> None:
+        super().__init__(detail, oauth_error=oauth_error, **extra)
+        self.oauth_error = oauth_error
+
+
+class AmazonAuthorizationFailed(AmazonError):
+    """The person declined at Amazon, or the redirect came back broken (state, code)."""
+
+    code = "amazon_authorization_failed"
+    status = 400
+    title = "Amazon sign-in did not complete"
+    default_detail = "Signing in with Amazon did not complete."
+
+
+# ---- linking ---------------------------------------------------------------------------
+
+
+class AmazonLinkedElsewhere(LwaAccountsError):
+    code = "amazon_linked_elsewhere"
+    status = 409
+    title = "Amazon account already linked"
+    default_detail = "This Amazon account is already linked to another account."
+
+
+class AlreadyLinked(LwaAccountsError):
+    code = "already_linked"
+    status = 409
+    title = "Already linked"
+    default_detail = "This account is already linked to a different Amazon account."
+
+
+class LastSignInMethod(LwaAccountsError):
+    code = "last_sign_in_method"
+    status = 409
+    title = "Last way to sign in"
+    default_detail = "Set a password before unlinking Amazon: it is your only way to sign in."
+
+
+class SignupClosed(LwaAccountsError):
+    code = "signup_closed"
+    status = 403
+    title = "Sign-up closed"
+    default_detail = "New accounts cannot be created with Amazon."
+
+
+class FlowNotFound(LwaAccountsError):
+    code = "flow_not_found"
+    status = 404
+    title = "Unknown sign-in flow"
+    default_detail = "This sign-in step does not exist. Start again."
+
+
+class FlowExpired(LwaAccountsError):
+    code = "flow_expired"
+    status = 410
+    title = "Sign-in step expired"
+    default_detail = "This sign-in step expired or was already used. Start again."
+
+
+# ---- devices ---------------------------------------------------------------------------
+
+
+class SlowDown(LwaAccountsError):
+    code = "slow_down"
+    status = 429
+    title = "Polling too fast"
+    default_detail = "Poll less often."
+
+
+class DeviceCodeExpired(LwaAccountsError):
+    code = "expired"
+    status = 410
+    title = "Code expired"
+    default_detail = "The code expired. Ask for a new one."
+
+
+class AccessDenied(LwaAccountsError):
+    code = "access_denied"
+    status = 403
+    title = "Access denied"
+    default_detail = "The sign-in was declined."
+
+
+class InvalidUserCode(LwaAccountsError):
+    code = "invalid_user_code"
+    status = 400
+    title = "Unknown code"
+    default_detail = "That code is not valid or has expired. Check the code on your TV."

@@ -1,0 +1,121 @@
+"""The narrow interfaces between layers (typing Protocols).
+
+The Amazon integration talks to the account system only through these, so a company with
+its own user database can plug in an adapter (the integration kit). Stores are bound to one
+database transaction, which the edge (request handler, CLI command) opens and commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from lwa_accounts.core.models import (
+    Account,
+    AmazonLink,
+    AuditEvent,
+    NewAccount,
+    Session,
+    SessionKind,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """False on mismatch; never raises for a wrong password."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class AccountStore(Protocol):
+    async def get(self, account_id: str) -> Account | None: ...
+
+    async def get_by_username(self, username: str) -> Account | None:
+        """Case-insensitive."""
+        ...
+
+    async def get_by_email(self, email: str) -> Account | None:
+        """By normalised email."""
+        ...
+
+    async def get_by_login(self, login: str) -> Account | None:
+        """A username or an email address, as typed on a sign-in form."""
+        ...
+
+    async def lock(self, account_id: str) -> Account | None:
+        """Read the account under a row lock (SELECT ... FOR UPDATE) for the transaction."""
+        ...
+
+    async def create(self, new: NewAccount) -> Account:
+        """Raises UsernameTaken / EmailTaken on a unique-constraint conflict."""
+        ...
+
+    async def update(
+        self,
+        account_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        email_verified: bool | None = None,
+        password_hash: str | None = None,
+    ) -> Account:
+        """Change only the given fields. Raises EmailTaken on conflict."""
+        ...
+
+
+class SessionStore(Protocol):
+    async def create(
+        self,
+        account_id: str,
+        kind: SessionKind,
+        *,
+        device_name: str | None,
+        user_agent: str | None,
+        ip: str | None,
+    ) -> tuple[str, Session]:
+        """A fresh random token (returned once, stored hashed) and its session."""
+        ...
+
+    async def resolve(self, token: str) -> tuple[Session, Account] | None:
+        """The live session and its account for a token, touching ``last_seen_at``."""
+        ...
+
+    async def list_for_account(self, account_id: str) -> Sequence[Session]: ...
+
+    async def revoke(self, account_id: str, session_id: str) -> bool: ...
+
+    async def revoke_all(self, account_id: str, *, except_session_id: str | None = None) -> int: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+
+    async def list(
+        self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]: ...
+
+
+class IdentityStore(Protocol):
+    """Amazon ``user_id`` <-> local account. One identity per account, one account per identity."""
+
+    async def get_by_amazon_user_id(self, amazon_user_id: str) -> AmazonLink | None: ...
+
+    async def get_for_account(self, account_id: str) -> AmazonLink | None: ...
+
+    async def link(self, link: AmazonLink) -> AmazonLink:
+        """Raises AmazonLinkedElsewhere / AlreadyLinked on a unique-constraint conflict."""
+        ...
+
+    async def update_seen(self, link: AmazonLink) -> AmazonLink: ...
+
+    async def unlink(self, account_id: str) -> bool: ...

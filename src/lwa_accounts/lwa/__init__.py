@@ -1,0 +1,1 @@
+"""Login with Amazon client: sans-I/O protocol plus a pooled async httpx client."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 schema, SQL stores and Alembic migrations."""

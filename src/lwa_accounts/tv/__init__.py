@@ -1,0 +1,1 @@
+"""Reference device client and the terminal TV app."""

@@ -1,0 +1,1 @@
+"""FastAPI application: pages, JSON API, error mapping, CSRF, cookies, rate limits."""
