@@ -14,10 +14,12 @@ from typing import Protocol
 from lwa_accounts.core.models import (
     Account,
     AmazonLink,
+    AmazonProfile,
     AuditEvent,
     NewAccount,
     Session,
     SessionKind,
+    TokenSet,
 )
 
 
@@ -119,3 +121,24 @@ class IdentityStore(Protocol):
     async def update_seen(self, link: AmazonLink) -> AmazonLink: ...
 
     async def unlink(self, account_id: str) -> bool: ...
+
+
+class AmazonClient(Protocol):
+    """What the flows need from Login with Amazon (implemented in ``lwa/``)."""
+
+    def authorize_url(
+        self, *, state: str, code_challenge: str, redirect_uri: str, scope: str | None = None
+    ) -> str:
+        """Amazon's ``/ap/oa`` URL for the web flow, PKCE S256."""
+        ...
+
+    async def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str) -> TokenSet:
+        """Authorization code -> tokens (web client id + secret). Never retried."""
+        ...
+
+    async def verify_and_fetch(self, access_token: str) -> AmazonProfile:
+        """tokeninfo (``aud`` in the allow-list) + profile, ``user_id`` matched.
+
+        Raises InvalidToken, TokenForAnotherApp, InsufficientScope or AmazonUnavailable.
+        """
+        ...

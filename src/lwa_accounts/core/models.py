@@ -97,3 +97,25 @@ class AuditEvent:
     client_id: str | None = None
     ip: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """Tokens from Amazon's token endpoint. Never logged, never stored in clear."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_in: int
+    refresh_token: str | None = field(default=None, repr=False)
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodePair:
+    """Amazon's code-based-linking pair (``/auth/o2/create/codepair``)."""
+
+    user_code: str
+    device_code: str = field(repr=False)
+    verification_uri: str
+    expires_in: int
+    interval: int
