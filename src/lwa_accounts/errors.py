@@ -261,3 +261,15 @@ class InvalidUserCode(LwaAccountsError):
     status = 400
     title = "Unknown code"
     default_detail = "That code is not valid or has expired. Check the code on your TV."
+
+
+# ---- emulator --------------------------------------------------------------------------
+
+
+class EmulatorRefused(LwaAccountsError):
+    """The offline Amazon emulator was asked to run where it must not (production)."""
+
+    code = "emulator_refused"
+    status = 500
+    title = "Emulator refused"
+    default_detail = "The Amazon emulator does not run in production."
