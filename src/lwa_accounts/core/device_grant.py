@@ -1,0 +1,202 @@
+"""Our device grant (RFC 8628 shaped) and the rules for the codes we show on TVs. Pure.
+
+Two kinds of code (security.md items 15 and 16):
+
+- the *user code* a person types on a phone: 8 characters from ``USER_CODE_ALPHABET`` (no
+  vowels, so no words; no digits, so no 0/O or 1/I confusion), shown as ``XXXX-XXXX``;
+  entry ignores case, spaces and dashes. 20^8 is about 2.6e10, which with the per-IP and
+  per-code rate limits and a 15-minute life is far out of reach of guessing;
+- the *device code* the device keeps secret and polls with: 256 random bits.
+
+Both are stored only as SHA-256 digests (``code_digest``): they are high-entropy secrets,
+so a fast hash is enough and lets the server find a row by the digest.
+
+The grant itself is a small immutable value; ``poll``, ``approve`` and ``deny`` return the
+next value and an outcome, and the caller persists it. ``poll`` enforces the interval: a
+device that polls sooner than ``interval`` seconds after its previous poll gets
+``SlowDown`` and, as RFC 8628 section 3.5 says, 5 more seconds on its interval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+DEVICE_CODE_BYTES = 32  # 256 bits; the checklist asks for at least 128
+MAX_TTL_SECONDS = 15 * 60
+SLOW_DOWN_STEP_SECONDS = 5
+MAX_INTERVAL_SECONDS = 60
+
+# What a person may type between the characters of a code: spaces, dashes and look-alikes
+# of them that phone keyboards insert (non-breaking space, en/em dash, minus sign).
+_SEPARATORS = frozenset(" \t-\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
+_ALPHABET_SET = frozenset(USER_CODE_ALPHABET)
+
+
+# ---- codes ---------------------------------------------------------------------------
+
+
+def new_user_code(randbelow: Callable[[int], int] = secrets.randbelow) -> str:
+    """A fresh user code in canonical form (8 upper-case letters, no dash)."""
+    size = len(USER_CODE_ALPHABET)
+    return "".join(USER_CODE_ALPHABET[randbelow(size)] for _ in range(USER_CODE_LENGTH))
+
+
+def display_user_code(code: str) -> str:
+    """``BCDFGHJK`` -> ``BCDF-GHJK``: two groups of four are easier to read off a TV."""
+    half = len(code) // 2
+    return f"{code[:half]}-{code[half:]}"
+
+
+def parse_user_code(text: str) -> str | None:
+    """What a person typed -> the canonical code, or None if it cannot be one of ours.
+
+    Case, spaces and dashes are ignored. Anything else outside the alphabet (including
+    non-ASCII letters whose upper-case looks like ours) makes the entry invalid.
+    """
+    if len(text) > 64:
+        return None
+    kept = [char for char in text if char not in _SEPARATORS]
+    # Check before upper-casing: "ß".upper() is "SS", and non-ASCII must never pass.
+    if not all(char.isascii() for char in kept):
+        return None
+    code = "".join(kept).upper()
+    if len(code) != USER_CODE_LENGTH or not set(code) <= _ALPHABET_SET:
+        return None
+    return code
+
+
+def new_device_code() -> str:
+    """A fresh device code: 256 random bits, URL-safe text."""
+    return secrets.token_urlsafe(DEVICE_CODE_BYTES)
+
+
+def code_digest(code: str) -> str:
+    """The stored form of a secret code (SHA-256, hex)."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+# ---- the grant -------------------------------------------------------------------------
+
+GrantStatus = Literal["pending", "approved", "denied", "consumed"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceGrant:
+    status: GrantStatus
+    created_at: datetime
+    expires_at: datetime
+    interval: int
+    last_poll_at: datetime | None = None
+    account_id: str | None = None
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+    def is_open(self, now: datetime) -> bool:
+        """Still waiting for a person to approve or deny it."""
+        return self.status == "pending" and not self.is_expired(now)
+
+
+def new_grant(now: datetime, *, ttl_seconds: int, interval: int) -> DeviceGrant:
+    if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(f"ttl_seconds must be in 1..{MAX_TTL_SECONDS}")
+    if not 0 < interval <= MAX_INTERVAL_SECONDS:
+        raise ValueError(f"interval must be in 1..{MAX_INTERVAL_SECONDS}")
+    return DeviceGrant(
+        status="pending",
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl_seconds),
+        interval=interval,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SlowDown:
+    interval: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyUsed:
+    pass
+
+
+PollOutcome = Pending | SlowDown | Expired | Denied | Approved | AlreadyUsed
+
+
+def polled_too_soon(last_poll_at: datetime | None, now: datetime, interval: int) -> bool:
+    return last_poll_at is not None and now - last_poll_at < timedelta(seconds=interval)
+
+
+def poll(grant: DeviceGrant, now: datetime) -> tuple[PollOutcome, DeviceGrant]:
+    """One poll by the device. Returns the outcome to answer and the grant to store."""
+    if grant.status == "consumed":
+        return AlreadyUsed(), grant
+    if grant.is_expired(now):
+        return Expired(), grant
+    if polled_too_soon(grant.last_poll_at, now, grant.interval):
+        slower = min(grant.interval + SLOW_DOWN_STEP_SECONDS, MAX_INTERVAL_SECONDS)
+        return SlowDown(slower), replace(grant, interval=slower, last_poll_at=now)
+    polled = replace(grant, last_poll_at=now)
+    if grant.status == "denied":
+        return Denied(), polled
+    if grant.status == "approved":
+        assert grant.account_id is not None  # approve() always sets it
+        # Single use: the session is handed out once.
+        return Approved(grant.account_id), replace(polled, status="consumed")
+    return Pending(), polled
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a person's approve/deny did not apply."""
+
+    reason: Literal["expired", "already_decided"]
+
+
+def approve(grant: DeviceGrant, account_id: str, now: datetime) -> DeviceGrant | Refused:
+    refusal = _decidable(grant, now)
+    if refusal is not None:
+        return refusal
+    return replace(grant, status="approved", account_id=account_id)
+
+
+def deny(grant: DeviceGrant, now: datetime) -> DeviceGrant | Refused:
+    refusal = _decidable(grant, now)
+    if refusal is not None:
+        return refusal
+    return replace(grant, status="denied")
+
+
+def _decidable(grant: DeviceGrant, now: datetime) -> Refused | None:
+    if grant.status != "pending":
+        return Refused("already_decided")
+    if grant.is_expired(now):
+        return Refused("expired")
+    return None
