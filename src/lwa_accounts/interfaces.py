@@ -74,6 +74,10 @@ class AccountStore(Protocol):
         """Change only the given fields. Raises EmailTaken on conflict."""
         ...
 
+    async def list(self, limit: int = 100, offset: int = 0) -> Sequence[Account]:
+        """Accounts, oldest first (for the CLI)."""
+        ...
+
 
 class SessionStore(Protocol):
     async def create(
@@ -97,6 +101,10 @@ class SessionStore(Protocol):
     async def revoke(self, account_id: str, session_id: str) -> bool: ...
 
     async def revoke_all(self, account_id: str, *, except_session_id: str | None = None) -> int: ...
+
+    async def mark_authenticated(self, session_id: str) -> bool:
+        """Re-authentication: set ``authenticated_at`` to now. False if no such session."""
+        ...
 
 
 class AuditLog(Protocol):

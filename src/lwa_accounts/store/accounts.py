@@ -1,0 +1,167 @@
+"""SQL implementation of ``interfaces.AccountStore``."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, Select, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lwa_accounts import errors
+from lwa_accounts.core.models import Account, NewAccount
+from lwa_accounts.core.validation import email_key
+from lwa_accounts.interfaces import Clock
+from lwa_accounts.store.schema import accounts
+
+ACCOUNT_ID_PREFIX = "acc_"
+LIST_MAX = 1000
+
+
+def new_account_id() -> str:
+    # 16 random bytes -> 22 URL-safe characters: not guessable, not enumerable.
+    return ACCOUNT_ID_PREFIX + secrets.token_urlsafe(16)
+
+
+def account_from_row(row: Row[Any]) -> Account:
+    m = row._mapping
+    return Account(
+        id=m[accounts.c.id],
+        username=m[accounts.c.username],
+        email=m[accounts.c.email],
+        name=m[accounts.c.name],
+        email_verified=m[accounts.c.email_verified],
+        disabled=m[accounts.c.disabled],
+        created_at=m[accounts.c.created_at],
+        updated_at=m[accounts.c.updated_at],
+        password_hash=m[accounts.c.password_hash],
+    )
+
+
+def raise_conflict(exc: IntegrityError) -> None:
+    """Turn a unique-constraint violation into the matching domain error, else re-raise.
+
+    PostgreSQL names the constraint (uq_accounts_email_normalized); SQLite names the
+    column (accounts.email_normalized): both contain the column name.
+    """
+    message = str(exc.orig)
+    if "email_normalized" in message:
+        raise errors.EmailTaken() from exc
+    if "username" in message:
+        raise errors.UsernameTaken() from exc
+    raise exc
+
+
+class SqlAccountStore:
+    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+        self._conn = connection
+        self._clock = clock
+
+    async def _one(self, stmt: Select[Any]) -> Account | None:
+        row = (await self._conn.execute(stmt)).first()
+        return account_from_row(row) if row is not None else None
+
+    async def get(self, account_id: str) -> Account | None:
+        return await self._one(select(accounts).where(accounts.c.id == account_id))
+
+    async def get_by_username(self, username: str) -> Account | None:
+        # Stored lower-case; lower() only ASCII so that e.g. KELVIN SIGN does not match "k".
+        key = username.strip()
+        if not key.isascii():
+            return None
+        return await self._one(select(accounts).where(accounts.c.username == key.lower()))
+
+    async def get_by_email(self, email: str) -> Account | None:
+        return await self._one(
+            select(accounts).where(accounts.c.email_normalized == email_key(email))
+        )
+
+    async def get_by_login(self, login: str) -> Account | None:
+        # Usernames cannot contain "@", so the form is unambiguous.
+        if "@" in login:
+            return await self.get_by_email(login)
+        return await self.get_by_username(login)
+
+    async def lock(self, account_id: str) -> Account | None:
+        stmt = select(accounts).where(accounts.c.id == account_id)
+        # SQLite needs no row lock: its write transactions are serialised (BEGIN IMMEDIATE).
+        if self._conn.dialect.name != "sqlite":
+            stmt = stmt.with_for_update()
+        return await self._one(stmt)
+
+    async def create(self, new: NewAccount) -> Account:
+        now = self._clock.now()
+        account = Account(
+            id=new_account_id(),
+            username=new.username.strip().lower(),
+            email=new.email,
+            name=new.name,
+            email_verified=new.email_verified,
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+            password_hash=new.password_hash,
+        )
+        values = {
+            "id": account.id,
+            "username": account.username,
+            "email": account.email,
+            "email_normalized": email_key(account.email) if account.email is not None else None,
+            "name": account.name,
+            "password_hash": account.password_hash,
+            "email_verified": account.email_verified,
+            "disabled": account.disabled,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            # A savepoint keeps the caller's transaction usable after a conflict.
+            async with self._conn.begin_nested():
+                await self._conn.execute(insert(accounts).values(**values))
+        except IntegrityError as exc:
+            raise_conflict(exc)
+        return account
+
+    async def update(
+        self,
+        account_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        email_verified: bool | None = None,
+        password_hash: str | None = None,
+    ) -> Account:
+        values: dict[str, Any] = {"updated_at": self._clock.now()}
+        if name is not None:
+            values["name"] = name
+        if email is not None:
+            values["email"] = email
+            values["email_normalized"] = email_key(email)
+        if email_verified is not None:
+            values["email_verified"] = email_verified
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        stmt = update(accounts).where(accounts.c.id == account_id).values(**values)
+        try:
+            async with self._conn.begin_nested():
+                result = await self._conn.execute(stmt)
+        except IntegrityError as exc:
+            raise_conflict(exc)
+        if result.rowcount == 0:
+            raise errors.NotFound("No such account.")
+        account = await self.get(account_id)
+        assert account is not None  # updated just above, in this transaction
+        return account
+
+    async def list(self, limit: int = 100, offset: int = 0) -> Sequence[Account]:
+        """Accounts, oldest first (for the CLI)."""
+        limit = max(0, min(limit, LIST_MAX))
+        stmt = (
+            select(accounts)
+            .order_by(accounts.c.created_at, accounts.c.id)
+            .limit(limit)
+            .offset(max(0, offset))
+        )
+        return [account_from_row(row) for row in await self._conn.execute(stmt)]

@@ -1,0 +1,61 @@
+"""SQL implementation of ``interfaces.AuditLog``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lwa_accounts.core.models import AuditEvent
+from lwa_accounts.store.schema import IP_MAX, audit_events
+
+LIST_MAX = 1000
+DETAIL_MAX = 2000
+
+
+class SqlAuditLog:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def record(self, event: AuditEvent) -> None:
+        await self._conn.execute(
+            insert(audit_events).values(
+                kind=event.kind[:64],
+                at=event.at,
+                account_id=event.account_id,
+                amazon_user_id=_clip(event.amazon_user_id, 128),
+                client_id=_clip(event.client_id, 128),
+                ip=_clip(event.ip, IP_MAX),
+                detail=_clip(event.detail, DETAIL_MAX),
+            )
+        )
+
+    async def list(
+        self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]:
+        """Newest first."""
+        stmt = select(audit_events)
+        if account_id is not None:
+            stmt = stmt.where(audit_events.c.account_id == account_id)
+        if since is not None:
+            stmt = stmt.where(audit_events.c.at >= since)
+        stmt = stmt.order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
+        stmt = stmt.limit(max(0, min(limit, LIST_MAX)))
+        return [
+            AuditEvent(
+                kind=row.kind,
+                at=row.at,
+                account_id=row.account_id,
+                amazon_user_id=row.amazon_user_id,
+                client_id=row.client_id,
+                ip=row.ip,
+                detail=row.detail,
+            )
+            for row in await self._conn.execute(stmt)
+        ]
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None else None

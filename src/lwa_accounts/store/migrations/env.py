@@ -1,0 +1,61 @@
+"""Alembic environment: runs migrations over the project's async engine.
+
+The URL comes from ``config.attributes["url"]`` (set by store/migrate.py), else from
+``sqlalchemy.url`` in alembic.ini, else from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from lwa_accounts.settings import load_settings
+from lwa_accounts.store.engine import create_engine
+from lwa_accounts.store.schema import metadata
+
+config = context.config
+
+
+def _url() -> str:
+    url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+    return str(url) if url else load_settings().effective_database_url
+
+
+def _configure(**kwargs: object) -> None:
+    context.configure(
+        target_metadata=metadata,
+        compare_type=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def run_offline() -> None:
+    url = _url()
+    _configure(url=url, literal_binds=True, render_as_batch=url.startswith("sqlite"))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    # SQLite cannot ALTER most things: batch mode rebuilds tables instead.
+    _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    engine = create_engine(_url(), null_pool=True)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    asyncio.run(run_online())

@@ -1,0 +1,122 @@
+"""The database schema (SQLAlchemy Core tables). Alembic migrations must match it exactly.
+
+Timestamps are stored in UTC and always read back timezone-aware, on SQLite too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names: the stores tell conflicts apart by them, and migrations need them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID_LENGTH = 32
+USER_AGENT_MAX = 512
+IP_MAX = 64
+DEVICE_NAME_MAX = 100
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC. Rejects naive datetimes instead of guessing."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: store the UTC wall time (text sorts chronologically).
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("username", String(32), nullable=False),  # normalised lower-case
+    Column("email", String(254), nullable=True),  # as given
+    Column("email_normalized", String(254), nullable=True),
+    Column("name", String(100), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("email_verified", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("username"),
+    UniqueConstraint("email_normalized"),  # NULLs never collide: email is optional
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("token_hash", String(64), nullable=False),  # SHA-256 hex of the bearer/cookie token
+    Column(
+        "account_id",
+        String(ID_LENGTH),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("device_name", String(DEVICE_NAME_MAX), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("authenticated_at", UTCDateTime, nullable=False),
+    Column("idle_expires_at", UTCDateTime, nullable=False),
+    Column("absolute_expires_at", UTCDateTime, nullable=False),
+    Column("user_agent", String(USER_AGENT_MAX), nullable=True),
+    Column("ip", String(IP_MAX), nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    CheckConstraint("kind IN ('browser', 'device')", name="kind"),
+    Index(None, "token_hash", unique=True),
+    Index(None, "account_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    # No foreign key: the audit trail outlives what it talks about.
+    Column("account_id", String(ID_LENGTH), nullable=True),
+    Column("amazon_user_id", String(128), nullable=True),
+    Column("client_id", String(128), nullable=True),
+    Column("ip", String(IP_MAX), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index(None, "at"),
+    Index(None, "account_id"),
+)
