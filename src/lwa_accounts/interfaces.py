@@ -150,3 +150,21 @@ class AmazonClient(Protocol):
         Raises InvalidToken, TokenForAnotherApp, InsufficientScope or AmazonUnavailable.
         """
         ...
+
+
+class Throttle(Protocol):
+    """Password-attempt throttling (implemented in ``throttle.py`` over ``limits``).
+
+    ``account_key`` names the account under attack (its id, or the login as typed when no
+    such account exists) so unknown and known logins are throttled alike.
+    """
+
+    async def guard_password(self, account_key: str, ip: str | None) -> None:
+        """Raise TooManyAttempts (with retry_after) before a password is even checked."""
+        ...
+
+    async def password_failed(self, account_key: str, ip: str | None) -> int:
+        """Count a wrong password; returns the attempts left before 429."""
+        ...
+
+    async def password_succeeded(self, account_key: str) -> None: ...
