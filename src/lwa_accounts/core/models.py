@@ -84,6 +84,8 @@ class AmazonLink:
     postal_code: str | None
     linked_at: datetime
     last_sign_in_at: datetime | None
+    # A changed Amazon email not (yet) applied to the account (security.md item 14).
+    pending_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +121,34 @@ class CodePair:
     verification_uri: str
     expires_in: int
     interval: int
+
+
+PendingFlowKind = Literal["link", "registration"]
+PendingFlowStatus = Literal["pending", "completed", "spent"]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFlow:
+    """A server-side step between an Amazon sign-in and a session: prove the local password
+    (``link``) or fill in a registration (``registration``).
+
+    The id is handed out once and stored hashed. ``status`` goes pending -> spent when the
+    caller finishes it, or pending -> completed -> spent when it is finished elsewhere and
+    the originating device collects its session.
+    """
+
+    id_hash: str
+    kind: PendingFlowKind
+    status: PendingFlowStatus
+    profile: AmazonProfile
+    target_account_id: str | None  # the account to prove the password of (link)
+    completed_account_id: str | None  # the account the originator will be signed in to
+    attempts_left: int
+    can_register_instead: bool
+    missing: tuple[str, ...]  # required registration fields Amazon did not supply
+    session_kind: SessionKind
+    device_name: str | None
+    binding_hash: str | None  # SHA-256 of the originating browser's binding secret
+    created_at: datetime
+    expires_at: datetime
+

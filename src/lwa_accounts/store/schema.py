@@ -120,3 +120,65 @@ audit_events = Table(
     Index(None, "at"),
     Index(None, "account_id"),
 )
+
+# ---- Sign in with Amazon (issue 5, migration 0002_amazon) -----------------------------------
+
+amazon_identities = Table(
+    "amazon_identities",
+    metadata,
+    # The key of a link is the Amazon user_id (never the email): one account per identity...
+    Column("amazon_user_id", String(128), primary_key=True),
+    # ... and one identity per account.
+    Column(
+        "account_id",
+        String(ID_LENGTH),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("client_id", String(128), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("email", String(254), nullable=True),
+    Column("postal_code", String(32), nullable=True),
+    Column("pending_email", String(254), nullable=True),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Column("last_sign_in_at", UTCDateTime, nullable=True),
+    UniqueConstraint("account_id"),
+)
+
+pending_flows = Table(
+    "pending_flows",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 hex of the flow id
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The verified Amazon profile: the client never gets to choose the user_id.
+    Column("amazon_user_id", String(128), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("email", String(254), nullable=True),
+    Column("postal_code", String(32), nullable=True),
+    Column(
+        "target_account_id",
+        String(ID_LENGTH),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column(
+        "completed_account_id",
+        String(ID_LENGTH),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("attempts_left", Integer, nullable=False),
+    Column("can_register_instead", Boolean, nullable=False),
+    Column("missing", String(128), nullable=False),  # comma-separated field names
+    Column("session_kind", String(16), nullable=False),
+    Column("device_name", String(DEVICE_NAME_MAX), nullable=True),
+    Column("binding_hash", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('link', 'registration')", name="kind"),
+    CheckConstraint("status IN ('pending', 'completed', 'spent')", name="status"),
+    CheckConstraint("session_kind IN ('browser', 'device')", name="session_kind"),
+    Index(None, "expires_at"),
+)
