@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -200,3 +200,60 @@ def _decidable(grant: DeviceGrant, now: datetime) -> Refused | None:
     if grant.is_expired(now):
         return Refused("expired")
     return None
+
+
+# ---- stored records ----------------------------------------------------------------------
+
+GrantPurpose = Literal["device", "handoff"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceGrantRecord:
+    """A grant as stored: ``device`` grants are polled with a device code at /device/token;
+    ``handoff`` grants carry a pending Amazon flow (by its id digest) to finish on a phone,
+    and the device polls that flow instead."""
+
+    id: str
+    purpose: GrantPurpose
+    grant: DeviceGrant
+    device_name: str | None = None
+    flow_id_hash: str | None = None
+    ip: str | None = None
+
+
+AmazonAuthorizationStatus = Literal["pending", "done", "expired", "denied"]
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonAuthorization:
+    """Server-assisted code-based linking: Amazon's code pair, held by the server.
+
+    The device knows only a random id (stored as its digest) and Amazon's user code; the
+    Amazon device code never leaves the server. Two clocks are kept: when the device last
+    polled us (``last_poll_at``, enforced with ``interval``) and when we last asked Amazon
+    (``amazon_polled_at``, at most once per ``amazon_interval``).
+    """
+
+    id_hash: str
+    status: AmazonAuthorizationStatus
+    user_code: str
+    device_code: str | None = field(repr=False)
+    verification_uri: str
+    device_name: str | None
+    interval: int
+    amazon_interval: int
+    created_at: datetime
+    expires_at: datetime
+    last_poll_at: datetime | None = None
+    amazon_polled_at: datetime | None = None
+    ip: str | None = None
+
+
+def amazon_poll_due(auth: AmazonAuthorization, now: datetime) -> bool:
+    """May the server ask Amazon again? Between polls, the cached "pending" stands."""
+    return not polled_too_soon(auth.amazon_polled_at, now, auth.amazon_interval)
+
+
+def amazon_slowed_interval(current: int) -> int:
+    """Amazon said slow_down: double our pace towards it, capped like the AVS SDKs do."""
+    return min(current * 2, MAX_INTERVAL_SECONDS)

@@ -182,3 +182,60 @@ pending_flows = Table(
     CheckConstraint("session_kind IN ('browser', 'device')", name="session_kind"),
     Index(None, "expires_at"),
 )
+
+# ---- Devices and TVs (issue 6, migration 0003_devices) ---------------------------------------
+
+device_grants = Table(
+    "device_grants",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("purpose", String(16), nullable=False),  # 'device' (RFC 8628) or 'handoff'
+    # Both codes are secrets: only their SHA-256 is stored (security.md items 15, 16).
+    Column("device_code_hash", String(64), nullable=True),  # 'device' grants only
+    Column("user_code_hash", String(64), nullable=False),
+    Column(
+        "flow_id_hash",  # 'handoff' grants: the pending Amazon flow to finish on a phone
+        String(64),
+        ForeignKey("pending_flows.id_hash", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("status", String(16), nullable=False),
+    Column("device_name", String(DEVICE_NAME_MAX), nullable=True),
+    Column("interval", Integer, nullable=False),
+    Column(
+        "account_id",
+        String(ID_LENGTH),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("ip", String(IP_MAX), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_poll_at", UTCDateTime, nullable=True),
+    CheckConstraint("purpose IN ('device', 'handoff')", name="purpose"),
+    CheckConstraint("status IN ('pending', 'approved', 'denied', 'consumed')", name="status"),
+    Index(None, "device_code_hash", unique=True),
+    Index(None, "user_code_hash", unique=True),
+    Index(None, "expires_at"),
+)
+
+amazon_device_authorizations = Table(
+    "amazon_device_authorizations",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the id the device holds
+    Column("status", String(16), nullable=False),
+    Column("user_code", String(64), nullable=False),  # Amazon's; shown on the TV anyway
+    # Amazon's device code: never sent to the device; cleared once the pair is finished.
+    Column("device_code", String(512), nullable=True),
+    Column("verification_uri", String(512), nullable=False),
+    Column("device_name", String(DEVICE_NAME_MAX), nullable=True),
+    Column("interval", Integer, nullable=False),
+    Column("amazon_interval", Integer, nullable=False),
+    Column("ip", String(IP_MAX), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_poll_at", UTCDateTime, nullable=True),
+    Column("amazon_polled_at", UTCDateTime, nullable=True),
+    CheckConstraint("status IN ('pending', 'done', 'expired', 'denied')", name="status"),
+    Index(None, "expires_at"),
+)
