@@ -125,7 +125,7 @@ class Throttle:
     async def aclose(self) -> None:
         if isinstance(self._storage, RedisStorage):
             # The redis-py bridge keeps a connection pool; give its sockets back.
-            storage = self._storage.bridge.storage
-            close = getattr(storage, "aclose", None)
+            client = getattr(self._storage.bridge, "storage", None)
+            close = getattr(client, "aclose", None)
             if close is not None:
                 await close()

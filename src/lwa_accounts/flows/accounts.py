@@ -1,0 +1,329 @@
+"""Account use cases shared by the pages and the JSON API: register, password sign-in,
+sign-out, change password, re-authenticate, list and revoke sessions.
+
+Flows never commit and never import a web framework. Outcomes that must leave an audit
+trail even though they fail (a wrong password, a throttled attempt) are returned as
+``Refused(error)`` instead of raised, so the edge can commit the audit event first and
+then raise ``outcome.error`` (see ``unwrap``). Plain bad input is raised at once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from lwa_accounts.core.models import Account, AuditEvent, NewAccount, Session, SessionKind
+from lwa_accounts.core.validation import (
+    EMAIL_MAX,
+    PASSWORD_MAX,
+    Invalid,
+    email_key,
+    validate_password,
+    validate_registration,
+)
+from lwa_accounts.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    LwaAccountsError,
+    NotFound,
+    ReauthenticationRequired,
+    TooManyAttempts,
+    ValidationFailed,
+)
+from lwa_accounts.flows.sessions import ClientInfo, SignedIn, end_session, start_session
+from lwa_accounts.interfaces import Clock, PasswordHasher
+from lwa_accounts.passwords import verify_against_dummy
+from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Stores
+from lwa_accounts.throttle import Throttle
+
+# Audit event kinds (stable strings).
+ACCOUNT_REGISTERED = "account.registered"
+SIGN_IN_FAILED = "signin.failed"
+SIGN_IN_THROTTLED = "signin.throttled"
+PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
+REAUTHENTICATED = "session.reauthenticated"
+SESSION_REVOKED = "session.revoked"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AccountDeps:
+    """What the account flows need besides the transaction's stores."""
+
+    settings: Settings
+    hasher: PasswordHasher
+    throttle: Throttle
+    clock: Clock
+    common_passwords: Collection[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A failed attempt whose audit event must be committed before ``error`` is raised."""
+
+    error: LwaAccountsError
+
+
+def unwrap(outcome: T | Refused) -> T:
+    """At the edge, after the transaction committed: raise a refusal, pass a result."""
+    if isinstance(outcome, Refused):
+        raise outcome.error
+    return outcome
+
+
+# ---- registration ------------------------------------------------------------------------
+
+
+async def register(
+    stores: Stores,
+    deps: AccountDeps,
+    *,
+    username: str,
+    email: str | None,
+    name: str,
+    password: str,
+    client: ClientInfo,
+) -> Account:
+    """Create a password account. Raises ValidationFailed, UsernameTaken, EmailTaken or
+    TooManyAttempts (registrations per IP)."""
+    checked = validate_registration(
+        username=username,
+        email=email,
+        name=name,
+        password=password,
+        common=deps.common_passwords,
+    )
+    if not checked.ok:
+        raise ValidationFailed(errors=checked.errors)
+    buckets = deps.throttle.registration_buckets(client.ip)
+    await deps.throttle.check(buckets)
+    password_hash = await deps.hasher.hash(checked.password)
+    account = await stores.accounts.create(
+        NewAccount(
+            username=checked.username,
+            email=checked.email,
+            name=checked.name,
+            password_hash=password_hash,
+        )
+    )
+    await deps.throttle.hit(buckets)
+    await _audit(stores, deps, ACCOUNT_REGISTERED, account.id, client, "method=password")
+    return account
+
+
+# ---- password sign-in ----------------------------------------------------------------------
+
+
+async def sign_in_with_password(
+    stores: Stores,
+    deps: AccountDeps,
+    *,
+    login: str,
+    password: str,
+    kind: SessionKind,
+    device_name: str | None,
+    client: ClientInfo,
+) -> SignedIn | Refused:
+    """Username or email + password -> a new session.
+
+    Throttled per account and per IP (checked before verifying, failures counted); an
+    unknown login verifies against a dummy hash so it takes as long as a wrong password;
+    the hash is upgraded when the parameters changed. Every failure gets the same
+    ``invalid_credentials`` answer.
+    """
+    account = await _find_login(stores, login)
+    account_key = account.id if account else "login:" + email_key(login)[:EMAIL_MAX]
+    refused = await verify_password(
+        stores, deps, account=account, account_key=account_key, password=password, client=client
+    )
+    if refused is not None:
+        return refused
+    assert account is not None  # verify_password refuses a missing account
+    if account.disabled:
+        await _audit(stores, deps, SIGN_IN_FAILED, account.id, client, "reason=disabled")
+        return Refused(AccountDisabled())
+    return await start_session(
+        stores,
+        account,
+        kind=kind,
+        device_name=device_name,
+        user_agent=client.user_agent,
+        ip=client.ip,
+        method="password",
+    )
+
+
+async def verify_password(
+    stores: Stores,
+    deps: AccountDeps,
+    *,
+    account: Account | None,
+    account_key: str,
+    password: str,
+    client: ClientInfo,
+) -> Refused | None:
+    """The throttled password check every flow uses (sign-in, re-authentication, change
+    password, and Amazon's "link with your local password" step). None means verified.
+
+    Refusals carry ``attempts_left`` so a client can warn before the lockout.
+    """
+    account_id = account.id if account else None
+    try:
+        await deps.throttle.guard_password(account_key, client.ip)
+    except TooManyAttempts as error:
+        await _audit(stores, deps, SIGN_IN_THROTTLED, account_id, client, "reason=throttled")
+        return Refused(error)
+    password_hash = account.password_hash if account else None
+    if password_hash is None or len(password) > PASSWORD_MAX:
+        # Unknown login, no password, or longer than any password can be: spend one real
+        # verification (of a bounded input) so the refusal takes the usual time.
+        await verify_against_dummy(deps.hasher, password[:PASSWORD_MAX])
+        ok = False
+    else:
+        ok = await deps.hasher.verify(password_hash, password)
+    if not ok:
+        left = await deps.throttle.password_failed(account_key, client.ip)
+        await _audit(stores, deps, SIGN_IN_FAILED, account_id, client, "reason=wrong_password")
+        return Refused(InvalidCredentials(attempts_left=left))
+    assert account is not None
+    assert password_hash is not None
+    await deps.throttle.password_succeeded(account_key)
+    if deps.hasher.needs_rehash(password_hash):
+        await stores.accounts.update(account.id, password_hash=await deps.hasher.hash(password))
+    return None
+
+
+async def _find_login(stores: Stores, login: str) -> Account | None:
+    text = login.strip()
+    # Never send what cannot be a username or email to the database (NUL breaks PostgreSQL).
+    if not text or len(text) > EMAIL_MAX or any(_is_control(ch) for ch in text):
+        return None
+    return await stores.accounts.get_by_login(text)
+
+
+# ---- signed-in actions ------------------------------------------------------------------------
+
+
+async def sign_out(stores: Stores, deps: AccountDeps, session: Session, client: ClientInfo) -> None:
+    await end_session(stores, session, client=client, clock=deps.clock)
+
+
+def recently_authenticated(session: Session, deps: AccountDeps) -> bool:
+    """True when the session proved its password (or Amazon) within recent_auth_seconds."""
+    window = timedelta(seconds=deps.settings.recent_auth_seconds)
+    return deps.clock.now() - session.authenticated_at <= window
+
+
+async def reauthenticate(
+    stores: Stores,
+    deps: AccountDeps,
+    *,
+    session: Session,
+    account: Account,
+    password: str,
+    client: ClientInfo,
+) -> Refused | None:
+    """Prove the password again: the session counts as freshly authenticated."""
+    refused = await verify_password(
+        stores, deps, account=account, account_key=account.id, password=password, client=client
+    )
+    if refused is not None:
+        return refused
+    await stores.sessions.mark_authenticated(session.id)
+    await _audit(stores, deps, REAUTHENTICATED, account.id, client, f"session={session.id}")
+    return None
+
+
+async def change_password(
+    stores: Stores,
+    deps: AccountDeps,
+    *,
+    session: Session,
+    account: Account,
+    current_password: str | None,
+    new_password: str,
+    client: ClientInfo,
+) -> Refused | None:
+    """Set a new password and end every other session of the account.
+
+    An account with a password must give it; one without (created through Amazon) may
+    set one only within a recent sign-in.
+    """
+    checked = validate_password(new_password, deps.common_passwords)
+    if isinstance(checked, Invalid):
+        raise ValidationFailed(errors={"new_password": checked.message})
+    if account.has_password:
+        if not current_password:
+            raise ValidationFailed(errors={"current_password": "Enter your current password."})
+        refused = await verify_password(
+            stores,
+            deps,
+            account=account,
+            account_key=account.id,
+            password=current_password,
+            client=client,
+        )
+        if refused is not None:
+            return refused
+    elif not recently_authenticated(session, deps):
+        raise ReauthenticationRequired()
+    await stores.accounts.update(account.id, password_hash=await deps.hasher.hash(new_password))
+    ended = await stores.sessions.revoke_all(account.id, except_session_id=session.id)
+    await _audit(
+        stores, deps, PASSWORD_CHANGED, account.id, client, f"other_sessions_ended={ended}"
+    )
+    return None
+
+
+async def list_sessions(stores: Stores, account: Account) -> Sequence[Session]:
+    return await stores.sessions.list_for_account(account.id)
+
+
+async def revoke_session(
+    stores: Stores,
+    deps: AccountDeps,
+    *,
+    account: Account,
+    session_id: str,
+    client: ClientInfo,
+) -> None:
+    """End one of the account's own sessions; NotFound for anything else."""
+    if not _looks_like_id(session_id) or not await stores.sessions.revoke(account.id, session_id):
+        raise NotFound("No such session.")
+    await _audit(stores, deps, SESSION_REVOKED, account.id, client, f"session={session_id}")
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+async def _audit(
+    stores: Stores,
+    deps: AccountDeps,
+    kind: str,
+    account_id: str | None,
+    client: ClientInfo,
+    detail: str,
+) -> None:
+    await stores.audit.record(
+        AuditEvent(
+            kind=kind, at=deps.clock.now(), account_id=account_id, ip=client.ip, detail=detail
+        )
+    )
+
+
+def _looks_like_id(value: str) -> bool:
+    return (
+        0 < len(value) <= 64
+        and value.isascii()
+        and value.replace("_", "").replace("-", "").isalnum()
+    )
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")

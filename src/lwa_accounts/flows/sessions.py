@@ -1,0 +1,99 @@
+"""Starting and ending sessions: THE one way any sign-in creates a session.
+
+Password sign-in, Amazon sign-in and device sign-in all end in ``start_session``, so a
+session created "with Amazon" is exactly like one created with a password: same token
+strength, same expiry rules, same audit trail. Flows never commit; the edge does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lwa_accounts.core.models import Account, AuditEvent, Session, SessionKind
+from lwa_accounts.errors import AccountDisabled
+from lwa_accounts.interfaces import Clock
+from lwa_accounts.store.db import Stores
+
+# Audit event kinds written here (stable strings: the audit CLI filters on them).
+SESSION_STARTED = "session.started"
+SESSION_ENDED = "session.ended"
+
+DEVICE_NAME_MAX = 100
+USER_AGENT_MAX = 512
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who is asking: the request context flows record (never trusted for decisions)."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A new session. ``token`` is shown to the client once and stored only hashed."""
+
+    token: str = field(repr=False)
+    session: Session
+    account: Account
+
+
+async def start_session(
+    stores: Stores,
+    account: Account,
+    *,
+    kind: SessionKind,
+    device_name: str | None = None,
+    user_agent: str | None = None,
+    ip: str | None = None,
+    method: str = "password",
+) -> SignedIn:
+    """Create a fresh session (never reuses a token: no fixation) and audit it.
+
+    ``method`` says how the person proved who they are (``password``, ``amazon``,
+    ``device``...); it goes only into the audit log.
+    """
+    if account.disabled:
+        raise AccountDisabled()
+    token, session = await stores.sessions.create(
+        account.id,
+        kind,
+        device_name=_clip(device_name, DEVICE_NAME_MAX),
+        user_agent=_clip(user_agent, USER_AGENT_MAX),
+        ip=ip,
+    )
+    await stores.audit.record(
+        AuditEvent(
+            kind=SESSION_STARTED,
+            at=session.created_at,
+            account_id=account.id,
+            ip=ip,
+            detail=f"method={method} kind={kind} session={session.id}",
+        )
+    )
+    return SignedIn(token=token, session=session, account=account)
+
+
+async def end_session(
+    stores: Stores, session: Session, *, client: ClientInfo, clock: Clock
+) -> bool:
+    """Sign out one session; False if it had already ended."""
+    ended = await stores.sessions.revoke(session.account_id, session.id)
+    await stores.audit.record(
+        AuditEvent(
+            kind=SESSION_ENDED,
+            at=clock.now(),
+            account_id=session.account_id,
+            ip=client.ip,
+            detail=f"session={session.id}",
+        )
+    )
+    return ended
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value[:limit] or None

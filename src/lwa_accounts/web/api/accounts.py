@@ -1,0 +1,53 @@
+"""POST /api/v1/accounts (register) and GET /api/v1/me."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from lwa_accounts.flows.accounts import register
+from lwa_accounts.web.api.models import AccountEnvelope, RegisterRequest, account_json, problems
+from lwa_accounts.web.auth import authenticate, client_info
+from lwa_accounts.web.services import get_services
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=AccountEnvelope,
+    responses=problems(400, 409, 413, 422, 429),
+    summary="Register a password account",
+    description=(
+        "Creates an account. Usernames are 3-32 of `a-z 0-9 . _ -` (compared "
+        "case-insensitively); passwords 8-1024 characters and not a common one. "
+        "409 `username_taken` / `email_taken`; 422 `validation_failed` with `errors` per field."
+    ),
+)
+async def create_account(body: RegisterRequest, request: Request) -> AccountEnvelope:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        account = await register(
+            stores,
+            services.accounts,
+            username=body.username,
+            email=body.email,
+            name=body.name,
+            password=body.password,
+            client=client_info(request),
+        )
+    return AccountEnvelope(account=account_json(account))
+
+
+@router.get(
+    "/me",
+    response_model=AccountEnvelope,
+    responses=problems(401),
+    summary="The signed-in account",
+    description="Bearer token (devices) or the browser's session cookie.",
+)
+async def me(request: Request) -> AccountEnvelope:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        caller = await authenticate(stores, request, allow_cookie=True)
+    return AccountEnvelope(account=account_json(caller.account))

@@ -1,0 +1,160 @@
+"""Request and response models of the JSON API, and the one account serializer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lwa_accounts.core.models import Account, AmazonLink, Session
+from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, USERNAME_MAX
+
+# Generous upper bounds: the flows apply the real rules; these only stop huge inputs
+# before any work is done.
+Login = Annotated[str, Field(min_length=1, max_length=EMAIL_MAX)]
+Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX)]
+DeviceName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    # Unknown fields are refused (422 "Unknown field.") so a typo never passes silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(Strict):
+    username: Annotated[str, Field(min_length=1, max_length=USERNAME_MAX * 2)]
+    email: Annotated[str, Field(max_length=EMAIL_MAX)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX * 2)]
+    password: Password
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "password": "correct horse battery staple",
+                }
+            ]
+        },
+    )
+
+
+class SignInRequest(Strict):
+    username: Login = Field(description="A username or an email address.")
+    password: Password
+    device_name: DeviceName | None = Field(
+        default=None, description="Shown on the account page, e.g. 'Living-room TV'."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "ada",
+                    "password": "correct horse battery staple",
+                    "device_name": "Living-room TV",
+                }
+            ]
+        },
+    )
+
+
+class AccountOut(BaseModel):
+    id: str
+    username: str
+    email: str | None
+    name: str
+    amazon_user_id: str | None = Field(description="The linked Amazon user id, or null.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "acc_3hV9cN0bq2kL1dPzX8yA4w",
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "amazon_user_id": None,
+                }
+            ]
+        }
+    )
+
+
+class AccountEnvelope(BaseModel):
+    account: AccountOut
+
+
+class SessionTokenOut(BaseModel):
+    token: str = Field(description="Bearer token; send as 'Authorization: Bearer <token>'.")
+    expires_at: datetime
+
+
+class SignedInOut(BaseModel):
+    session: SessionTokenOut
+    account: AccountOut
+
+
+class SessionOut(BaseModel):
+    id: str
+    kind: Literal["browser", "device"]
+    device_name: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionOut]
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details with a stable machine ``code``."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: dict[str, str] | None = None
+    attempts_left: int | None = None
+
+
+def account_json(account: Account, amazon_link: AmazonLink | None = None) -> AccountOut:
+    """THE account serializer; Amazon sign-in fills ``amazon_user_id`` from its link."""
+    return AccountOut(
+        id=account.id,
+        username=account.username,
+        email=account.email,
+        name=account.name,
+        amazon_user_id=amazon_link.amazon_user_id if amazon_link else None,
+    )
+
+
+def session_json(session: Session, *, current_session_id: str | None) -> SessionOut:
+    return SessionOut(
+        id=session.id,
+        kind=session.kind,
+        device_name=session.device_name,
+        created_at=session.created_at,
+        last_seen_at=session.last_seen_at,
+        expires_at=session.expires_at,
+        current=session.id == current_session_id,
+    )
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses=`` entries for the problem statuses an endpoint can answer."""
+    return {
+        status: {
+            "model": ProblemOut,
+            "content": {"application/problem+json": {}},
+        }
+        for status in statuses
+    }

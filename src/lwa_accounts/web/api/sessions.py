@@ -1,0 +1,103 @@
+"""Password sign-in for devices and session management, under /api/v1/sessions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from lwa_accounts.flows.accounts import list_sessions, revoke_session, sign_in_with_password, unwrap
+from lwa_accounts.flows.accounts import sign_out as sign_out_flow
+from lwa_accounts.web.api.models import (
+    SessionList,
+    SessionTokenOut,
+    SignedInOut,
+    SignInRequest,
+    account_json,
+    problems,
+    session_json,
+)
+from lwa_accounts.web.auth import authenticate, client_info
+from lwa_accounts.web.services import get_services
+
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SignedInOut,
+    responses=problems(401, 403, 413, 422, 429),
+    summary="Sign in with username (or email) and password",
+    description=(
+        "Returns a device session: a bearer token of 256 random bits. Wrong credentials: "
+        "401 `invalid_credentials` with `attempts_left`; too many attempts for the account or "
+        "from this address: 429 `too_many_attempts` with `Retry-After`."
+    ),
+)
+async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        outcome = await sign_in_with_password(
+            stores,
+            services.accounts,
+            login=body.username,
+            password=body.password,
+            kind="device",
+            device_name=body.device_name,
+            client=client_info(request),
+        )
+    # After the commit: a refusal's audit event is kept, then the error is raised.
+    signed_in = unwrap(outcome)
+    return SignedInOut(
+        session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
+        account=account_json(signed_in.account),
+    )
+
+
+@router.get(
+    "",
+    response_model=SessionList,
+    responses=problems(401),
+    summary="The account's active sessions (browsers and devices)",
+)
+async def get_sessions(request: Request) -> SessionList:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        caller = await authenticate(stores, request, allow_cookie=True)
+        sessions = await list_sessions(stores, caller.account)
+    return SessionList(
+        sessions=[session_json(s, current_session_id=caller.session.id) for s in sessions]
+    )
+
+
+@router.delete(
+    "/current",
+    status_code=204,
+    responses=problems(401),
+    summary="Sign out this device",
+)
+async def delete_current_session(request: Request) -> Response:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        caller = await authenticate(stores, request, allow_cookie=False)
+        await sign_out_flow(stores, services.accounts, caller.session, client_info(request))
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=204,
+    responses=problems(401, 404),
+    summary="Sign out one of the account's sessions",
+)
+async def delete_session(session_id: str, request: Request) -> Response:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        caller = await authenticate(stores, request, allow_cookie=False)
+        await revoke_session(
+            stores,
+            services.accounts,
+            account=caller.account,
+            session_id=session_id,
+            client=client_info(request),
+        )
+    return Response(status_code=204)

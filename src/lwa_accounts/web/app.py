@@ -1,0 +1,127 @@
+"""The FastAPI application: ``create_app`` wires settings, database, services and routes."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from lwa_accounts.clock import SystemClock
+from lwa_accounts.flows.accounts import AccountDeps
+from lwa_accounts.interfaces import Clock
+from lwa_accounts.passwords import Argon2Hasher, common_passwords
+from lwa_accounts.settings import EMULATOR_MOUNT, Settings, load_settings
+from lwa_accounts.store.db import Database
+from lwa_accounts.throttle import Throttle
+from lwa_accounts.web import problems
+from lwa_accounts.web.api import accounts as api_accounts
+from lwa_accounts.web.api import sessions as api_sessions
+from lwa_accounts.web.headers import SecurityHeadersMiddleware
+from lwa_accounts.web.pages import account as page_account
+from lwa_accounts.web.pages import auth as page_auth
+from lwa_accounts.web.pages import health as page_health
+from lwa_accounts.web.services import Services
+from lwa_accounts.web.templating import STATIC_DIR
+
+logger = logging.getLogger(__name__)
+
+API_DESCRIPTION = """\
+Accounts for TVs and other devices. Sign in with a username (or email) and password to get
+a bearer token; send it as `Authorization: Bearer <token>`.
+
+Every error is `application/problem+json` (RFC 9457) with `status`, `title`, `detail` and a
+stable machine `code` (for example `invalid_credentials`, `validation_failed`,
+`username_taken`, `too_many_attempts`, `not_authenticated`). A 429 carries `Retry-After`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+    amazon_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the app. The database opens in the lifespan (and, in development and test,
+    is migrated to the latest revision there, so a fresh DATA_DIR just works)."""
+    settings = settings or load_settings()
+    clock = clock or (database.clock if database is not None else SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        db = database or Database.from_settings(settings, clock=clock)
+        throttle = Throttle(settings)
+        try:
+            if settings.is_development:
+                await db.upgrade()
+            hasher = Argon2Hasher(settings)
+            app.state.services = Services(
+                settings=settings,
+                database=db,
+                hasher=hasher,
+                throttle=throttle,
+                clock=clock,
+                accounts=AccountDeps(
+                    settings=settings,
+                    hasher=hasher,
+                    throttle=throttle,
+                    clock=clock,
+                    common_passwords=common_passwords(),
+                ),
+                amazon_transport=amazon_transport,
+            )
+            yield
+        finally:
+            await throttle.aclose()
+            if owned:
+                await db.dispose()
+
+    app = FastAPI(
+        title="lwa-accounts",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    # Outermost: refuse oversized bodies before anything reads them.
+    app.add_middleware(problems.BodyLimitMiddleware)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # ---- routers: one include line per feature (other helpers append theirs here) ----
+    app.include_router(page_health.router)
+    app.include_router(page_auth.router)
+    app.include_router(page_account.router)
+    app.include_router(api_accounts.router)
+    app.include_router(api_sessions.router)
+    # ---- end of routers ----
+
+    if settings.amazon_emulated:
+        emulator = _emulator_app(settings)
+        if emulator is not None:
+            app.mount(EMULATOR_MOUNT, emulator, name="amazon-emulator")
+    return app
+
+
+def _emulator_app(settings: Settings) -> ASGIApp | None:
+    """The offline Amazon (lwa_accounts.emulator.app), when that module is installed."""
+    if importlib.util.find_spec("lwa_accounts.emulator.app") is None:
+        logger.warning("Amazon is emulated but lwa_accounts.emulator.app is missing")
+        return None
+    emulator = importlib.import_module("lwa_accounts.emulator.app")
+    config = importlib.import_module("lwa_accounts.emulator.config")
+    callback = settings.public_url.rstrip("/") + "/auth/amazon/callback"
+    built: ASGIApp = emulator.create_app(config.EmulatorConfig(web_redirect_uris=[callback]))
+    return built

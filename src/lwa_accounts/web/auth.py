@@ -1,0 +1,76 @@
+"""Who is calling: bearer tokens (devices) and session cookies (browsers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from lwa_accounts.core.models import Account, Session
+from lwa_accounts.errors import NotAuthenticated
+from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.store.db import Stores
+from lwa_accounts.web.cookies import session_token
+from lwa_accounts.web.services import get_services
+
+TOKEN_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    session: Session
+    account: Account
+    via_cookie: bool
+
+
+def client_info(request: Request) -> ClientInfo:
+    """The peer address as the ASGI server saw it (uvicorn applies --forwarded-allow-ips)."""
+    ip = request.client.host if request.client else None
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(ip=ip, user_agent=user_agent[:512] if user_agent else None)
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > TOKEN_MAX:
+        raise NotAuthenticated("Use 'Authorization: Bearer <token>'.")
+    return token
+
+
+async def authenticate(stores: Stores, request: Request, *, allow_cookie: bool) -> Caller:
+    """The live session behind the bearer token (or, when allowed, the session cookie).
+
+    Cookies are allowed only where a cross-site request could not change anything (GET),
+    because the JSON API has no CSRF token.
+    """
+    settings = get_services(request).settings
+    token = bearer_token(request)
+    via_cookie = False
+    if token is None and allow_cookie:
+        token = session_token(request, settings)
+        via_cookie = token is not None
+    if token is None:
+        raise NotAuthenticated()
+    resolved = await stores.sessions.resolve(token[:TOKEN_MAX])
+    if resolved is None:
+        raise NotAuthenticated("The session is unknown, expired or signed out.")
+    session, account = resolved
+    return Caller(session=session, account=account, via_cookie=via_cookie)
+
+
+async def optional_browser_caller(stores: Stores, request: Request) -> Caller | None:
+    """The signed-in browser, if any (pages)."""
+    settings = get_services(request).settings
+    token = session_token(request, settings)
+    if token is None:
+        return None
+    resolved = await stores.sessions.resolve(token[:TOKEN_MAX])
+    if resolved is None:
+        return None
+    session, account = resolved
+    request.state.account = account
+    return Caller(session=session, account=account, via_cookie=True)

@@ -1,0 +1,142 @@
+"""``lwa-accounts serve`` and ``lwa-accounts accounts create|list``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from typing import Any
+
+from lwa_accounts.clock import SystemClock
+from lwa_accounts.errors import LwaAccountsError, ValidationFailed
+from lwa_accounts.flows.accounts import AccountDeps
+from lwa_accounts.flows.accounts import register as register_account
+from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.passwords import Argon2Hasher, common_passwords
+from lwa_accounts.settings import Settings, load_settings
+from lwa_accounts.store.db import Database
+from lwa_accounts.throttle import Throttle
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    serve = subparsers.add_parser("serve", help="serve the web app and JSON API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(handler=_serve)
+
+    accounts = subparsers.add_parser("accounts", help="manage accounts")
+    commands = accounts.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
+    create = commands.add_parser("create", help="create a password account")
+    create.add_argument("username")
+    create.add_argument("--email", default=None)
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (for scripts)",
+    )
+    create.set_defaults(handler=_create)
+    listing = commands.add_parser("list", help="list accounts")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.set_defaults(handler=_list)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lwa_accounts.web.server import serve  # uvicorn is only needed here
+
+    serve(load_settings(), host=args.host, port=args.port)
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password again: "):
+        print("error: the passwords do not match", file=sys.stderr)
+        return None
+    return first
+
+
+def _create(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    if password is None:
+        return 1
+    try:
+        account_id = asyncio.run(
+            _create_async(load_settings(), args.username, args.email, args.name, password)
+        )
+    except ValidationFailed as error:
+        for field, message in error.errors.items():
+            print(f"error: {field}: {message}", file=sys.stderr)
+        return 1
+    except LwaAccountsError as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+    print(account_id)
+    return 0
+
+
+async def _create_async(
+    settings: Settings, username: str, email: str | None, name: str, password: str
+) -> str:
+    database = Database.from_settings(settings, clock=SystemClock())
+    throttle = Throttle(settings)
+    try:
+        if settings.is_development:
+            await database.upgrade()
+        hasher = Argon2Hasher(settings)
+        deps = AccountDeps(
+            settings=settings,
+            hasher=hasher,
+            throttle=throttle,
+            clock=database.clock,
+            common_passwords=common_passwords(),
+        )
+        async with database.transaction() as stores:
+            account = await register_account(
+                stores,
+                deps,
+                username=username,
+                email=email,
+                name=name,
+                password=password,
+                client=ClientInfo(ip=None, user_agent="lwa-accounts cli"),
+            )
+        return account.id
+    finally:
+        await throttle.aclose()
+        await database.dispose()
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = asyncio.run(_list_async(load_settings(), args.limit, args.offset))
+    for row in rows:
+        print("\t".join(row))
+    return 0
+
+
+async def _list_async(settings: Settings, limit: int, offset: int) -> list[list[str]]:
+    database = Database.from_settings(settings)
+    try:
+        if settings.is_development:
+            await database.upgrade()
+        async with database.transaction() as stores:
+            accounts = await stores.accounts.list(limit=limit, offset=offset)
+    finally:
+        await database.dispose()
+    header = ["id", "username", "email", "name", "created_at", "password", "disabled"]
+    return [header] + [
+        [
+            a.id,
+            a.username,
+            a.email or "-",
+            a.name,
+            a.created_at.isoformat(timespec="seconds"),
+            "yes" if a.has_password else "no",
+            "yes" if a.disabled else "no",
+        ]
+        for a in accounts
+    ]

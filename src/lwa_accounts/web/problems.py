@@ -1,0 +1,232 @@
+"""The ONE place errors become HTTP responses.
+
+JSON clients (everything under ``/api``) get RFC 9457 ``application/problem+json`` with a
+stable ``code``; pages get a friendly HTML page with the same status. Client errors are
+never 500s, and no response ever carries a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lwa_accounts.errors import LwaAccountsError, PayloadTooLarge
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+MAX_BODY_BYTES = 64 * 1024
+
+# Codes for errors raised by the framework rather than by our own error tree.
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_attempts",
+}
+
+
+def problem_body(
+    status: int,
+    code: str,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail or HTTPStatus(status).description or HTTPStatus(status).phrase,
+        "code": code,
+    }
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = problem_body(status, code, title=title, detail=detail, extra=extra)
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def wants_json(request: Request) -> bool:
+    """API paths always get problem+json; pages get HTML."""
+    path = request.url.path
+    return path == "/api" or path.startswith("/api/")
+
+
+def error_response(request: Request, error: LwaAccountsError) -> Response:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+    if wants_json(request):
+        return problem_response(
+            error.status,
+            error.code,
+            title=error.title,
+            detail=error.detail,
+            extra=error.extra,
+            headers=headers,
+        )
+    return _html_error(request, error.status, error.title, error.detail, headers)
+
+
+def _html_error(
+    request: Request, status: int, title: str, detail: str, headers: Mapping[str, str]
+) -> Response:
+    # Imported here: templating imports csrf, which imports the error tree; keep this
+    # module importable on its own (the body-limit middleware uses it).
+    from lwa_accounts.web.templating import render
+
+    return render(
+        request,
+        "error.html",
+        {"title": title, "detail": detail, "status": status},
+        status_code=status,
+        headers=dict(headers),
+    )
+
+
+def validation_errors(errors: Sequence[Any]) -> dict[str, str]:
+    """Pydantic's error list -> {field: message}; the first message per field wins."""
+    fields: dict[str, str] = {}
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+        name = ".".join(loc) or "body"
+        message = str(error.get("msg", "Invalid value."))
+        if error.get("type") == "extra_forbidden":
+            message = "Unknown field."
+        fields.setdefault(name, message)
+    return fields
+
+
+async def _on_app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LwaAccountsError)
+    return error_response(request, exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem_response(
+            400, "bad_request", title="Bad request", detail="The body is not valid JSON."
+        )
+    return problem_response(
+        422,
+        "validation_failed",
+        title="Validation failed",
+        detail="Some fields are missing or invalid.",
+        extra={"errors": validation_errors(errors)},
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status == 404:
+        detail = "There is nothing here."
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    if wants_json(request):
+        return problem_response(
+            status, _HTTP_CODES.get(status, "error"), detail=detail, headers=headers
+        )
+    return _html_error(request, status, HTTPStatus(status).phrase, detail, headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    if wants_json(request):
+        return problem_response(
+            500, "internal_error", title="Internal error", detail="Something went wrong."
+        )
+    return _html_error(request, 500, "Something went wrong", "Please try again later.", {})
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers above on ``app``."""
+    app.add_exception_handler(LwaAccountsError, _on_app_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.limit:
+                    await self._refuse(scope, receive, send, declared)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Raised inside the handler's body read: the app maps it to 413.
+                    raise PayloadTooLarge()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, declared: int) -> None:
+        if declared < 0:
+            response = problem_response(
+                400, "bad_request", detail="The Content-Length header is not valid."
+            )
+        else:
+            error = PayloadTooLarge()
+            response = problem_response(
+                error.status,
+                error.code,
+                title=error.title,
+                detail=f"{error.detail} The limit is {self.limit} bytes.",
+            )
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
