@@ -16,7 +16,9 @@ from lwa_accounts.core.models import (
     AmazonLink,
     AmazonProfile,
     AuditEvent,
+    CodePair,
     NewAccount,
+    OAuthErrorReply,
     Session,
     SessionKind,
     TokenSet,
@@ -168,3 +170,24 @@ class Throttle(Protocol):
         ...
 
     async def password_succeeded(self, account_key: str) -> None: ...
+
+
+class AmazonDeviceClient(AmazonClient, Protocol):
+    """The code-based-linking (TV) parts of the Amazon client, with the device client id."""
+
+    async def create_code_pair(self, *, scope: str | None = None) -> CodePair:
+        """``/auth/o2/create/codepair``. Raises AmazonProtocolError or AmazonUnavailable."""
+        ...
+
+    async def poll_device_token(
+        self, *, device_code: str, user_code: str
+    ) -> TokenSet | OAuthErrorReply:
+        """One poll; OAuth errors (``authorization_pending``...) are returned, not raised.
+
+        Raises AmazonUnavailable on timeouts, dropped connections, 5xx and malformed bodies.
+        """
+        ...
+
+    async def refresh(self, refresh_token: str, *, device: bool = False) -> TokenSet:
+        """Raises InvalidToken when the grant was revoked (``invalid_grant``)."""
+        ...

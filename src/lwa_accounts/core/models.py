@@ -152,3 +152,15 @@ class PendingFlow:
     created_at: datetime
     expires_at: datetime
 
+
+@dataclass(frozen=True, slots=True)
+class OAuthErrorReply:
+    """An OAuth error answer from Amazon (``{"error_description", "error"}``) and its status.
+
+    A value, not an exception: a device-token poll answers ``authorization_pending`` many
+    times before it succeeds, and the poller decides what each code means.
+    """
+
+    status: int
+    error: str
+    description: str = ""
