@@ -8,6 +8,7 @@ database transaction, which the edge (request handler, CLI command) opens and co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -18,6 +19,8 @@ from lwa_accounts.core.models import (
     AuditEvent,
     CodePair,
     NewAccount,
+    PendingFlow,
+    PendingFlowStatus,
     OAuthErrorReply,
     Session,
     SessionKind,
@@ -98,6 +101,10 @@ class SessionStore(Protocol):
         """The live session and its account for a token, touching ``last_seen_at``."""
         ...
 
+    async def get(self, session_id: str) -> Session | None:
+        """A session by its public id, live or not."""
+        ...
+
     async def list_for_account(self, account_id: str) -> Sequence[Session]: ...
 
     async def revoke(self, account_id: str, session_id: str) -> bool: ...
@@ -131,6 +138,11 @@ class IdentityStore(Protocol):
     async def update_seen(self, link: AmazonLink) -> AmazonLink: ...
 
     async def unlink(self, account_id: str) -> bool: ...
+
+    def atomic(self) -> AbstractAsyncContextManager[None]:
+        """A savepoint: create-and-link succeed together or roll back together, leaving
+        the surrounding transaction usable after a unique-constraint conflict."""
+        ...
 
 
 class AmazonClient(Protocol):
@@ -191,3 +203,28 @@ class AmazonDeviceClient(AmazonClient, Protocol):
     async def refresh(self, refresh_token: str, *, device: bool = False) -> TokenSet:
         """Raises InvalidToken when the grant was revoked (``invalid_grant``)."""
         ...
+
+
+class PendingFlowStore(Protocol):
+    """Pending Amazon link / registration steps, keyed by the SHA-256 of their id."""
+
+    async def create(self, flow: PendingFlow) -> PendingFlow: ...
+
+    async def get(self, id_hash: str, *, for_update: bool = False) -> PendingFlow | None: ...
+
+    async def use_attempt(self, id_hash: str) -> int:
+        """Count one wrong password; the attempts left (never below zero)."""
+        ...
+
+    async def transition(
+        self,
+        id_hash: str,
+        *,
+        from_status: PendingFlowStatus,
+        to_status: PendingFlowStatus,
+        completed_account_id: str | None = None,
+    ) -> bool:
+        """Compare-and-set the status (single use); False if it was not ``from_status``."""
+        ...
+
+    async def delete_expired(self, now: datetime) -> int: ...

@@ -1,0 +1,195 @@
+"""Contract tests of the SQL AccountStore (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+
+import pytest
+
+from lwa_accounts import errors
+from lwa_accounts.clock import FixedClock
+from lwa_accounts.core.models import NewAccount
+from lwa_accounts.store.db import Database
+from tests.store.conftest import START, make_account
+
+
+async def test_create_assigns_random_id_and_timestamps(db: Database) -> None:
+    first = await make_account(db, "alice", "alice@example.com")
+    second = await make_account(db, "bob", "bob@example.com")
+    assert first.id.startswith("acc_")
+    assert len(first.id) == 26
+    assert first.id != second.id
+    assert first.created_at == first.updated_at == START
+    assert first.disabled is False
+    assert first.email_verified is False
+
+
+async def test_username_is_stored_lower_case_and_found_case_insensitively(db: Database) -> None:
+    created = await make_account(db, "Alice.Smith")
+    assert created.username == "alice.smith"
+    async with db.transaction() as stores:
+        for login in ("alice.smith", "ALICE.SMITH", " Alice.Smith "):
+            found = await stores.accounts.get_by_username(login)
+            assert found is not None
+            assert found.id == created.id
+        assert await stores.accounts.get_by_username("bob") is None
+
+
+async def test_round_trip_keeps_every_field(db: Database) -> None:
+    created = await make_account(db)
+    async with db.transaction() as stores:
+        loaded = await stores.accounts.get(created.id)
+    assert loaded == created
+    assert loaded.password_hash == "$argon2id$x"
+    assert loaded.created_at.tzinfo is not None
+    assert loaded.created_at.utcoffset() == UTC.utcoffset(None)
+
+
+async def test_homoglyph_username_does_not_match(db: Database) -> None:
+    await make_account(db, "kate")
+    async with db.transaction() as stores:
+        # KELVIN SIGN lower-cases to an ASCII "k" in Python; it must not find "kate".
+        assert await stores.accounts.get_by_username("\u212aate") is None
+        assert await stores.accounts.get_by_username("k\u0430te") is None  # Cyrillic a
+
+
+async def test_email_is_kept_as_given_and_found_by_normalised_form(db: Database) -> None:
+    created = await make_account(db, email="Alice@Example.COM")
+    assert created.email == "Alice@Example.COM"
+    async with db.transaction() as stores:
+        for email in ("alice@example.com", " ALICE@EXAMPLE.COM ", "Alice@Example.COM"):
+            found = await stores.accounts.get_by_email(email)
+            assert found is not None
+            assert found.id == created.id
+        # NFKC: a fullwidth "@" and letters normalise to the same key.
+        found = await stores.accounts.get_by_email("alice＠example.com")
+        assert found is not None
+        assert found.id == created.id
+        assert await stores.accounts.get_by_email("other@example.com") is None
+
+
+async def test_get_by_login_accepts_username_or_email(db: Database) -> None:
+    created = await make_account(db)
+    async with db.transaction() as stores:
+        by_name = await stores.accounts.get_by_login("ALICE")
+        by_email = await stores.accounts.get_by_login("alice@example.com")
+        assert await stores.accounts.get_by_login("nobody@example.com") is None
+    assert by_name is not None
+    assert by_email is not None
+    assert by_name.id == by_email.id == created.id
+
+
+async def test_duplicate_username_in_other_case_is_refused(db: Database) -> None:
+    await make_account(db, "alice", "a@example.com")
+    with pytest.raises(errors.UsernameTaken):
+        await make_account(db, "ALICE", "b@example.com")
+
+
+async def test_duplicate_normalised_email_is_refused(db: Database) -> None:
+    await make_account(db, "alice", "alice@example.com")
+    with pytest.raises(errors.EmailTaken):
+        await make_account(db, "bob", "ALICE@example.com ")
+
+
+async def test_accounts_without_email_do_not_collide(db: Database) -> None:
+    await make_account(db, "alice", None)
+    second = await make_account(db, "bob", None)
+    assert second.email is None
+
+
+async def test_transaction_stays_usable_after_a_conflict(db: Database) -> None:
+    await make_account(db, "alice")
+    async with db.transaction() as stores:
+        with pytest.raises(errors.UsernameTaken):
+            await stores.accounts.create(NewAccount("alice", None, "Again", None))
+        # The savepoint rolled back only the failed insert.
+        bob = await stores.accounts.create(NewAccount("bob", None, "Bob", None))
+    async with db.transaction() as stores:
+        assert await stores.accounts.get(bob.id) is not None
+
+
+async def test_rollback_on_exception_leaves_nothing(db: Database) -> None:
+    created = None
+    try:
+        async with db.transaction() as stores:
+            created = await stores.accounts.create(NewAccount("carol", None, "Carol", None))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert created is not None
+    async with db.transaction() as stores:
+        assert await stores.accounts.get(created.id) is None
+        assert await stores.accounts.get_by_username("carol") is None
+
+
+async def test_update_changes_only_given_fields(db: Database, clock: FixedClock) -> None:
+    created = await make_account(db)
+    clock.advance(60)
+    async with db.transaction() as stores:
+        updated = await stores.accounts.update(created.id, name="Alice Smith")
+    assert updated.name == "Alice Smith"
+    assert updated.email == created.email
+    assert updated.password_hash == created.password_hash
+    assert updated.updated_at == clock.now() != created.updated_at
+    async with db.transaction() as stores:
+        updated = await stores.accounts.update(
+            created.id, email="New@Example.com", email_verified=True, password_hash="$new"
+        )
+        assert (await stores.accounts.get_by_email("new@example.com")) == updated
+        assert await stores.accounts.get_by_email("alice@example.com") is None
+    assert (updated.email, updated.email_verified, updated.password_hash) == (
+        "New@Example.com",
+        True,
+        "$new",
+    )
+
+
+async def test_update_to_taken_email_is_refused_and_changes_nothing(db: Database) -> None:
+    await make_account(db, "alice", "alice@example.com")
+    bob = await make_account(db, "bob", "bob@example.com")
+    async with db.transaction() as stores:
+        with pytest.raises(errors.EmailTaken):
+            await stores.accounts.update(bob.id, email="ALICE@example.com", name="Changed")
+        assert await stores.accounts.get(bob.id) == bob
+
+
+async def test_update_unknown_account_is_not_found(db: Database) -> None:
+    async with db.transaction() as stores:
+        with pytest.raises(errors.NotFound):
+            await stores.accounts.update("acc_missing", name="x")
+
+
+async def test_lock_reads_the_account(db: Database) -> None:
+    created = await make_account(db)
+    async with db.transaction() as stores:
+        assert await stores.accounts.lock(created.id) == created
+        assert await stores.accounts.lock("acc_missing") is None
+
+
+async def test_list_pages_oldest_first(db: Database, clock: FixedClock) -> None:
+    names = ["u1", "u2", "u3", "u4"]
+    for name in names:
+        await make_account(db, name, None)
+        clock.advance(1)
+    async with db.transaction() as stores:
+        assert [a.username for a in await stores.accounts.list()] == names
+        assert [a.username for a in await stores.accounts.list(limit=2, offset=1)] == ["u2", "u3"]
+        assert list(await stores.accounts.list(limit=10, offset=10)) == []
+
+
+async def test_concurrent_creates_of_one_username_have_one_winner(db: Database) -> None:
+    async def attempt(i: int) -> str:
+        try:
+            async with db.transaction() as stores:
+                await stores.accounts.create(
+                    NewAccount("Racer" if i % 2 else "racer", f"r{i}@example.com", "R", None)
+                )
+        except errors.UsernameTaken:
+            return "taken"
+        return "created"
+
+    results = await asyncio.gather(*(attempt(i) for i in range(20)))
+    assert sorted(results) == ["created"] + ["taken"] * 19
+    async with db.transaction() as stores:
+        assert len(await stores.accounts.list()) == 1
