@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     password_limit_per_ip: str = "30/15minutes"  # noqa: S105
     registration_limit_per_ip: str = "20/hour"
     user_code_limit_per_ip: str = "20/10minutes"
+    user_code_limit_per_code: str = "10/10minutes"  # lookups of one code (issue 6)
 
     # Password hashing: argon2id, OWASP parameters (m=19 MiB, t=2, p=1).
     argon2_memory_kib: int = 19456
