@@ -1,0 +1,107 @@
+"""Flow fixtures: a real SQLite database in tmp_path, fast argon2, a fixed clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lwa_accounts.clock import FixedClock
+from lwa_accounts.core.models import Account
+from lwa_accounts.flows.accounts import AccountDeps, register
+from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.passwords import Argon2Hasher, common_passwords
+from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Database
+from lwa_accounts.throttle import Throttle
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+PASSWORD = "tangerine-elephant-42"
+CLIENT = ClientInfo(ip="198.51.100.7", user_agent="pytest")
+
+
+class CountingHasher(Argon2Hasher):
+    """The real hasher, counting verifications (to prove unknown users cost one too)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.verifications = 0
+        self.hashes = 0
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return await super().verify(password_hash, password)
+
+    async def hash(self, password: str) -> str:
+        self.hashes += 1
+        return await super().hash(password)
+
+
+def fast_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "data_dir": tmp_path,
+        "argon2_memory_kib": 64,
+        "argon2_time_cost": 1,
+        "password_limit_per_account": "3/15minutes",
+        "password_limit_per_ip": "10/15minutes",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return fast_settings(tmp_path)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+async def db(settings: Settings, clock: FixedClock) -> AsyncIterator[Database]:
+    database = Database.from_settings(settings, clock=clock)
+    await database.upgrade()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def hasher(settings: Settings) -> CountingHasher:
+    return CountingHasher(settings)
+
+
+@pytest.fixture
+async def deps(
+    settings: Settings, hasher: CountingHasher, clock: FixedClock
+) -> AsyncIterator[AccountDeps]:
+    throttle = Throttle(settings)
+    yield AccountDeps(
+        settings=settings,
+        hasher=hasher,
+        throttle=throttle,
+        clock=clock,
+        common_passwords=common_passwords(),
+    )
+    await throttle.aclose()
+
+
+async def make_user(
+    db: Database, deps: AccountDeps, username: str = "ada", email: str | None = "ada@example.com"
+) -> Account:
+    async with db.transaction() as stores:
+        return await register(
+            stores,
+            deps,
+            username=username,
+            email=email,
+            name="Ada Lovelace",
+            password=PASSWORD,
+            client=CLIENT,
+        )
