@@ -273,3 +273,16 @@ class EmulatorRefused(LwaAccountsError):
     status = 500
     title = "Emulator refused"
     default_detail = "The Amazon emulator does not run in production."
+
+
+# ---- Sign in with Amazon: find, link or create (issue 5) -------------------------------
+
+
+class EmailAccountLinkedToOtherAmazon(LwaAccountsError):
+    code = "email_account_linked_to_other_amazon"
+    status = 409
+    title = "Email belongs to another sign-in"
+    default_detail = (
+        "An account with this email address already signs in with a different Amazon "
+        "account. Sign in to it with its password or its own Amazon account."
+    )

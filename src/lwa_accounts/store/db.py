@@ -10,12 +10,21 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwa_accounts.clock import SystemClock
-from lwa_accounts.interfaces import AccountStore, AuditLog, Clock, SessionStore
+from lwa_accounts.interfaces import (
+    AccountStore,
+    AuditLog,
+    Clock,
+    IdentityStore,
+    PendingFlowStore,
+    SessionStore,
+)
 from lwa_accounts.settings import Settings
 from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.audit import SqlAuditLog
 from lwa_accounts.store.engine import create_engine
+from lwa_accounts.store.identities import SqlIdentityStore
+from lwa_accounts.store.pending_flows import SqlPendingFlowStore
 from lwa_accounts.store.sessions import SqlSessionStore
 
 
@@ -26,6 +35,8 @@ class Stores:
     accounts: AccountStore
     sessions: SessionStore
     audit: AuditLog
+    identities: IdentityStore  # Amazon user_id <-> account (issue 5)
+    pending_flows: PendingFlowStore  # pending Amazon link / registration steps (issue 5)
 
 
 class Database:
@@ -56,6 +67,8 @@ class Database:
             accounts=SqlAccountStore(connection, self.clock),
             sessions=SqlSessionStore(connection, self.clock, self.settings),
             audit=SqlAuditLog(connection),
+            identities=SqlIdentityStore(connection),
+            pending_flows=SqlPendingFlowStore(connection),
         )
 
     async def dispose(self) -> None:
