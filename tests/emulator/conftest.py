@@ -63,12 +63,17 @@ async def browser_authorize(
     Returns the query of the redirect back to the app.
     """
     page = await client.get(authorize_url)
-    assert page.status_code == 200, page.text
-    demo = form_with(page.text, "/ap/signin", "Ada Lovelace")
-    assert demo.action == prefix + "/ap/signin"
-    signed_in = await client.post(demo.action, data=demo.fields)
-    assert signed_in.status_code == 303, signed_in.text
-    consent = await client.get(signed_in.headers["location"])
+    if page.status_code == 302:  # signed in and already consented: straight back
+        return parse_qs(urlsplit(page.headers["location"]).query)
+    if page.status_code == 303:  # signed in: straight to consent
+        consent = await client.get(page.headers["location"])
+    else:
+        assert page.status_code == 200, page.text
+        demo = form_with(page.text, "/ap/signin", "Ada Lovelace")
+        assert demo.action == prefix + "/ap/signin"
+        signed_in = await client.post(demo.action, data=demo.fields)
+        assert signed_in.status_code == 303, signed_in.text
+        consent = await client.get(signed_in.headers["location"])
     assert consent.status_code == 200, consent.text
     form = form_with(consent.text, "/ap/consent")
     decision = await client.post(

@@ -124,7 +124,8 @@ async def test_poll_is_pending_then_tokens_then_spent(
     assert tokens.headers["pragma"] == "no-cache"
     body = tokens.json()
     assert list(body) == ["access_token", "refresh_token", "token_type", "expires_in"]
-    assert body["access_token"].startswith("Atza|") and len(body["access_token"]) >= 350
+    assert body["access_token"].startswith("Atza|")
+    assert len(body["access_token"]) >= 350
     assert body["refresh_token"].startswith("Atzr|")
     assert (body["token_type"], body["expires_in"]) == ("bearer", 3600)
     assert_error(await poll(client, pair), 400, "invalid_code_pair")  # the pair is spent

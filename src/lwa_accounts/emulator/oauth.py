@@ -31,8 +31,10 @@ def _state(request: Request) -> EmulatorState:
 
 
 def base_url(request: Request) -> str:
-    """The emulator's own absolute root (honours the mount prefix)."""
-    return str(request.base_url).rstrip("/")
+    """The emulator's own absolute root. Starlette's ``base_url`` is the outermost app's, so
+    the mount prefix (``root_path``) is added here."""
+    root: str = request.scope.get("root_path", "")
+    return str(request.url.replace(path=root.rstrip("/"), query="", fragment=""))
 
 
 async def create_code_pair(request: Request) -> Response:
