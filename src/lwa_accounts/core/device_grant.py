@@ -218,6 +218,7 @@ class DeviceGrantRecord:
     grant: DeviceGrant
     device_name: str | None = None
     flow_id_hash: str | None = None
+    sealed_flow_id: str | None = field(default=None, repr=False)
     ip: str | None = None
 
 

@@ -61,6 +61,7 @@ def grant_from_row(row: Row[Any]) -> DeviceGrantRecord:
         ),
         device_name=m[c.device_name],
         flow_id_hash=m[c.flow_id_hash],
+        sealed_flow_id=m[c.sealed_flow_id],
         ip=m[c.ip],
     )
 
@@ -110,6 +111,7 @@ class SqlDeviceStore:
                         device_code_hash=device_code_hash,
                         user_code_hash=user_code_hash,
                         flow_id_hash=record.flow_id_hash,
+                        sealed_flow_id=record.sealed_flow_id,
                         status=g.status,
                         device_name=record.device_name,
                         interval=g.interval,

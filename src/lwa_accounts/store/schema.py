@@ -199,6 +199,9 @@ device_grants = Table(
         ForeignKey("pending_flows.id_hash", ondelete="CASCADE"),
         nullable=True,
     ),
+    # 'handoff' grants: the flow id itself, sealed with a key derived from the secret key
+    # and the user code, so the database alone never yields a usable flow id.
+    Column("sealed_flow_id", String(256), nullable=True),
     Column("status", String(16), nullable=False),
     Column("device_name", String(DEVICE_NAME_MAX), nullable=True),
     Column("interval", Integer, nullable=False),

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("device_code_hash", sa.String(64), nullable=True),
         sa.Column("user_code_hash", sa.String(64), nullable=False),
         sa.Column("flow_id_hash", sa.String(64), nullable=True),
+        sa.Column("sealed_flow_id", sa.String(256), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("device_name", sa.String(100), nullable=True),
         sa.Column("interval", sa.Integer(), nullable=False),

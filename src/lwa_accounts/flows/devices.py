@@ -1,0 +1,292 @@
+"""Our own device sign-in (RFC 8628 shaped) and the /activate step on the phone.
+
+The device asks for a grant (``authorize_device``) and shows the user code; the person
+types it at /activate (``find_code``: throttled per IP and per code), signs in there and
+explicitly approves or denies the named device (``decide_device``); the device polls
+``poll_device_token`` and receives a device session through ``start_session``, exactly
+like any other sign-in. The same user codes also name hand-offs of pending Amazon flows
+(``flows/tv_handoff.py``), so ``find_code`` answers with either kind.
+
+Flows never commit: the edge owns the transaction. Outcomes are values.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from limits import parse
+
+from lwa_accounts.core import device_grant as dg
+from lwa_accounts.core.models import Account, AuditEvent
+from lwa_accounts.errors import DeviceCodeExpired, InvalidUserCode
+from lwa_accounts.flows.accounts import Refused
+from lwa_accounts.flows.sessions import ClientInfo, SignedIn, start_session
+from lwa_accounts.interfaces import Clock
+from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Stores
+from lwa_accounts.store.devices import SqlDeviceStore
+from lwa_accounts.throttle import Bucket, Throttle
+
+GRANT_ID_PREFIX = "dgr_"
+CODE_TRIES = 5  # user-code collisions are ~1 in 1e10: a few tries always suffice
+DEVICE_NAME_MAX = 100
+# Grants stay findable a while after expiry so a late poll gets "expired", not "unknown".
+PURGE_AFTER = timedelta(hours=1)
+
+# Audit event kinds (stable strings).
+DEVICE_AUTHORIZED = "device.authorization_started"
+DEVICE_APPROVED = "device.approved"
+DEVICE_DENIED = "device.denied"
+USER_CODE_REFUSED = "device.user_code_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedGrant:
+    device_code: str = field(repr=False)
+    user_code: str  # canonical; display with dg.display_user_code
+    expires_in: int
+    interval: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPending:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSlowDown:
+    interval: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExpired:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDenied:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInvalid:
+    """Unknown or already used device code (RFC 6749 ``invalid_grant``)."""
+
+
+TokenOutcome = TokenPending | TokenSlowDown | TokenExpired | TokenDenied | TokenInvalid | SignedIn
+
+
+def clean_device_name(name: str | None) -> str | None:
+    """A device names itself; keep it printable and short (it is shown on /activate)."""
+    if name is None:
+        return None
+    printable = "".join(char for char in name if char.isprintable()).strip()
+    return printable[:DEVICE_NAME_MAX] or None
+
+
+async def new_grant_record(
+    devices: SqlDeviceStore,
+    clock: Clock,
+    *,
+    purpose: dg.GrantPurpose,
+    ttl_seconds: int,
+    interval: int,
+    device_name: str | None,
+    ip: str | None,
+    flow_id_hash: str | None = None,
+    with_device_code: bool,
+    seal: Callable[[str], str] | None = None,
+) -> tuple[str, str | None, dg.DeviceGrantRecord]:
+    """Store a new grant under fresh codes. Returns (user code, device code, record).
+
+    ``seal(user_code)`` gives the sealed flow id of a hand-off (it depends on the code)."""
+    now = clock.now()
+    await devices.delete_expired(now - PURGE_AFTER)
+    for _ in range(CODE_TRIES):
+        user_code = dg.new_user_code()
+        device_code = dg.new_device_code() if with_device_code else None
+        record = dg.DeviceGrantRecord(
+            id=GRANT_ID_PREFIX + secrets.token_urlsafe(18),
+            purpose=purpose,
+            grant=dg.new_grant(now, ttl_seconds=ttl_seconds, interval=interval),
+            device_name=device_name,
+            flow_id_hash=flow_id_hash,
+            sealed_flow_id=seal(user_code) if seal else None,
+            ip=ip,
+        )
+        stored = await devices.create_grant(
+            record,
+            user_code_hash=dg.code_digest(user_code),
+            device_code_hash=dg.code_digest(device_code) if device_code else None,
+        )
+        if stored:
+            return user_code, device_code, record
+    raise RuntimeError("could not allocate a unique user code")  # pragma: no cover
+
+
+async def authorize_device(
+    stores: Stores,
+    devices: SqlDeviceStore,
+    settings: Settings,
+    clock: Clock,
+    *,
+    device_name: str | None,
+    client: ClientInfo,
+) -> IssuedGrant:
+    """POST /device/authorize: a device code for the device, a user code for the person."""
+    ttl = min(settings.device_code_ttl_seconds, dg.MAX_TTL_SECONDS)
+    interval = settings.device_poll_interval_seconds
+    user_code, device_code, record = await new_grant_record(
+        devices,
+        clock,
+        purpose="device",
+        ttl_seconds=ttl,
+        interval=interval,
+        device_name=clean_device_name(device_name),
+        ip=client.ip,
+        with_device_code=True,
+    )
+    assert device_code is not None
+    await stores.audit.record(
+        AuditEvent(
+            kind=DEVICE_AUTHORIZED,
+            at=record.grant.created_at,
+            ip=client.ip,
+            detail=f"grant={record.id}",
+        )
+    )
+    return IssuedGrant(
+        device_code=device_code, user_code=user_code, expires_in=ttl, interval=interval
+    )
+
+
+async def poll_device_token(
+    stores: Stores,
+    devices: SqlDeviceStore,
+    clock: Clock,
+    *,
+    device_code: str,
+    client: ClientInfo,
+) -> TokenOutcome:
+    """POST /device/token: one poll of the device. A session comes out at most once."""
+    if not device_code or len(device_code) > 256:
+        return TokenInvalid()
+    record = await devices.grant_by_device_code(dg.code_digest(device_code))
+    if record is None or record.purpose != "device":
+        return TokenInvalid()
+    outcome, after = dg.poll(record.grant, clock.now())
+    if after != record.grant and not await devices.save_grant(
+        record.id, before=record.grant, after=after
+    ):
+        # Another poll of the same code got there first: that one is the answer.
+        return TokenSlowDown(record.grant.interval + dg.SLOW_DOWN_STEP_SECONDS)
+    if isinstance(outcome, dg.Pending):
+        return TokenPending()
+    if isinstance(outcome, dg.SlowDown):
+        return TokenSlowDown(outcome.interval)
+    if isinstance(outcome, dg.Expired):
+        return TokenExpired()
+    if isinstance(outcome, dg.Denied):
+        return TokenDenied()
+    if isinstance(outcome, dg.AlreadyUsed):
+        return TokenInvalid()
+    account = await stores.accounts.get(outcome.account_id)
+    if account is None or account.disabled:
+        return TokenDenied()
+    return await start_session(
+        stores,
+        account,
+        kind="device",
+        device_name=record.device_name or "Device",
+        user_agent=client.user_agent,
+        ip=client.ip,
+        method="device",
+    )
+
+
+# ---- the phone side: /activate ----------------------------------------------------------
+
+
+def code_buckets(settings: Settings, code: str | None, ip: str | None) -> list[Bucket]:
+    """User-code entry is limited per IP and per code (security.md item 15)."""
+    buckets = []
+    if ip:
+        buckets.append(Bucket("user_code:ip", parse(settings.user_code_limit_per_ip), ip))
+    if code:
+        buckets.append(Bucket("user_code:code", parse(settings.user_code_limit_per_code), code))
+    return buckets
+
+
+@dataclass(frozen=True, slots=True)
+class FoundCode:
+    """A live code typed on the phone, and what it is for."""
+
+    code: str  # canonical
+    record: dg.DeviceGrantRecord
+
+    @property
+    def display_code(self) -> str:
+        return dg.display_user_code(self.code)
+
+    @property
+    def device_name(self) -> str:
+        return self.record.device_name or "Unnamed device"
+
+
+async def find_code(
+    stores: Stores,
+    devices: SqlDeviceStore,
+    settings: Settings,
+    throttle: Throttle,
+    clock: Clock,
+    *,
+    text: str,
+    client: ClientInfo,
+) -> FoundCode | Refused:
+    """Look up what a person typed. Every lookup counts against the IP and the code, so
+    guessing is bounded (TooManyAttempts, 429). A wrong code is refused with
+    InvalidUserCode and audited (the edge commits the audit event, then raises)."""
+    code = dg.parse_user_code(text)
+    buckets = code_buckets(settings, code, client.ip)
+    await throttle.consume(buckets)
+    record = await devices.grant_by_user_code(dg.code_digest(code)) if code else None
+    if code is None or record is None or not record.grant.is_open(clock.now()):
+        await stores.audit.record(
+            AuditEvent(kind=USER_CODE_REFUSED, at=clock.now(), ip=client.ip, detail="unknown")
+        )
+        return Refused(InvalidUserCode())
+    return FoundCode(code=code, record=record)
+
+
+async def decide_device(
+    stores: Stores,
+    devices: SqlDeviceStore,
+    clock: Clock,
+    *,
+    found: FoundCode,
+    account: Account,
+    approve: bool,
+    client: ClientInfo,
+) -> None:
+    """The person, signed in on the phone, approved or denied the named device."""
+    if found.record.purpose != "device":
+        raise InvalidUserCode()
+    now = clock.now()
+    before = found.record.grant
+    after = dg.approve(before, account.id, now) if approve else dg.deny(before, now)
+    if isinstance(after, dg.Refused):
+        raise DeviceCodeExpired("This code was already used or has expired. Ask for a new one.")
+    if not await devices.save_grant(found.record.id, before=before, after=after):
+        raise DeviceCodeExpired("This code was already used or has expired. Ask for a new one.")
+    await stores.audit.record(
+        AuditEvent(
+            kind=DEVICE_APPROVED if approve else DEVICE_DENIED,
+            at=now,
+            account_id=account.id,
+            ip=client.ip,
+            detail=f"grant={found.record.id}",
+        )
+    )
