@@ -193,3 +193,46 @@ async def test_concurrent_creates_of_one_username_have_one_winner(db: Database) 
     assert sorted(results) == ["created"] + ["taken"] * 19
     async with db.transaction() as stores:
         assert len(await stores.accounts.list()) == 1
+
+
+async def test_blank_email_means_no_email(db: Database) -> None:
+    first = await make_account(db, "alice", "  ")
+    second = await make_account(db, "bob", "bob@example.com")
+    assert first.email is None
+    async with db.transaction() as stores:
+        cleared = await stores.accounts.update(second.id, email="")
+        assert cleared.email is None
+        assert await stores.accounts.get_by_email("bob@example.com") is None
+        # Both accounts are now without email: no collision on an empty key.
+        assert (await stores.accounts.update(first.id, name="A")).email is None
+
+
+async def test_lock_holds_other_writers_until_commit(db: Database) -> None:
+    created = await make_account(db)
+    locked = asyncio.Event()
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def holder() -> None:
+        async with db.transaction() as stores:
+            assert await stores.accounts.lock(created.id) is not None
+            locked.set()
+            await release.wait()
+            await stores.accounts.update(created.id, name="First")
+            order.append("holder committed")
+
+    async def waiter() -> None:
+        await locked.wait()
+        async with db.transaction() as stores:
+            account = await stores.accounts.lock(created.id)
+            order.append("waiter locked")
+            assert account is not None
+            assert account.name == "First"  # sees the holder's committed change
+
+    tasks = [asyncio.create_task(holder()), asyncio.create_task(waiter())]
+    await locked.wait()
+    await asyncio.sleep(0.3)
+    assert order == []  # the waiter is blocked behind the lock
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == ["holder committed", "waiter locked"]

@@ -93,10 +93,11 @@ class SqlAccountStore:
 
     async def create(self, new: NewAccount) -> Account:
         now = self._clock.now()
+        email = new.email if new.email is not None and new.email.strip() else None
         account = Account(
             id=new_account_id(),
             username=new.username.strip().lower(),
-            email=new.email,
+            email=email,
             name=new.name,
             email_verified=new.email_verified,
             disabled=False,
@@ -133,12 +134,17 @@ class SqlAccountStore:
         email_verified: bool | None = None,
         password_hash: str | None = None,
     ) -> Account:
+        """Change only the given fields; ``email=""`` removes the address.
+
+        Raises EmailTaken on conflict, NotFound for an unknown account.
+        """
         values: dict[str, Any] = {"updated_at": self._clock.now()}
         if name is not None:
             values["name"] = name
         if email is not None:
-            values["email"] = email
-            values["email_normalized"] = email_key(email)
+            # A blank key would collide between every account without an address.
+            values["email"] = email if email.strip() else None
+            values["email_normalized"] = email_key(email) if email.strip() else None
         if email_verified is not None:
             values["email_verified"] = email_verified
         if password_hash is not None:
