@@ -132,7 +132,7 @@ CONFLICT_RETRIES = 3
 DeliverTo = Literal["caller", "originator"]
 
 
-# ---- outcomes -------------------------------------------------------------------------------
+# ---- outcomes ----
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +176,7 @@ class RegistrationForm:
 SignInOutcome = SignedInWithAmazon | LinkRequired | RegistrationRequired | Refused
 
 
-# ---- helpers --------------------------------------------------------------------------------
+# ---- helpers ----
 
 
 def hash_secret(value: str) -> str:
@@ -329,7 +329,7 @@ async def _start(
     )
 
 
-# ---- sign in with a verified profile ----------------------------------------------------------
+# ---- sign in with a verified profile ----
 
 
 async def sign_in_with_profile(
@@ -532,7 +532,7 @@ async def _new_flow(
     return flow_id, flow
 
 
-# ---- pending flows --------------------------------------------------------------------------
+# ---- pending flows ----
 
 
 def _well_formed(flow_id: str) -> bool:
@@ -814,7 +814,7 @@ async def collect_completed_flow(
     return SignedInWithAmazon(created=flow.kind == "registration", signed_in=signed_in)
 
 
-# ---- attach and detach from a signed-in account ------------------------------------------------
+# ---- attach and detach from a signed-in account ----
 
 
 async def _require_recent_auth(

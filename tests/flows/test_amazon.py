@@ -1,0 +1,689 @@
+"""Sign in with Amazon flows on a real database (security.md items 6-14, 19, 21)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from lwa_accounts import errors
+from lwa_accounts.clock import FixedClock
+from lwa_accounts.core.models import Account, AmazonProfile, PendingFlow
+from lwa_accounts.flows import amazon
+from lwa_accounts.flows.accounts import AccountDeps, Refused, sign_in_with_password, unwrap
+from lwa_accounts.flows.amazon import (
+    FlowCompleted,
+    LinkRequired,
+    RegistrationForm,
+    RegistrationRequired,
+    SignedInWithAmazon,
+    SignInOutcome,
+)
+from lwa_accounts.flows.sessions import ClientInfo, SignedIn
+from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Database
+from lwa_accounts.throttle import Throttle
+from tests.flows.conftest import CLIENT, PASSWORD, CountingHasher, fast_settings, make_user
+
+ADA = AmazonProfile(
+    user_id="amzn1.account.AF5ZQ2TTD6O4W4WMR7FZH5QGRX4A",
+    client_id="amzn1.application-oa2-client.web",
+    name="Ada Lovelace",
+    email="ada@example.com",
+    postal_code="98052",
+)
+BROWSER = "browser-binding-secret"
+
+
+async def amazon_sign_in(
+    db: Database,
+    deps: AccountDeps,
+    profile: AmazonProfile = ADA,
+    *,
+    binding: str | None = None,
+    client: ClientInfo = CLIENT,
+) -> SignInOutcome:
+    async with db.transaction() as stores:
+        return await amazon.sign_in_with_profile(
+            stores,
+            deps,
+            profile,
+            client=client,
+            kind="device",
+            device_name="Living room TV",
+            binding=binding,
+        )
+
+
+def signed_in(outcome: object) -> SignedInWithAmazon:
+    assert isinstance(outcome, SignedInWithAmazon), outcome
+    return outcome
+
+
+async def audit_kinds(db: Database) -> list[str]:
+    async with db.transaction() as stores:
+        return [event.kind for event in reversed(await stores.audit.list(limit=1000))]
+
+
+async def account_of(db: Database, account_id: str) -> Account:
+    async with db.transaction() as stores:
+        account = await stores.accounts.get(account_id)
+    assert account is not None
+    return account
+
+
+# ---- new and returning users ----
+
+
+async def test_new_user_gets_an_account_linked_to_the_amazon_id(
+    db: Database, deps: AccountDeps
+) -> None:
+    outcome = signed_in(await amazon_sign_in(db, deps))
+    account = outcome.signed_in.account
+    assert outcome.created
+    assert (account.username, account.email, account.name) == (
+        "ada",
+        "ada@example.com",
+        "Ada Lovelace",
+    )
+    assert not account.has_password
+    assert not account.email_verified  # Amazon's email is a hint, not proof
+    assert outcome.signed_in.session.kind == "device"
+    assert outcome.signed_in.session.device_name == "Living room TV"
+    async with db.transaction() as stores:
+        link = await stores.identities.get_for_account(account.id)
+    assert link is not None
+    assert (link.amazon_user_id, link.client_id, link.postal_code) == (
+        ADA.user_id,
+        ADA.client_id,
+        "98052",
+    )
+    assert "amazon.account_created" in await audit_kinds(db)
+
+
+async def test_sec19_returning_user_signs_in_to_the_same_account_with_a_new_session(
+    db: Database, deps: AccountDeps
+) -> None:
+    first = signed_in(await amazon_sign_in(db, deps))
+    second = signed_in(await amazon_sign_in(db, deps))
+    assert not second.created
+    assert second.signed_in.account.id == first.signed_in.account.id
+    assert second.signed_in.token != first.signed_in.token
+    assert second.signed_in.session.id != first.signed_in.session.id
+    assert (await audit_kinds(db)).count("amazon.signed_in") == 1
+
+
+async def test_usernames_are_derived_and_deduplicated(db: Database, deps: AccountDeps) -> None:
+    await make_user(db, deps, username="ada", email="someone@example.org")
+    other = replace(ADA, user_id="amzn1.account.BBBBBBBBBBBBBBBBBBBBBBBBBBBB")
+    outcome = signed_in(await amazon_sign_in(db, deps, other))
+    assert outcome.signed_in.account.username == "ada2"
+
+
+async def test_disabled_account_is_refused(db: Database, deps: AccountDeps) -> None:
+    account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE accounts SET disabled = true WHERE id = :id"), {"id": account_id}
+        )
+    refused = await amazon_sign_in(db, deps)
+    assert isinstance(refused, Refused)
+    assert isinstance(refused.error, errors.AccountDisabled)
+
+
+# ---- email collisions (items 6-9) ----
+
+
+async def test_sec06_email_match_requires_local_password(db: Database, deps: AccountDeps) -> None:
+    local = await make_user(db, deps)
+    outcome = await amazon_sign_in(db, deps, replace(ADA, email="ADA@Example.com"))
+    assert isinstance(outcome, LinkRequired)
+    assert outcome.email == local.email
+    assert outcome.flow.target_account_id == local.id
+    async with db.transaction() as stores:
+        assert await stores.sessions.list_for_account(local.id) == []
+        assert await stores.identities.get_by_amazon_user_id(ADA.user_id) is None
+
+
+async def start_link(db: Database, deps: AccountDeps, binding: str | None = None) -> LinkRequired:
+    await make_user(db, deps)
+    outcome = await amazon_sign_in(db, deps, binding=binding)
+    assert isinstance(outcome, LinkRequired)
+    return outcome
+
+
+async def confirm(
+    db: Database,
+    deps: AccountDeps,
+    flow_id: str,
+    password: str,
+    *,
+    binding: str | None = None,
+    deliver_to: amazon.DeliverTo = "caller",
+) -> SignedInWithAmazon | FlowCompleted | Refused:
+    async with db.transaction() as stores:
+        return await amazon.confirm_link(
+            stores, deps, flow_id, password, client=CLIENT, binding=binding, deliver_to=deliver_to
+        )
+
+
+async def test_email_collision_wrong_then_right_password_links(
+    db: Database, deps: AccountDeps
+) -> None:
+    link = await start_link(db, deps)
+    wrong = await confirm(db, deps, link.flow_id, "not the password")
+    assert isinstance(wrong, Refused)
+    assert isinstance(wrong.error, errors.InvalidCredentials)
+    assert wrong.error.extra["attempts_left"] == 2  # the sign-in throttle: 3 per account
+    done = signed_in(await confirm(db, deps, link.flow_id, PASSWORD))
+    assert not done.created
+    assert done.signed_in.account.id == link.flow.target_account_id
+    async with db.transaction() as stores:
+        identity = await stores.identities.get_by_amazon_user_id(ADA.user_id)
+    assert identity is not None
+    assert identity.account_id == done.signed_in.account.id
+    kinds = await audit_kinds(db)
+    assert "amazon.flow_started" in kinds
+    assert "amazon.linked" in kinds
+    # From now on Amazon alone signs in.
+    again = signed_in(await amazon_sign_in(db, deps))
+    assert again.signed_in.account.id == done.signed_in.account.id
+
+
+async def test_sec07_flow_is_single_use(db: Database, deps: AccountDeps) -> None:
+    link = await start_link(db, deps)
+    signed_in(await confirm(db, deps, link.flow_id, PASSWORD))
+    replay = await confirm(db, deps, link.flow_id, PASSWORD)
+    assert isinstance(replay, Refused)
+    assert isinstance(replay.error, errors.FlowExpired)
+
+
+async def test_sec07_flow_expires_after_ttl(
+    db: Database, deps: AccountDeps, clock: FixedClock
+) -> None:
+    link = await start_link(db, deps)
+    assert (link.flow.expires_at - link.flow.created_at).total_seconds() == 600
+    clock.advance(601)
+    expired = await confirm(db, deps, link.flow_id, PASSWORD)
+    assert isinstance(expired, Refused)
+    assert isinstance(expired.error, errors.FlowExpired)
+
+
+async def test_sec07_flow_is_bound_to_the_browser_and_id_stored_hashed(
+    db: Database, deps: AccountDeps
+) -> None:
+    link = await start_link(db, deps, binding=BROWSER)
+    for binding in (None, "another-browser"):
+        stolen = await confirm(db, deps, link.flow_id, PASSWORD, binding=binding)
+        assert isinstance(stolen, Refused)
+        assert isinstance(stolen.error, errors.FlowNotFound)
+    async with db.engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT id_hash FROM pending_flows"))).scalars().all()
+    assert link.flow_id not in stored
+    assert stored == [amazon.hash_secret(link.flow_id)]
+    signed_in(await confirm(db, deps, link.flow_id, PASSWORD, binding=BROWSER))
+
+
+async def test_sec21_unknown_flow_ids_are_refused_and_audited(
+    db: Database, deps: AccountDeps
+) -> None:
+    for flow_id in ("flw_" + "x" * 43, "nonsense\x00", "flw_" + "é" * 10, "flw_" + "a" * 500):
+        refused = await confirm(db, deps, flow_id, PASSWORD)
+        assert isinstance(refused, Refused)
+        assert isinstance(refused.error, errors.FlowNotFound)
+    async with db.transaction() as stores:
+        events = await stores.audit.list()
+    assert [e.detail for e in events] == ["reason=flow_not_found"] * 4
+
+
+async def test_sec08_link_password_attempts_share_the_sign_in_throttle(
+    db: Database, deps: AccountDeps
+) -> None:
+    link = await start_link(db, deps)
+    for left in (2, 1, 0):
+        refused = await confirm(db, deps, link.flow_id, "wrong password")
+        assert isinstance(refused, Refused)
+        assert isinstance(refused.error, errors.InvalidCredentials)
+        assert refused.error.extra["attempts_left"] == left
+    throttled = await confirm(db, deps, link.flow_id, PASSWORD)
+    assert isinstance(throttled, Refused)
+    assert isinstance(throttled.error, errors.TooManyAttempts)
+    assert throttled.error.retry_after
+    # ... and the normal sign-in of that account is locked too.
+    async with db.transaction() as stores:
+        locked = await sign_in_with_password(
+            stores,
+            deps,
+            login="ada",
+            password=PASSWORD,
+            kind="browser",
+            device_name=None,
+            client=CLIENT,
+        )
+    assert isinstance(locked, Refused)
+    assert isinstance(locked.error, errors.TooManyAttempts)
+    async with db.transaction() as stores:
+        details = [
+            e.detail for e in await stores.audit.list(limit=50) if e.kind == "amazon.refused"
+        ]
+    assert details.count("reason=invalid_credentials") == 3
+    assert "reason=too_many_attempts" in details
+
+
+async def test_flow_attempts_are_capped_by_the_flow_itself(
+    tmp_path: Path, clock: FixedClock, hasher: CountingHasher
+) -> None:
+    settings = fast_settings(
+        tmp_path, flow_max_password_attempts=2, password_limit_per_account="50/minute"
+    )
+    db = Database.from_settings(settings, clock=clock)
+    await db.upgrade()
+    deps = AccountDeps(
+        settings=settings,
+        hasher=hasher,
+        throttle=Throttle(settings),
+        clock=clock,
+        common_passwords=frozenset(),
+    )
+    try:
+        link = await start_link(db, deps)
+        for left in (1, 0):
+            refused = await confirm(db, deps, link.flow_id, "wrong password")
+            assert isinstance(refused, Refused)
+            assert refused.error.extra["attempts_left"] == left
+        spent = await confirm(db, deps, link.flow_id, PASSWORD)
+        assert isinstance(spent, Refused)
+        assert isinstance(spent.error, errors.FlowExpired)
+    finally:
+        await deps.throttle.aclose()
+        await db.dispose()
+
+
+async def test_sec09_linking_an_unverified_email_account_ends_its_other_sessions(
+    db: Database, deps: AccountDeps
+) -> None:
+    local = await make_user(db, deps)
+    assert not local.email_verified
+    async with db.transaction() as stores:
+        squatter = unwrap(
+            await sign_in_with_password(
+                stores,
+                deps,
+                login="ada",
+                password=PASSWORD,
+                kind="browser",
+                device_name=None,
+                client=CLIENT,
+            )
+        )
+    outcome = await amazon_sign_in(db, deps)
+    assert isinstance(outcome, LinkRequired)
+    done = signed_in(await confirm(db, deps, outcome.flow_id, PASSWORD))
+    async with db.transaction() as stores:
+        assert await stores.sessions.resolve(squatter.token) is None
+        live = await stores.sessions.list_for_account(local.id)
+    assert [s.id for s in live] == [done.signed_in.session.id]
+
+
+async def test_email_of_an_account_linked_to_another_amazon_user_is_refused(
+    db: Database, deps: AccountDeps
+) -> None:
+    signed_in(await amazon_sign_in(db, deps))
+    stranger = replace(ADA, user_id="amzn1.account.CCCCCCCCCCCCCCCCCCCCCCCCCCCC")
+    refused = await amazon_sign_in(db, deps, stranger)
+    assert isinstance(refused, Refused)
+    assert refused.error.code == "email_account_linked_to_other_amazon"
+    assert refused.error.status == 409
+
+
+# ---- registration ----
+
+
+async def register_via(
+    db: Database, deps: AccountDeps, flow_id: str, form: RegistrationForm, **kwargs: object
+) -> SignedInWithAmazon | FlowCompleted | Refused:
+    async with db.transaction() as stores:
+        return await amazon.complete_registration(
+            stores,
+            deps,
+            flow_id,
+            form,
+            client=CLIENT,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+async def test_registration_with_missing_fields(db: Database, deps: AccountDeps) -> None:
+    outcome = await amazon_sign_in(db, deps, replace(ADA, email=None))
+    assert isinstance(outcome, RegistrationRequired)
+    assert outcome.required == frozenset({"email"})
+    assert outcome.prefill.name == "Ada Lovelace"
+    with pytest.raises(errors.ValidationFailed) as failed:
+        await register_via(db, deps, outcome.flow_id, RegistrationForm(username="ada", name="Ada"))
+    assert set(failed.value.errors) == {"email"}
+    with pytest.raises(errors.ValidationFailed) as failed:
+        await register_via(
+            db, deps, outcome.flow_id, RegistrationForm(username="a\x00", name=" ", email="nope")
+        )
+    assert set(failed.value.errors) == {"username", "name", "email"}
+    done = signed_in(
+        await register_via(
+            db,
+            deps,
+            outcome.flow_id,
+            RegistrationForm(username="Ada.L", name="Ada L", email="ada@example.net"),
+        )
+    )
+    assert done.created
+    assert (done.signed_in.account.username, done.signed_in.account.email) == (
+        "ada.l",
+        "ada@example.net",
+    )
+    replay = await register_via(
+        db,
+        deps,
+        outcome.flow_id,
+        RegistrationForm(username="ada2", name="A", email="b@example.net"),
+    )
+    assert isinstance(replay, Refused)
+    assert isinstance(replay.error, errors.FlowExpired)
+
+
+async def test_form_policy_always_shows_the_form(
+    tmp_path: Path, clock: FixedClock, deps: AccountDeps, db: Database
+) -> None:
+    form_deps = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "form"}))
+    outcome = await amazon_sign_in(db, form_deps)
+    assert isinstance(outcome, RegistrationRequired)
+    assert outcome.required == frozenset()
+
+
+async def test_closed_policy_refuses_new_accounts(db: Database, deps: AccountDeps) -> None:
+    closed = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "closed"}))
+    refused = await amazon_sign_in(db, closed)
+    assert isinstance(refused, Refused)
+    assert isinstance(refused.error, errors.SignupClosed)
+    async with db.transaction() as stores:
+        assert await stores.accounts.list() == []
+
+
+async def test_separate_account_instead_of_linking(db: Database, deps: AccountDeps) -> None:
+    link = await start_link(db, deps)
+    async with db.transaction() as stores:
+        flow = unwrap(
+            await amazon.get_flow(stores, deps, link.flow_id, binding=None, client=CLIENT)
+        )
+    assert isinstance(flow, PendingFlow)
+    prefill, required = amazon.registration_fields(flow, deps)
+    assert prefill.email is None
+    assert required == frozenset({"email"})
+    with pytest.raises(errors.EmailTaken):
+        await register_via(
+            db,
+            deps,
+            link.flow_id,
+            RegistrationForm(username="ada-l", name="Ada", email="ada@example.com"),
+        )
+    done = signed_in(
+        await register_via(
+            db,
+            deps,
+            link.flow_id,
+            RegistrationForm(username="ada-l", name="Ada", email="ada@work.example"),
+        )
+    )
+    assert done.signed_in.account.id != link.flow.target_account_id
+
+
+# ---- finishing on another device (issue 6 contract) ----
+
+
+async def collect(
+    db: Database, deps: AccountDeps, flow_id: str
+) -> SignedInWithAmazon | PendingFlow | Refused:
+    async with db.transaction() as stores:
+        return await amazon.collect_completed_flow(stores, deps, flow_id, client=CLIENT)
+
+
+async def test_link_finished_elsewhere_is_collected_once_by_the_originator(
+    db: Database, deps: AccountDeps
+) -> None:
+    link = await start_link(db, deps)
+    pending = await collect(db, deps, link.flow_id)
+    assert isinstance(pending, PendingFlow)
+    assert pending.status == "pending"
+    done = await confirm(db, deps, link.flow_id, PASSWORD, deliver_to="originator")
+    assert isinstance(done, FlowCompleted)
+    collected = signed_in(await collect(db, deps, link.flow_id))
+    assert collected.signed_in.session.kind == "device"
+    assert collected.signed_in.session.device_name == "Living room TV"
+    assert collected.signed_in.account.id == done.account.id
+    spent = await collect(db, deps, link.flow_id)
+    assert isinstance(spent, Refused)
+    assert isinstance(spent.error, errors.FlowExpired)
+
+
+async def test_registration_finished_elsewhere_is_collected(
+    db: Database, deps: AccountDeps
+) -> None:
+    outcome = await amazon_sign_in(db, deps, replace(ADA, email=None))
+    assert isinstance(outcome, RegistrationRequired)
+    done = await register_via(
+        db,
+        deps,
+        outcome.flow_id,
+        RegistrationForm(username="ada", name="Ada", email="ada@example.com"),
+        deliver_to="originator",
+    )
+    assert isinstance(done, FlowCompleted)
+    collected = signed_in(await collect(db, deps, outcome.flow_id))
+    assert collected.created
+
+
+async def test_browser_flows_cannot_be_collected_by_polling(
+    db: Database, deps: AccountDeps
+) -> None:
+    link = await start_link(db, deps, binding=BROWSER)
+    refused = await collect(db, deps, link.flow_id)
+    assert isinstance(refused, Refused)
+    assert isinstance(refused.error, errors.FlowNotFound)
+
+
+# ---- profile sync (item 14) ----
+
+
+async def test_sec14_name_and_postal_code_refresh_on_sign_in(
+    db: Database, deps: AccountDeps
+) -> None:
+    account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
+    signed_in(await amazon_sign_in(db, deps, replace(ADA, name="Ada King", postal_code="10115")))
+    async with db.transaction() as stores:
+        account = await stores.accounts.get(account_id)
+        link = await stores.identities.get_for_account(account_id)
+    assert account is not None
+    assert link is not None
+    assert account.name == "Ada King"
+    assert (link.name, link.postal_code) == ("Ada King", "10115")
+
+
+async def test_sec14_changed_email_applies_to_an_amazon_only_account_when_free(
+    db: Database, deps: AccountDeps
+) -> None:
+    account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
+    signed_in(await amazon_sign_in(db, deps, replace(ADA, email="ada@new.example")))
+    assert (await account_of(db, account_id)).email == "ada@new.example"
+    # Taken by someone else: kept as pending, the account keeps its address.
+    await make_user(db, deps, username="grace", email="grace@example.com")
+    signed_in(await amazon_sign_in(db, deps, replace(ADA, email="grace@example.com")))
+    assert (await account_of(db, account_id)).email == "ada@new.example"
+    async with db.transaction() as stores:
+        link = await stores.identities.get_for_account(account_id)
+    assert link is not None
+    assert link.pending_email == "grace@example.com"
+
+
+async def test_sec14_changed_email_never_silently_changes_a_password_account(
+    db: Database, deps: AccountDeps
+) -> None:
+    link = await start_link(db, deps)
+    account_id = signed_in(await confirm(db, deps, link.flow_id, PASSWORD)).signed_in.account.id
+    signed_in(await amazon_sign_in(db, deps, replace(ADA, email="ada@new.example")))
+    assert (await account_of(db, account_id)).email == "ada@example.com"
+    async with db.transaction() as stores:
+        identity = await stores.identities.get_for_account(account_id)
+    assert identity is not None
+    assert identity.pending_email == "ada@new.example"
+    assert "amazon.email_pending" in await audit_kinds(db)
+
+
+# ---- attach and detach (items 10, 12, 13) ----
+
+
+async def password_session(db: Database, deps: AccountDeps, username: str = "grace") -> SignedIn:
+    await make_user(db, deps, username=username, email=f"{username}@example.com")
+    async with db.transaction() as stores:
+        return unwrap(
+            await sign_in_with_password(
+                stores,
+                deps,
+                login=username,
+                password=PASSWORD,
+                kind="browser",
+                device_name=None,
+                client=CLIENT,
+            )
+        )
+
+
+async def attach(
+    db: Database,
+    deps: AccountDeps,
+    me: SignedIn,
+    profile: AmazonProfile = ADA,
+    password: str | None = None,
+) -> amazon.Attached | Refused:
+    async with db.transaction() as stores:
+        return await amazon.attach_amazon(
+            stores,
+            deps,
+            profile,
+            session=me.session,
+            account=me.account,
+            password=password,
+            client=CLIENT,
+        )
+
+
+async def detach(
+    db: Database, deps: AccountDeps, me: SignedIn, password: str | None = None
+) -> Refused | None:
+    async with db.transaction() as stores:
+        return await amazon.detach_amazon(
+            stores, deps, session=me.session, account=me.account, password=password, client=CLIENT
+        )
+
+
+async def test_attach_and_detach(db: Database, deps: AccountDeps) -> None:
+    me = await password_session(db, deps)
+    attached = await attach(db, deps, me)
+    assert isinstance(attached, amazon.Attached)
+    assert attached.link.amazon_user_id == ADA.user_id
+    assert signed_in(await amazon_sign_in(db, deps)).signed_in.account.id == me.account.id
+    assert await detach(db, deps, me) is None
+    async with db.transaction() as stores:
+        assert await stores.identities.get_for_account(me.account.id) is None
+    kinds = await audit_kinds(db)
+    assert "amazon.linked" in kinds
+    assert "amazon.unlinked" in kinds
+
+
+async def test_sec13_attach_and_detach_need_a_recent_sign_in_or_the_password(
+    db: Database, deps: AccountDeps, clock: FixedClock
+) -> None:
+    me = await password_session(db, deps)
+    clock.advance(301)
+    with pytest.raises(errors.ReauthenticationRequired):
+        await attach(db, deps, me)
+    wrong = await attach(db, deps, me, password="wrong password")
+    assert isinstance(wrong, Refused)
+    assert isinstance(wrong.error, errors.InvalidCredentials)
+    assert isinstance(await attach(db, deps, me, password=PASSWORD), amazon.Attached)
+    clock.advance(301)
+    with pytest.raises(errors.ReauthenticationRequired):
+        await detach(db, deps, me)
+    assert await detach(db, deps, me, password=PASSWORD) is None
+
+
+async def test_sec10_identity_linked_elsewhere_is_refused_without_detail(
+    db: Database, deps: AccountDeps
+) -> None:
+    owner = signed_in(await amazon_sign_in(db, deps)).signed_in.account
+    me = await password_session(db, deps)
+    refused = await attach(db, deps, me)
+    assert isinstance(refused, Refused)
+    assert isinstance(refused.error, errors.AmazonLinkedElsewhere)
+    assert refused.error.status == 409
+    shown = refused.error.detail + repr(refused.error.extra)
+    assert owner.id not in shown
+    assert owner.username not in shown
+    async with db.transaction() as stores:
+        assert await stores.identities.get_for_account(me.account.id) is None
+
+
+async def test_sec10_an_account_holds_one_amazon_identity(db: Database, deps: AccountDeps) -> None:
+    me = await password_session(db, deps)
+    assert isinstance(await attach(db, deps, me), amazon.Attached)
+    other = replace(ADA, user_id="amzn1.account.DDDDDDDDDDDDDDDDDDDDDDDDDDDD", email=None)
+    refused = await attach(db, deps, me, other)
+    assert isinstance(refused, Refused)
+    assert isinstance(refused.error, errors.AlreadyLinked)
+
+
+async def test_sec12_detach_refused_when_amazon_is_the_last_way_to_sign_in(
+    db: Database, deps: AccountDeps
+) -> None:
+    me = signed_in(await amazon_sign_in(db, deps)).signed_in
+    refused = await detach(db, deps, me)
+    assert isinstance(refused, Refused)
+    assert isinstance(refused.error, errors.LastSignInMethod)
+    async with db.transaction() as stores:
+        assert await stores.identities.get_for_account(me.account.id) is not None
+
+
+async def test_detach_without_a_link_is_not_found(db: Database, deps: AccountDeps) -> None:
+    me = await password_session(db, deps)
+    with pytest.raises(errors.NotFound):
+        await detach(db, deps, me)
+
+
+# ---- concurrency (item 11) ----
+
+
+async def parallel_first_sign_ins(db: Database, deps: AccountDeps, n: int = 20) -> None:
+    outcomes = await asyncio.gather(*(amazon_sign_in(db, deps) for _ in range(n)))
+    accounts = {signed_in(outcome).signed_in.account.id for outcome in outcomes}
+    assert len(accounts) == 1
+    assert sum(signed_in(outcome).created for outcome in outcomes) == 1
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM accounts"))).scalar() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM amazon_identities"))).scalar() == 1
+        assert (await conn.execute(text("SELECT count(*) FROM sessions"))).scalar() == n
+
+
+async def test_sec11_parallel_first_sign_ins_sqlite(db: Database, deps: AccountDeps) -> None:
+    await parallel_first_sign_ins(db, deps)
+
+
+@pytest.mark.postgres
+async def test_sec11_parallel_first_sign_ins_postgres(
+    postgres_url: str, settings: Settings, clock: FixedClock, deps: AccountDeps
+) -> None:
+    db = Database(postgres_url, settings=settings, clock=clock)
+    await db.upgrade()
+    try:
+        await parallel_first_sign_ins(db, deps)
+    finally:
+        await db.dispose()
