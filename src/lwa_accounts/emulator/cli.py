@@ -12,6 +12,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from lwa_accounts.emulator.config import CustomerSeed, EmulatorConfig
+from lwa_accounts.emulator.control import CustomerIn
 from lwa_accounts.errors import EmulatorRefused
 from lwa_accounts.settings import (
     EMULATED_DEVICE_CLIENT_ID,
@@ -30,7 +31,7 @@ class _EmulatorSettings(Settings):
         return self
 
 
-_CUSTOMERS = TypeAdapter(list[CustomerSeed])
+_CUSTOMERS = TypeAdapter(list[CustomerIn])
 
 
 class SeedFileError(ValueError):
@@ -44,12 +45,8 @@ def load_customers(path: Path) -> list[CustomerSeed]:
         data: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise SeedFileError(f"cannot read {path}: {exc}") from None
-    if isinstance(data, list):
-        for item in data:
-            if isinstance(item, dict):
-                item.setdefault("password", "password")
     try:
-        return _CUSTOMERS.validate_python(data)
+        return [CustomerSeed(**item.model_dump()) for item in _CUSTOMERS.validate_python(data)]
     except ValidationError as exc:
         raise SeedFileError(f"{path} is not a list of customers: {exc}") from None
 
