@@ -46,6 +46,7 @@ from lwa_accounts.settings import (
 
 BROWSER_SESSION_LIFETIME = 12 * 3600
 AUTHORIZE_REQUEST_LIFETIME = 600
+PRUNE_EVERY = 200
 REVOKED_REFRESH = (
     "The request has an invalid grant parameter : refresh_token. "
     "User may have revoked or didn't grant the permission."
@@ -86,7 +87,22 @@ class EmulatorState:
         self.sessions: dict[str, BrowserSession] = {}
         self.faults: list[Fault] = []
         self._next_fault_id = 1
+        self._created_since_prune = 0
         self.reset()
+
+    def _prune(self) -> None:
+        """Forget expired records now and then, so a long-running dev server stays small.
+        Code pairs are kept an hour past expiry so late polls still see `invalid_code_pair`."""
+        self._created_since_prune += 1
+        if self._created_since_prune < PRUNE_EVERY:
+            return
+        self._created_since_prune = 0
+        now = self.clock.now()
+        for table in (self.sessions, self.authorize_requests, self.codes, self.access_tokens):
+            for key in [k for k, v in table.items() if v.expires_at <= now]:
+                del table[key]
+        for key in [k for k, v in self.code_pairs.items() if v.expires_at + 3600 <= now]:
+            del self.code_pairs[key]
 
     # ---- seed and reset ------------------------------------------------------------------
 
@@ -271,6 +287,7 @@ class EmulatorState:
         via_device: bool,
         refresh_token: str | None = None,
     ) -> dict[str, Any]:
+        self._prune()
         now = self.clock.now()
         access = new_access_token()
         self.access_tokens[token_key(access)] = AccessToken(
@@ -428,6 +445,7 @@ class EmulatorState:
                 code_challenge_method=code_challenge_method,
                 expires_at=self.clock.now() + AUTHORIZE_REQUEST_LIFETIME,
             )
+            self._prune()
             self.authorize_requests[request.request_id] = request
             return request
 
@@ -522,6 +540,7 @@ class EmulatorState:
                 scope_data=scope_data,
                 expires_at=self.clock.now() + self.config.code_pair_expires_in,
             )
+            self._prune()
             self.code_pairs[pair.device_code] = pair
             return pair
 
@@ -598,6 +617,7 @@ class EmulatorState:
                 csrf_token=secrets.token_urlsafe(32),
                 expires_at=self.clock.now() + BROWSER_SESSION_LIFETIME,
             )
+            self._prune()
             self.sessions[session.session_id] = session
             return session
 
