@@ -201,19 +201,33 @@ class BodyLimitMiddleware:
                 if declared < 0 or declared > self.limit:
                     await self._refuse(scope, receive, send, declared)
                     return
+        # Read the (small) body up front: an oversized stream is refused before the app
+        # sees any of it (FastAPI would turn an error raised mid-read into a vague 400).
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    # Raised inside the handler's body read: the app maps it to 413.
-                    raise PayloadTooLarge()
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                await self._refuse(scope, receive, send, received)
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, limited_receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, declared: int) -> None:
         if declared < 0:
