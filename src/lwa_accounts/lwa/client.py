@@ -46,6 +46,9 @@ MAX_GET_ATTEMPTS = 4
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 1.0
 DEFAULT_RETRY_AFTER = 5
+# What "Amazon could not be reached" looks like. OSError too: an injected transport (the
+# emulator under ASGITransport simulating a dropped connection) may raise it unwrapped.
+TRANSPORT_FAILURES = (httpx.TransportError, httpx.DecodingError, OSError)
 
 
 class _RedactTokens(logging.Filter):
@@ -54,11 +57,10 @@ class _RedactTokens(logging.Filter):
     _pattern = re.compile(r"(access_token=)[^&\s\"']+")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
+        if isinstance(record.args, tuple):
             record.args = tuple(
                 self._pattern.sub(r"\1[redacted]", str(arg)) if "access_token=" in str(arg) else arg
-                for arg in args
+                for arg in record.args
             )
         if isinstance(record.msg, str) and "access_token=" in record.msg:
             record.msg = self._pattern.sub(r"\1[redacted]", record.msg)
@@ -314,7 +316,7 @@ class LwaClient:
             return await self._http.post(
                 url, data=dict(form), headers={"Content-Type": protocol.FORM_CONTENT_TYPE}
             )
-        except (httpx.TransportError, httpx.DecodingError, OSError) as exc:
+        except TRANSPORT_FAILURES as exc:
             raise AmazonUnavailable(
                 f"Amazon could not be reached ({type(exc).__name__})."
             ) from None
@@ -344,7 +346,7 @@ class LwaClient:
                 response = await self._http.get(
                     url, params=params, headers=headers, timeout=self._timeout_within(remaining)
                 )
-            except (httpx.TransportError, httpx.DecodingError, OSError) as exc:
+            except TRANSPORT_FAILURES as exc:
                 failure = type(exc).__name__
             else:
                 if response.status_code < 500 and response.status_code != 429:
