@@ -13,7 +13,11 @@ from collections.abc import Callable, Sequence
 
 # Modules that define ``register(subparsers: argparse._SubParsersAction) -> None``. Each
 # sub-parser sets ``handler=`` (a callable taking the parsed namespace, returning an exit code).
-COMMAND_MODULES: tuple[str, ...] = ("lwa_accounts.store.cli", "lwa_accounts.emulator.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "lwa_accounts.store.cli",
+    "lwa_accounts.emulator.cli",
+    "lwa_accounts.web.cli",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
