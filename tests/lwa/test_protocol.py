@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lwa_accounts.core.models import CodePair, OAuthErrorReply
 from lwa_accounts.errors import AmazonUnavailable
@@ -398,3 +401,58 @@ def test_malformed_code_pair(body: bytes) -> None:
 )
 def test_user_id_format(user_id: str, valid: bool) -> None:
     assert protocol.is_valid_user_id(user_id) is valid
+
+
+# ---- robustness: any body either parses or is AmazonUnavailable, never a crash -------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6)
+    ),
+    max_leaves=20,
+)
+field_names = st.sampled_from(
+    [
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+        "user_code",
+        "device_code",
+        "verification_uri",
+        "interval",
+        "aud",
+        "user_id",
+        "exp",
+        "iat",
+        "iss",
+        "name",
+        "email",
+        "postal_code",
+        "Profile",
+        "CustomerId",
+        "error",
+    ]
+)
+likely_objects = st.dictionaries(field_names, json_values | st.just(USER_ID), max_size=10)
+PARSERS = [
+    protocol.parse_token_response,
+    protocol.parse_code_pair,
+    protocol.parse_token_info,
+    protocol.parse_profile,
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.binary(max_size=200)
+    | json_values.map(_json)
+    | likely_objects.map(_json)
+    | st.dictionaries(st.just("Profile"), likely_objects).map(_json)
+)
+def test_parsers_never_crash(body: bytes) -> None:
+    for parse in PARSERS:
+        with contextlib.suppress(AmazonUnavailable):
+            parse(body)
+    assert isinstance(protocol.parse_error(400, body), OAuthErrorReply)
