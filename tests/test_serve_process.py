@@ -1,0 +1,157 @@
+"""Through a real `lwa-accounts serve` process on a random free loopback port, with a
+fresh DATA_DIR (so the development lifespan must create the database itself)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PASSWORD = "tangerine-elephant-42"
+CLI = [sys.executable, "-m", "lwa_accounts.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def environment(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LWA_ACCOUNTS_")}
+    env.update(
+        {
+            "LWA_ACCOUNTS_DATA_DIR": str(data_dir),
+            "LWA_ACCOUNTS_ENV": "development",
+            "LWA_ACCOUNTS_ARGON2_MEMORY_KIB": "64",
+            "LWA_ACCOUNTS_ARGON2_TIME_COST": "1",
+            "LWA_ACCOUNTS_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    data_dir = tmp_path / "var"  # does not exist yet
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=environment(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                pytest.fail(f"serve exited early ({process.returncode}):\n{output}")
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("serve did not become healthy within 30 s")
+            time.sleep(0.1)
+        yield base, data_dir
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_register_sign_in_and_me_over_real_http(server: tuple[str, Path]) -> None:
+    base, data_dir = server
+    assert (data_dir / "lwa-accounts.db").exists()  # migrated on start
+    with httpx.Client(base_url=base, timeout=10) as client:
+        created = client.post(
+            "/api/v1/accounts",
+            json={
+                "username": "ada",
+                "email": "ada@example.com",
+                "name": "Ada",
+                "password": PASSWORD,
+            },
+        )
+        assert created.status_code == 201, created.text
+        signed_in = client.post("/api/v1/sessions", json={"username": "ada", "password": PASSWORD})
+        assert signed_in.status_code == 201, signed_in.text
+        token = signed_in.json()["session"]["token"]
+        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+        assert me.json()["account"]["username"] == "ada"
+        page = client.get("/signin")
+        assert page.status_code == 200
+        assert "Sign in" in page.text
+        assert "server" not in {k.lower() for k in page.headers}
+
+
+def test_accounts_cli_create_and_list(tmp_path: Path) -> None:
+    env = environment(tmp_path / "var")
+    created = subprocess.run(
+        [
+            *CLI,
+            "accounts",
+            "create",
+            "Grace",
+            "--email",
+            "grace@example.com",
+            "--name",
+            "Grace H",
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().startswith("acc_")
+    duplicate = subprocess.run(
+        [*CLI, "accounts", "create", "grace", "--name", "G", "--password-stdin"],
+        input=PASSWORD + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert duplicate.returncode == 1
+    assert "taken" in duplicate.stderr
+    weak = subprocess.run(
+        [*CLI, "accounts", "create", "weakling", "--name", "W", "--password-stdin"],
+        input="short\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert weak.returncode == 1
+    assert "password" in weak.stderr
+    listing = subprocess.run(
+        [*CLI, "accounts", "list"], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = listing.stdout.strip().splitlines()
+    assert lines[0].split("\t")[:2] == ["id", "username"]
+    assert len(lines) == 2
+    assert "\tgrace\tgrace@example.com\tGrace H\t" in lines[1]
