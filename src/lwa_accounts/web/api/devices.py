@@ -1,0 +1,446 @@
+"""The device API of issue 6: TVs sign in without typing a password.
+
+- ``POST /api/v1/amazon/device-authorizations`` and ``.../{id}/poll``: server-assisted
+  code-based linking (the server runs Amazon's device flow; see flows/tv_amazon.py).
+- ``POST /api/v1/device/authorize`` and ``POST /api/v1/device/token``: our own RFC 8628
+  shaped device sign-in, approved on /activate (flows/devices.py). The token endpoint
+  answers RFC 8628 error bodies ``{"error", "error_description"}``, not problem+json.
+- ``POST /api/v1/flows/{id}/handoff``: a "finish on your phone" code for a pending device
+  flow (devices that ran Amazon's flow themselves and got ``link_required`` or
+  ``registration_required`` from ``POST /api/v1/sessions/amazon``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from lwa_accounts.core import device_grant as dg
+from lwa_accounts.core.models import Account
+from lwa_accounts.errors import AmazonError, FlowExpired
+from lwa_accounts.flows import tv_amazon
+from lwa_accounts.flows.accounts import Refused, unwrap
+from lwa_accounts.flows.amazon import (
+    LinkRequired,
+    RegistrationRequired,
+    SignedInWithAmazon,
+    audit_refused_token,
+    get_flow,
+)
+from lwa_accounts.flows.devices import (
+    TokenDenied,
+    TokenExpired,
+    TokenInvalid,
+    TokenPending,
+    TokenSlowDown,
+    authorize_device,
+    poll_device_token,
+)
+from lwa_accounts.flows.sessions import SignedIn
+from lwa_accounts.flows.tv_handoff import HandOffOffer, activate_url, offer_handoff, qr_svg
+from lwa_accounts.interfaces import AmazonDeviceClient
+from lwa_accounts.lwa.client import LwaClient
+from lwa_accounts.store.db import Stores
+from lwa_accounts.store.devices import SqlDeviceStore
+from lwa_accounts.web.api.models import AccountOut, Strict, account_json, problems
+from lwa_accounts.web.auth import client_info
+from lwa_accounts.web.services import Services, get_services
+
+router = APIRouter(prefix="/api/v1", tags=["devices"])
+
+DeviceName = Annotated[str, Field(min_length=1, max_length=100)]
+DEVICE_CODE_MAX = 256
+TOKEN_BODY_MAX = 4096
+
+
+# ---- models -------------------------------------------------------------------------------
+
+
+class DeviceNameRequest(Strict):
+    device_name: DeviceName | None = Field(
+        default=None, description="Shown on /activate and on the account page."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"device_name": "Living-room TV"}]}
+    )
+
+
+class AmazonAuthorizationOut(BaseModel):
+    id: str = Field(description="The device's secret handle for polling; keep it private.")
+    user_code: str = Field(description="Amazon's code, for the person to type at Amazon.")
+    verification_uri: str = Field(description="Where to type it (Amazon's /code page).")
+    expires_in: int
+    interval: int = Field(description="Poll at most this often (seconds).")
+    qr_svg: str = Field(description="A QR code of verification_uri, as an SVG element.")
+
+
+class DeviceAuthorizationOut(BaseModel):
+    device_code: str
+    user_code: str = Field(description="Shown as XXXX-XXXX; entry ignores case and dashes.")
+    verification_uri: str
+    verification_uri_complete: str = Field(
+        description="Pre-fills the code on /activate; the person still confirms."
+    )
+    expires_in: int
+    interval: int
+    qr_svg: str = Field(description="A QR code of verification_uri_complete (SVG).")
+
+
+class HandOffOut(BaseModel):
+    code: str = Field(description="The code to type on the phone at /activate.")
+    url: str
+    qr_svg: str
+    expires_at: datetime
+
+
+class SessionOut(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class SignedInResult(BaseModel):
+    result: Literal["signed_in"] = "signed_in"
+    created: bool
+    session: SessionOut
+    account: AccountOut
+
+
+class PendingResult(BaseModel):
+    result: Literal["pending"] = "pending"
+
+
+class NeedsPhoneResult(BaseModel):
+    result: Literal["link_required", "registration_required"]
+    flow: dict[str, Any]
+    handoff: HandOffOut
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _transaction(services: Services) -> AsyncIterator[tuple[Stores, SqlDeviceStore]]:
+    async with services.database.engine.begin() as connection:
+        yield services.database.stores(connection), SqlDeviceStore(connection)
+
+
+def _amazon(request: Request) -> AmazonDeviceClient:
+    """One pooled Amazon client per process (created on first use, closed at shutdown)."""
+    state = request.app.state
+    client: LwaClient | None = getattr(state, "tv_amazon_client", None)
+    if client is None:
+        services = get_services(request)
+        client = LwaClient(services.settings, transport=services.amazon_transport)
+        state.tv_amazon_client = client
+    return client
+
+
+async def _account_out(stores: Stores, account: Account) -> AccountOut:
+    return account_json(account, await stores.identities.get_for_account(account.id))
+
+
+async def _signed_in_json(stores: Stores, outcome: SignedInWithAmazon | SignedIn) -> JSONResponse:
+    signed_in = outcome.signed_in if isinstance(outcome, SignedInWithAmazon) else outcome
+    body = SignedInResult(
+        created=outcome.created if isinstance(outcome, SignedInWithAmazon) else False,
+        session=SessionOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
+        account=await _account_out(stores, signed_in.account),
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=_NO_STORE)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _flow_json(outcome: LinkRequired | RegistrationRequired) -> dict[str, Any]:
+    flow: dict[str, Any] = {
+        "id": outcome.flow_id,
+        "expires_at": outcome.flow.expires_at.isoformat(),
+    }
+    if isinstance(outcome, LinkRequired):
+        flow["email"] = outcome.email
+    else:
+        prefill = outcome.prefill
+        flow["prefill"] = {
+            "name": prefill.name,
+            "email": prefill.email,
+            "postal_code": prefill.postal_code,
+        }
+        flow["required"] = sorted(outcome.required)
+    return flow
+
+
+def _handoff_json(offer: HandOffOffer) -> HandOffOut:
+    return HandOffOut(
+        code=offer.display_code, url=offer.url, qr_svg=offer.qr_svg, expires_at=offer.expires_at
+    )
+
+
+# ---- server-assisted code-based linking ------------------------------------------------------
+
+
+@router.post(
+    "/amazon/device-authorizations",
+    status_code=201,
+    response_model=AmazonAuthorizationOut,
+    responses=problems(413, 422, 502, 503),
+    summary="Sign in with Amazon on a TV: get Amazon's code (the server runs Amazon's flow)",
+    description=(
+        "The server asks Amazon for a code pair with the device client id and keeps Amazon's "
+        "device code to itself. Show `user_code` and `verification_uri` (and the QR code), "
+        "then poll `POST .../{id}/poll` every `interval` seconds."
+    ),
+)
+async def create_amazon_authorization(
+    request: Request, body: DeviceNameRequest | None = None
+) -> JSONResponse:
+    services = get_services(request)
+    pair = await _amazon(request).create_code_pair()
+    async with _transaction(services) as (stores, devices):
+        started = await tv_amazon.register_authorization(
+            stores,
+            devices,
+            services.settings,
+            services.clock,
+            pair,
+            device_name=body.device_name if body else None,
+            client=client_info(request),
+        )
+    auth = started.authorization
+    out = AmazonAuthorizationOut(
+        id=started.id,
+        user_code=auth.user_code,
+        verification_uri=auth.verification_uri,
+        expires_in=int((auth.expires_at - auth.created_at).total_seconds()),
+        interval=auth.interval,
+        qr_svg=qr_svg(auth.verification_uri),
+    )
+    return JSONResponse(out.model_dump(mode="json"), status_code=201, headers=_NO_STORE)
+
+
+@router.post(
+    "/amazon/device-authorizations/{authorization_id}/poll",
+    response_model=SignedInResult | PendingResult | NeedsPhoneResult,
+    responses={
+        201: {"model": SignedInResult, "description": "Signed in (as POST /sessions/amazon)."},
+        **problems(401, 403, 404, 410, 429, 502, 503),
+    },
+    summary="Poll a server-assisted Amazon sign-in",
+    description=(
+        '200 `{"result": "pending"}`; 429 `slow_down` with `interval` when polled faster '
+        "than `interval`; 201 signed in; 200 `link_required` / `registration_required` "
+        "with a `handoff` to finish on a phone; 410 `expired`: ask for a new code; 403 "
+        "`access_denied`."
+    ),
+)
+async def poll_amazon_authorization(authorization_id: str, request: Request) -> Response:
+    services = get_services(request)
+    client = client_info(request)
+    async with _transaction(services) as (_, devices):
+        step = await tv_amazon.begin_poll(devices, services.clock, authorization_id)
+    if isinstance(step, Refused):
+        raise step.error
+    if isinstance(step, tv_amazon.StillPending):
+        return _pending()
+    amazon = _amazon(request)
+    auth = step.authorization
+    assert auth.device_code is not None  # pending authorizations keep it
+    reply = await amazon.poll_device_token(device_code=auth.device_code, user_code=auth.user_code)
+    async with _transaction(services) as (_, devices):
+        recorded = await tv_amazon.record_reply(devices, auth, reply)
+    if isinstance(recorded, Refused):
+        raise recorded.error
+    if isinstance(recorded, tv_amazon.StillPending):
+        return _pending()
+    try:
+        profile = await amazon.verify_and_fetch(recorded.access_token)
+    except AmazonError as error:
+        async with _transaction(services) as (stores, devices):
+            await tv_amazon.abandon(devices, auth)
+            await audit_refused_token(stores, services.accounts, error, client=client)
+        raise
+    async with _transaction(services) as (stores, devices):
+        outcome = await tv_amazon.finish_sign_in(
+            stores, devices, services.accounts, auth, profile, client=client
+        )
+        if isinstance(outcome, SignedInWithAmazon):
+            return await _signed_in_json(stores, outcome)
+    outcome = unwrap(outcome)
+    assert isinstance(outcome, tv_amazon.NeedsPhone)
+    body = NeedsPhoneResult(
+        result="link_required"
+        if isinstance(outcome.outcome, LinkRequired)
+        else "registration_required",
+        flow=_flow_json(outcome.outcome),
+        handoff=_handoff_json(outcome.handoff),
+    )
+    return JSONResponse(body.model_dump(mode="json"), headers=_NO_STORE)
+
+
+def _pending() -> JSONResponse:
+    return JSONResponse(PendingResult().model_dump(), headers=_NO_STORE)
+
+
+# ---- our own device sign-in (RFC 8628 shaped) ------------------------------------------------
+
+
+@router.post(
+    "/device/authorize",
+    status_code=201,
+    response_model=DeviceAuthorizationOut,
+    responses=problems(413, 422),
+    summary="Sign in with your phone: get a device code and a user code",
+    description=(
+        "Show `user_code` (and the QR code of `verification_uri_complete`); the person opens "
+        "/activate on a phone, signs in and confirms this device. Poll `POST /device/token`."
+    ),
+)
+async def device_authorize(request: Request, body: DeviceNameRequest | None = None) -> JSONResponse:
+    services = get_services(request)
+    async with _transaction(services) as (stores, devices):
+        issued = await authorize_device(
+            stores,
+            devices,
+            services.settings,
+            services.clock,
+            device_name=body.device_name if body else None,
+            client=client_info(request),
+        )
+    shown = dg.display_user_code(issued.user_code)
+    complete = activate_url(services.settings, shown)
+    out = DeviceAuthorizationOut(
+        device_code=issued.device_code,
+        user_code=shown,
+        verification_uri=activate_url(services.settings),
+        verification_uri_complete=complete,
+        expires_in=issued.expires_in,
+        interval=issued.interval,
+        qr_svg=qr_svg(complete),
+    )
+    return JSONResponse(out.model_dump(mode="json"), status_code=201, headers=_NO_STORE)
+
+
+def _oauth_error(error: str, description: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"error": error, "error_description": description, **extra}
+    return JSONResponse(body, status_code=400, headers=_NO_STORE)
+
+
+async def _device_code_from(request: Request) -> str | None:
+    """``device_code`` from a JSON body or (as RFC 8628 clients send) a form body."""
+    raw = await request.body()
+    if len(raw) > TOKEN_BODY_MAX:
+        return None
+    content_type = request.headers.get("content-type", "")
+    value: object = None
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = await request.form(max_files=0, max_fields=10)
+        value = form.get("device_code")
+    else:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        value = data.get("device_code") if isinstance(data, dict) else None
+    if not isinstance(value, str) or not 0 < len(value) <= DEVICE_CODE_MAX:
+        return None
+    return value
+
+
+@router.post(
+    "/device/token",
+    responses={
+        200: {"model": SignedInResult, "description": "Approved: a device session."},
+        400: {
+            "description": (
+                "RFC 8628 error body: `authorization_pending`, `slow_down` (with `interval`), "
+                "`expired_token`, `access_denied`, `invalid_grant` (unknown or used code), "
+                "`invalid_request`."
+            ),
+            "content": {
+                "application/json": {
+                    "example": {
+                        "error": "authorization_pending",
+                        "error_description": "The person has not approved this device yet.",
+                    }
+                }
+            },
+        },
+    },
+    summary="Poll for the device session (RFC 8628 shaped)",
+)
+async def device_token(request: Request) -> Response:
+    services = get_services(request)
+    device_code = await _device_code_from(request)
+    if device_code is None:
+        return _oauth_error("invalid_request", 'Send {"device_code": "..."}.')
+    async with _transaction(services) as (stores, devices):
+        outcome = await poll_device_token(
+            stores, devices, services.clock, device_code=device_code, client=client_info(request)
+        )
+        if isinstance(outcome, SignedIn):
+            response = await _signed_in_json(stores, outcome)
+            response.status_code = 200
+            return response
+    match outcome:
+        case TokenPending():
+            return _oauth_error(
+                "authorization_pending", "The person has not approved this device yet."
+            )
+        case TokenSlowDown(interval):
+            return _oauth_error(
+                "slow_down", f"Poll at most every {interval} seconds.", interval=interval
+            )
+        case TokenExpired():
+            return _oauth_error("expired_token", "The code expired. Ask for a new one.")
+        case TokenDenied():
+            return _oauth_error("access_denied", "The sign-in was declined.")
+        case TokenInvalid():
+            return _oauth_error("invalid_grant", "Unknown or already used device code.")
+    raise AssertionError(f"unhandled token outcome {outcome!r}")  # pragma: no cover
+
+
+# ---- hand-off of a pending device flow -----------------------------------------------------------
+
+
+@router.post(
+    "/flows/{flow_id}/handoff",
+    status_code=201,
+    response_model=HandOffOut,
+    responses=problems(404, 410),
+    summary="Finish a pending device flow on a phone: get a hand-off code",
+    description=(
+        "For a `link_required` or `registration_required` flow a device started: the person "
+        "types the code at /activate on a phone and gives the password or the registration "
+        "there; the device keeps polling `GET /api/v1/flows/{id}` for its session."
+    ),
+)
+async def create_handoff(flow_id: str, request: Request) -> JSONResponse:
+    services = get_services(request)
+    client = client_info(request)
+    async with _transaction(services) as (stores, devices):
+        flow = await get_flow(stores, services.accounts, flow_id, binding=None, client=client)
+        if isinstance(flow, Refused):
+            offer: HandOffOffer | Refused = flow
+        elif flow.session_kind != "device":
+            offer = Refused(FlowExpired("Only device sign-ins can be finished on a phone."))
+        else:
+            offer = await offer_handoff(
+                devices,
+                services.settings,
+                services.clock,
+                flow_id=flow_id,
+                flow=flow,
+                client=client,
+            )
+    offer = unwrap(offer)
+    return JSONResponse(
+        _handoff_json(offer).model_dump(mode="json"), status_code=201, headers=_NO_STORE
+    )

@@ -1,0 +1,361 @@
+"""/activate: the phone side of TV sign-in.
+
+The person types the code from the TV (a QR code's URL only pre-fills it). Opening a
+page never approves anything (security.md item 17): every step is an explicit POST with a
+CSRF token, and every code lookup is rate-limited per IP and per code (item 15).
+
+- A device code (our RFC 8628 shaped sign-in): sign in here (password or Amazon on the
+  web), then Approve or Deny the named device.
+- A hand-off code ("finish on your phone"): give the local account's password, or fill
+  in the registration; the TV collects its session by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from lwa_accounts.core.models import PendingFlow
+from lwa_accounts.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidUserCode,
+    LwaAccountsError,
+    UsernameTaken,
+    ValidationFailed,
+)
+from lwa_accounts.flows.accounts import Refused
+from lwa_accounts.flows.amazon import (
+    FlowCompleted,
+    RegistrationForm,
+    complete_registration,
+    confirm_link,
+    get_flow,
+    registration_fields,
+)
+from lwa_accounts.flows.amazon_profile import available_username, username_base
+from lwa_accounts.flows.devices import FoundCode, decide_device, find_code
+from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.flows.tv_handoff import close_handoff, handoff_flow_id
+from lwa_accounts.store.db import Stores
+from lwa_accounts.store.devices import SqlDeviceStore
+from lwa_accounts.web.auth import client_info, optional_browser_caller
+from lwa_accounts.web.forms import Form, read_form
+from lwa_accounts.web.services import Services, get_services
+from lwa_accounts.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+CODE_FIELD_MAX = 32
+
+
+@asynccontextmanager
+async def _transaction(services: Services) -> AsyncIterator[tuple[Stores, SqlDeviceStore]]:
+    async with services.database.engine.begin() as connection:
+        yield services.database.stores(connection), SqlDeviceStore(connection)
+
+
+def _retry_headers(error: LwaAccountsError) -> dict[str, str]:
+    return {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+
+
+def _enter_page(
+    request: Request, *, code: str = "", error: LwaAccountsError | None = None
+) -> Response:
+    return render(
+        request,
+        "activate/enter.html",
+        {"code": code, "error": error.detail if error else None},
+        status_code=error.status if error else 200,
+        headers=_retry_headers(error) if error else None,
+    )
+
+
+@router.get("/activate")
+async def activate_page(request: Request) -> Response:
+    """Shows the form, pre-filled from ?code= (a QR code); looks nothing up by itself."""
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        await optional_browser_caller(stores, request)  # for the header's "signed in as"
+    code = request.query_params.get("code", "")[:CODE_FIELD_MAX]
+    return _enter_page(request, code=code)
+
+
+async def _lookup(
+    stores: Stores, devices: SqlDeviceStore, services: Services, form: Form, client: ClientInfo
+) -> FoundCode | Refused:
+    return await find_code(
+        stores,
+        devices,
+        services.settings,
+        services.throttle,
+        services.clock,
+        text=form.get("code", CODE_FIELD_MAX),
+        client=client,
+    )
+
+
+@router.post("/activate")
+async def activate_submit(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    client = client_info(request)
+    typed = form.get("code", CODE_FIELD_MAX)
+    try:
+        async with _transaction(services) as (stores, devices):
+            found = await _lookup(stores, devices, services, form, client)
+            caller = await optional_browser_caller(stores, request)
+            flow = (
+                await _handoff_flow(stores, services, found, client)
+                if isinstance(found, FoundCode) and found.record.purpose == "handoff"
+                else None
+            )
+            username = (
+                await available_username(
+                    stores, username_base(flow.profile.email, flow.profile.name)
+                )
+                if isinstance(flow, PendingFlow) and flow.kind == "registration"
+                else ""
+            )
+    except LwaAccountsError as error:  # too many attempts
+        return _enter_page(request, code=typed, error=error)
+    if isinstance(found, Refused):
+        return _enter_page(request, code=typed, error=found.error)
+    if found.record.purpose == "device":
+        if caller is None:
+            next_url = "/activate?" + urlencode({"code": found.display_code})
+            return render(
+                request,
+                "activate/signin_needed.html",
+                {
+                    "device_name": found.device_name,
+                    "display_code": found.display_code,
+                    "next": next_url,
+                },
+            )
+        return render(
+            request,
+            "activate/confirm.html",
+            {
+                "device_name": found.device_name,
+                "display_code": found.display_code,
+                "account": caller.account,
+            },
+        )
+    if not isinstance(flow, PendingFlow):
+        return _enter_page(request, code=typed, error=InvalidUserCode())
+    if flow.kind == "link":
+        return await _link_page(request, services, found, flow)
+    return _register_page(
+        request,
+        services,
+        found,
+        flow,
+        form_values={
+            "username": username,
+            "name": flow.profile.name or "",
+            "email": flow.profile.email or "",
+            "postal_code": flow.profile.postal_code or "",
+        },
+    )
+
+
+async def _handoff_flow(
+    stores: Stores, services: Services, found: FoundCode, client: ClientInfo
+) -> PendingFlow | Refused:
+    flow_id = handoff_flow_id(services.settings, found)
+    return await get_flow(stores, services.accounts, flow_id, binding=None, client=client)
+
+
+async def _link_page(
+    request: Request,
+    services: Services,
+    found: FoundCode,
+    flow: PendingFlow,
+    *,
+    error: LwaAccountsError | None = None,
+) -> Response:
+    async with services.database.transaction() as stores:
+        target = await stores.accounts.get(flow.target_account_id or "")
+    return render(
+        request,
+        "activate/link.html",
+        {
+            "device_name": found.record.device_name,
+            "display_code": found.display_code,
+            "amazon_email": flow.profile.email,
+            "account_email": target.email if target else "",
+            "error": error.detail if error else None,
+        },
+        status_code=error.status if error else 200,
+        headers=_retry_headers(error) if error else None,
+    )
+
+
+def _register_page(
+    request: Request,
+    services: Services,
+    found: FoundCode,
+    flow: PendingFlow,
+    *,
+    form_values: dict[str, str],
+    error: LwaAccountsError | None = None,
+) -> Response:
+    _, required = registration_fields(flow, services.accounts)
+    errors: dict[str, Any] = error.errors if isinstance(error, ValidationFailed) else {}
+    if isinstance(error, UsernameTaken):
+        errors = {"username": error.detail}
+    elif isinstance(error, EmailTaken):
+        errors = {"email": error.detail}
+    return render(
+        request,
+        "activate/register.html",
+        {
+            "device_name": found.record.device_name,
+            "display_code": found.display_code,
+            "form": form_values,
+            "required": sorted(required),
+            "errors": errors,
+            "error": error.detail if error is not None and not errors else None,
+        },
+        status_code=error.status if error else 200,
+        headers=_retry_headers(error) if error else None,
+    )
+
+
+def _done(request: Request, title: str, message: str) -> Response:
+    return render(request, "activate/done.html", {"title": title, "message": message})
+
+
+@router.post("/activate/decide")
+async def activate_decide(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    client = client_info(request)
+    typed = form.get("code", CODE_FIELD_MAX)
+    decision = form.get("decision", 16)
+    if decision not in ("approve", "deny"):
+        return _enter_page(request, code=typed, error=InvalidUserCode("Choose Approve or Deny."))
+    try:
+        async with _transaction(services) as (stores, devices):
+            caller = await optional_browser_caller(stores, request)
+            found = await _lookup(stores, devices, services, form, client)
+            if caller is not None and isinstance(found, FoundCode):
+                await decide_device(
+                    stores,
+                    devices,
+                    services.clock,
+                    found=found,
+                    account=caller.account,
+                    approve=decision == "approve",
+                    client=client,
+                )
+    except LwaAccountsError as error:
+        return _enter_page(request, code=typed, error=error)
+    if isinstance(found, Refused):
+        return _enter_page(request, code=typed, error=found.error)
+    if caller is None:
+        return _enter_page(
+            request, code=typed, error=InvalidUserCode("Sign in first, then enter the code again.")
+        )
+    if decision == "approve":
+        return _done(
+            request,
+            "Device approved",
+            f"{found.device_name} is signing in to your account now. You can close this page.",
+        )
+    return _done(request, "Device denied", f"{found.device_name} was not signed in.")
+
+
+@router.post("/activate/link")
+async def activate_link(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    client = client_info(request)
+    typed = form.get("code", CODE_FIELD_MAX)
+    password = form.get("password", 1100)
+    try:
+        async with _transaction(services) as (stores, devices):
+            found = await _lookup(stores, devices, services, form, client)
+            if isinstance(found, Refused):
+                raise found.error
+            flow = await _handoff_flow(stores, services, found, client)
+            if isinstance(flow, Refused):
+                outcome: Any = flow
+            else:
+                outcome = await confirm_link(
+                    stores,
+                    services.accounts,
+                    handoff_flow_id(services.settings, found),
+                    password,
+                    client=client,
+                    deliver_to="originator",
+                )
+                if isinstance(outcome, FlowCompleted):
+                    await close_handoff(devices, services.clock, found)
+    except LwaAccountsError as error:
+        return _enter_page(request, code=typed, error=error)
+    if isinstance(flow, Refused):
+        return _enter_page(request, code=typed, error=flow.error)
+    if isinstance(outcome, Refused):
+        refusal = outcome.error
+        if isinstance(refusal, InvalidCredentials):
+            return await _link_page(request, services, found, flow, error=refusal)
+        return _enter_page(request, code=typed, error=refusal)
+    return _done(
+        request,
+        "Linked",
+        "Amazon is now linked to your account. Your TV is signing in; you can close this page.",
+    )
+
+
+@router.post("/activate/register")
+async def activate_register(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    client = client_info(request)
+    typed = form.get("code", CODE_FIELD_MAX)
+    values = {name: form.get(name, 300) for name in ("username", "name", "email", "postal_code")}
+    flow: PendingFlow | Refused | None = None
+    try:
+        async with _transaction(services) as (stores, devices):
+            found = await _lookup(stores, devices, services, form, client)
+            if isinstance(found, Refused):
+                raise found.error
+            flow = await _handoff_flow(stores, services, found, client)
+            if isinstance(flow, Refused):
+                raise flow.error
+            outcome = await complete_registration(
+                stores,
+                services.accounts,
+                handoff_flow_id(services.settings, found),
+                RegistrationForm(
+                    username=values["username"],
+                    name=values["name"],
+                    email=values["email"] or None,
+                    postal_code=values["postal_code"] or None,
+                ),
+                client=client,
+                deliver_to="originator",
+            )
+            if isinstance(outcome, FlowCompleted):
+                await close_handoff(devices, services.clock, found)
+    except (ValidationFailed, UsernameTaken, EmailTaken) as error:
+        assert isinstance(flow, PendingFlow)
+        assert isinstance(found, FoundCode)
+        return _register_page(request, services, found, flow, form_values=values, error=error)
+    except LwaAccountsError as error:
+        return _enter_page(request, code=typed, error=error)
+    if isinstance(outcome, Refused):
+        return _enter_page(request, code=typed, error=outcome.error)
+    return _done(
+        request,
+        "Account created",
+        "Your account is ready and linked to Amazon. Your TV is signing in; "
+        "you can close this page.",
+    )
