@@ -137,6 +137,9 @@ async def test_consent_denied_redirects_with_access_denied(client: httpx.AsyncCl
         ({"scope": None}, "invalid_scope"),
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"code_challenge_method": "S512", "code_challenge": "a" * 43}, "invalid_request"),
+        ({"code_challenge": "short"}, "invalid_request"),
+        ({"code_challenge": "a" * 42 + "!"}, "invalid_request"),
+        ({"code_challenge_method": "S256"}, "invalid_request"),
     ],
 )
 async def test_bad_requests_redirect_back_with_an_error(

@@ -102,6 +102,12 @@ async def test_bad_scope_and_bad_body_are_refused(client: httpx.AsyncClient) -> 
         headers={"content-type": "application/json"},
     )
     assert_error(garbage, 400, "invalid_request")
+    multipart = await client.post(
+        "/auth/o2/create/codepair",
+        content=b"\xff\xfe",
+        headers={"content-type": "multipart/form-data; boundary=zz"},
+    )
+    assert_error(multipart, 400, "invalid_request")
     wrong_type = {"response_type": "code", "client_id": DEVICE_ID, "scope": "profile"}
     assert_error(
         await client.post("/auth/o2/create/codepair", data=wrong_type), 400, "invalid_request"

@@ -7,6 +7,7 @@ cookie pointing into memory; every form carries that session's CSRF token.
 from __future__ import annotations
 
 import hmac
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,6 +22,7 @@ from lwa_accounts.emulator.state import ControlError, EmulatorState, parse_scope
 from lwa_accounts.emulator.wire import WireError, read_params
 
 SESSION_COOKIE = "emulated_amazon_session"
+PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 section 4.2
 SCOPE_DESCRIPTIONS = {
     "profile": "Your name and email address",
     "profile:user_id": "Your Amazon account identifier",
@@ -157,7 +159,7 @@ async def authorize(request: Request) -> Response:
         return fail("invalid_request", "The request has an invalid parameter : code_challenge")
     if challenge is not None:
         method = method or "plain"  # Amazon's documented default
-        if not 43 <= len(challenge) <= 128:
+        if not PKCE_CHALLENGE.fullmatch(challenge):
             return fail("invalid_request", "The request has an invalid parameter : code_challenge")
     pending = page.state.start_authorize(
         client.client_id, redirect_uri, scopes, state, challenge, method

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -75,7 +76,10 @@ async def read_params(request: Request) -> dict[str, str]:
         return _json_params(raw)
     if not raw:
         return {}
-    form = await request.form()
+    try:
+        form = await request.form()
+    except HTTPException:  # Starlette's answer to a malformed multipart body
+        raise WireError("invalid_request", "The request is malformed: bad form body") from None
     params: dict[str, str] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
