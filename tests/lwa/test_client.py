@@ -685,3 +685,28 @@ async def test_tokens_are_not_logged(
 
 def test_token_set_repr_hides_tokens() -> None:
     assert "Atza" not in repr(TokenSet("Atza|secret", "bearer", 3600, "Atzr|secret"))
+
+
+async def test_cancelling_a_verification_cancels_both_requests() -> None:
+    in_flight: list[str] = []
+    cancelled: list[str] = []
+    both = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        in_flight.append(request.url.path)
+        if len(in_flight) == 2:
+            both.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(request.url.path)
+            raise
+        raise AssertionError("unreachable")
+
+    async with LwaClient(make_settings(), transport=httpx.MockTransport(handler)) as client:
+        task = asyncio.create_task(client.verify_and_fetch(TOKEN))
+        await asyncio.wait_for(both.wait(), timeout=2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert sorted(cancelled) == ["/auth/o2/tokeninfo", "/user/profile"]
