@@ -76,3 +76,23 @@ async def test_naive_datetimes_are_refused(db: Database) -> None:
     with pytest.raises(Exception, match="naive"):
         async with db.transaction() as stores:
             await stores.audit.record(AuditEvent(kind="x", at=datetime(2026, 1, 1)))
+
+
+async def test_nested_sqlite_transaction_fails_instead_of_hanging(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lwa_accounts.store.db as db_module
+
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    db = Database(sqlite_url(tmp_path), settings=settings)
+    try:
+        await db.upgrade()
+        async with db.transaction():
+            with pytest.raises(TimeoutError):
+                async with db.transaction():
+                    pass
+        # The writer slot was released: the next transaction goes through.
+        async with db.transaction() as stores:
+            assert list(await stores.accounts.list()) == []
+    finally:
+        await db.dispose()

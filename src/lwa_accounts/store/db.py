@@ -22,7 +22,7 @@ from lwa_accounts.settings import Settings
 from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.audit import SqlAuditLog
-from lwa_accounts.store.engine import create_engine
+from lwa_accounts.store.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine
 from lwa_accounts.store.identities import SqlIdentityStore
 from lwa_accounts.store.pending_flows import SqlPendingFlowStore
 from lwa_accounts.store.sessions import SqlSessionStore
@@ -46,6 +46,10 @@ class Database:
         self.clock: Clock = clock or SystemClock()
         self.engine: AsyncEngine = create_engine(url)
         self.dialect_name: str = self.engine.dialect.name
+        # SQLite allows one writer, and every transaction here is a writer (BEGIN IMMEDIATE).
+        # Queueing in-process is fairer and faster than SQLite's sleep-and-retry busy handler;
+        # busy_timeout still covers other processes.
+        self._sqlite_writer = asyncio.Lock() if self.dialect_name == "sqlite" else None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Database:
@@ -57,9 +61,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Stores]:
-        """One transaction: commits on normal exit, rolls back if the block raises."""
-        async with self.engine.begin() as connection:
-            yield self.stores(connection)
+        """One transaction: commits on normal exit, rolls back if the block raises.
+
+        Do not open a second transaction inside one (on SQLite it would wait for itself).
+        """
+        if self._sqlite_writer is None:
+            async with self.engine.begin() as connection:
+                yield self.stores(connection)
+            return
+        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+            await self._sqlite_writer.acquire()
+        try:
+            async with self.engine.begin() as connection:
+                yield self.stores(connection)
+        finally:
+            self._sqlite_writer.release()
 
     def stores(self, connection: AsyncConnection) -> Stores:
         """Stores bound to ``connection``, which must already be in a transaction."""
