@@ -28,8 +28,13 @@ async def test_customers_crud(client: httpx.AsyncClient) -> None:
         json={"name": "Fixed", "email": "fixed@example.com", "user_id": "amzn1.account.FIXED1"},
     )
     assert fixed.json()["user_id"] == "amzn1.account.FIXED1"
-    patched = await client.patch(f"/_emulator/customers/{user_id}", json={"name": "A. Turing"})
+    patched = await client.patch(
+        f"/_emulator/customers/{user_id}", json={"name": "A. Turing", "postal_code": None}
+    )
     assert patched.json()["name"] == "A. Turing"
+    assert patched.json()["postal_code"] is None
+    nulled = await client.patch(f"/_emulator/customers/{user_id}", json={"email": None})
+    assert nulled.status_code == 422
     assert (await client.get(f"/_emulator/customers/{user_id}")).json()["name"] == "A. Turing"
     assert (await client.delete(f"/_emulator/customers/{user_id}")).status_code == 204
     assert (await client.get(f"/_emulator/customers/{user_id}")).status_code == 404

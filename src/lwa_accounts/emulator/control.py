@@ -134,8 +134,10 @@ async def customer(request: Request) -> Response:
             state.delete_customer(user_id)
             return Response(status_code=204)
         state.get_customer(user_id)  # 404 before 422 for an unknown customer
-        patch = await _body(request, CustomerPatch)
-        updated = state.update_customer(user_id, patch.model_dump(exclude_unset=True))
+        changes = (await _body(request, CustomerPatch)).model_dump(exclude_unset=True)
+        if any(changes.get(name, "") is None for name in ("name", "email", "password")):
+            raise ControlError("invalid_request", "name, email and password cannot be null", 422)
+        updated = state.update_customer(user_id, changes)
     except WireError as exc:
         return _fail(exc)
     return JSONResponse(updated.public())
