@@ -96,3 +96,39 @@ async def test_nested_sqlite_transaction_fails_instead_of_hanging(
             assert list(await stores.accounts.list()) == []
     finally:
         await db.dispose()
+
+
+async def test_two_engines_on_one_sqlite_file_wait_for_each_other(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Like two server processes: no in-process lock between them, only busy_timeout."""
+    first = Database(sqlite_url(tmp_path), settings=settings)
+    second = Database(sqlite_url(tmp_path), settings=settings)
+    try:
+        await first.upgrade()
+
+        async def register(db: Database, i: int) -> None:
+            async with db.transaction() as stores:
+                await stores.accounts.create(NewAccount(f"user{i}", None, "U", None))
+                await asyncio.sleep(0.001)  # hold the write lock across a yield
+
+        await asyncio.gather(
+            *(register(first if i % 2 else second, i) for i in range(20)),
+        )
+        async with first.transaction() as stores:
+            assert len(await stores.accounts.list()) == 20
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+def test_alembic_ini_points_at_the_packaged_migrations() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from lwa_accounts.store import migrate
+
+    ini = Path(__file__).resolve().parents[2] / "alembic.ini"
+    scripts = ScriptDirectory.from_config(Config(str(ini)))
+    assert Path(scripts.dir).resolve() == migrate.MIGRATIONS_DIR.resolve()
+    assert scripts.get_current_head() == migrate.head()
