@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from lwa_accounts.emulator.middleware import EmulatedConnectionDrop
+from lwa_accounts.emulator.faults import EmulatedConnectionDrop
 from lwa_accounts.emulator.state import EmulatorState
 from tests.emulator.conftest import ada_id
 
@@ -108,4 +108,4 @@ async def test_bad_fault_specs_are_422(
 ) -> None:
     response = await client.post("/_emulator/faults", json=spec)
     assert response.status_code == 422
-    assert state.list_faults() == []
+    assert state.faults.list() == []

@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, Response
 
 from lwa_accounts.emulator import control, oauth, pages
 from lwa_accounts.emulator.config import EmulatorConfig, refuse_in_production
-from lwa_accounts.emulator.middleware import CaseInsensitivePaths, FaultInjection
+from lwa_accounts.emulator.faults import FaultInjection
+from lwa_accounts.emulator.middleware import CaseInsensitivePaths
 from lwa_accounts.emulator.state import EmulatorState
 from lwa_accounts.emulator.wire import WireError, error_response
 
@@ -43,7 +44,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         routes=[*oauth.routes, *pages.routes, *control.routes],
         middleware=[
             Middleware(CaseInsensitivePaths),
-            Middleware(FaultInjection, state=state),
+            Middleware(FaultInjection, book=state.faults),
         ],
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )

@@ -194,9 +194,9 @@ async def decide_code(request: Request) -> Response:
 async def faults(request: Request) -> Response:
     state = _state(request)
     if request.method == "GET":
-        return JSONResponse([f.public() for f in state.list_faults()])
+        return JSONResponse([f.public() for f in state.faults.list()])
     if request.method == "DELETE":
-        return JSONResponse({"cleared": state.clear_faults()})
+        return JSONResponse({"cleared": state.faults.clear()})
     try:
         spec = await _body(request, FaultIn)
         if spec.path.lower().startswith("/_emulator"):
@@ -208,7 +208,7 @@ async def faults(request: Request) -> Response:
         body = (
             spec.body if spec.body is None or isinstance(spec.body, str) else json.dumps(spec.body)
         )
-        fault = state.add_fault(
+        fault = state.faults.add(
             spec.path, spec.status, spec.latency_ms, spec.times, spec.ratio, body, spec.drop
         )
     except WireError as exc:

@@ -163,29 +163,3 @@ class BrowserSession:
     user_id: str | None = None
     user_code: str | None = None  # the TV code this browser is approving on /code
     expires_at: float = 0.0
-
-
-@dataclass
-class Fault:
-    fault_id: int
-    path: str
-    status: int | None
-    latency_ms: int
-    times: int | None
-    ratio: float
-    body: str | None
-    drop: bool
-    hits: int = 0
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.fault_id,
-            "path": self.path,
-            "status": self.status,
-            "latency_ms": self.latency_ms,
-            "times": self.times,
-            "ratio": self.ratio,
-            "body": self.body,
-            "drop": self.drop,
-            "hits": self.hits,
-        }

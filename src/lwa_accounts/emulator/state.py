@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import random
 import secrets
 import threading
 import uuid
@@ -19,6 +18,7 @@ from lwa_accounts.emulator.config import (
     CustomerSeed,
     EmulatorConfig,
 )
+from lwa_accounts.emulator.faults import FaultBook
 from lwa_accounts.emulator.records import (
     AccessToken,
     AuthorizationCode,
@@ -28,7 +28,6 @@ from lwa_accounts.emulator.records import (
     CodePair,
     Customer,
     EmulatorClock,
-    Fault,
     RefreshToken,
     new_access_token,
     new_refresh_token,
@@ -76,7 +75,6 @@ class EmulatorState:
         self.config = config
         self.clock = EmulatorClock()
         self._lock = threading.RLock()
-        self._random = random.Random()  # fault ratios are not security decisions
         self.customers: dict[str, Customer] = {}
         self.clients: dict[str, Client] = {}
         self.access_tokens: dict[str, AccessToken] = {}
@@ -85,8 +83,7 @@ class EmulatorState:
         self.code_pairs: dict[str, CodePair] = {}  # by device_code
         self.authorize_requests: dict[str, AuthorizeRequest] = {}
         self.sessions: dict[str, BrowserSession] = {}
-        self.faults: list[Fault] = []
-        self._next_fault_id = 1
+        self.faults = FaultBook()
         self._created_since_prune = 0
         self.reset()
 
@@ -631,61 +628,11 @@ class EmulatorState:
         with self._lock:
             session.user_code = user_code
 
-    # ---- faults ----------------------------------------------------------------------------
-
-    def add_fault(
-        self,
-        path: str,
-        status: int | None,
-        latency_ms: int,
-        times: int | None,
-        ratio: float,
-        body: str | None,
-        drop: bool,
-    ) -> Fault:
-        with self._lock:
-            fault = Fault(
-                fault_id=self._next_fault_id,
-                path=path.lower().rstrip("/") or "/",
-                status=status,
-                latency_ms=latency_ms,
-                times=times,
-                ratio=ratio,
-                body=body,
-                drop=drop,
-            )
-            self._next_fault_id += 1
-            self.faults.append(fault)
-            return fault
-
-    def list_faults(self) -> list[Fault]:
-        with self._lock:
-            return list(self.faults)
+    # ---- clock -----------------------------------------------------------------------------
 
     def advance_clock(self, seconds: float) -> None:
         with self._lock:
             self.clock.advance(seconds)
-
-    def clear_faults(self) -> int:
-        with self._lock:
-            count = len(self.faults)
-            self.faults.clear()
-            return count
-
-    def take_fault(self, path: str) -> Fault | None:
-        """The fault that fires for this request path (counted), or None."""
-        wanted = path.lower().rstrip("/") or "/"
-        with self._lock:
-            for fault in self.faults:
-                if fault.path != wanted or fault.times == 0:
-                    continue
-                if fault.ratio < 1.0 and self._random.random() >= fault.ratio:
-                    continue
-                fault.hits += 1
-                if fault.times is not None:
-                    fault.times -= 1
-                return fault
-            return None
 
     def snapshot(self) -> dict[str, Any]:
         """Counts for debugging and tests (never tokens)."""
