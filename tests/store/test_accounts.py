@@ -236,3 +236,13 @@ async def test_lock_holds_other_writers_until_commit(db: Database) -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert order == ["holder committed", "waiter locked"]
+
+
+async def test_conflict_is_told_apart_by_constraint_not_by_value(db: Database) -> None:
+    # A username that spells the other constraint's column must still be "username taken".
+    await make_account(db, "email_normalized", "a@example.com")
+    with pytest.raises(errors.UsernameTaken):
+        await make_account(db, "email_normalized", "b@example.com")
+    await make_account(db, "carol", "username@example.com")
+    with pytest.raises(errors.EmailTaken):
+        await make_account(db, "dave", "username@example.com")

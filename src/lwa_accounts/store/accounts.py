@@ -40,16 +40,26 @@ def account_from_row(row: Row[Any]) -> Account:
     )
 
 
-def raise_conflict(exc: IntegrityError) -> None:
-    """Turn a unique-constraint violation into the matching domain error, else re-raise.
+def violated_constraint(exc: IntegrityError) -> str:
+    """Which constraint failed: its name on PostgreSQL, ``table.column`` on SQLite.
 
-    PostgreSQL names the constraint (uq_accounts_email_normalized); SQLite names the
-    column (accounts.email_normalized): both contain the column name.
+    Never the offending value, so a username that spells a column name cannot mislead.
     """
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    name = getattr(cause, "constraint_name", None)  # asyncpg's UniqueViolationError
+    if isinstance(name, str):
+        return name
+    # SQLite: "UNIQUE constraint failed: accounts.email_normalized"
     message = str(exc.orig)
-    if "email_normalized" in message:
+    return message.partition("constraint failed:")[2].strip() or message
+
+
+def raise_conflict(exc: IntegrityError) -> None:
+    """Turn a unique-constraint violation into the matching domain error, else re-raise."""
+    constraint = violated_constraint(exc)
+    if constraint in ("uq_accounts_email_normalized", "accounts.email_normalized"):
         raise errors.EmailTaken() from exc
-    if "username" in message:
+    if constraint in ("uq_accounts_username", "accounts.username"):
         raise errors.UsernameTaken() from exc
     raise exc
 
