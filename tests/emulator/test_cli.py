@@ -46,13 +46,14 @@ def server(tmp_path: Path) -> Iterator[str]:
     seed = tmp_path / "customers.yaml"
     seed.write_text(SEED_YAML)
     port = free_port()
-    process = subprocess.Popen(
-        [COMMAND, "emulator", "serve", "--port", str(port), "--customers", str(seed)],
-        env=environment(tmp_path, "test"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "emulator.log"  # a file, not a pipe: a full pipe would stall the server
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [COMMAND, "emulator", "serve", "--port", str(port), "--customers", str(seed)],
+            env=environment(tmp_path, "test"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15
@@ -62,10 +63,10 @@ def server(tmp_path: Path) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read() if process.stdout else ""
-                    pytest.fail(f"emulator did not start: {output}")
+                    pytest.fail(f"emulator did not start: {log.read_text()}")
                 time.sleep(0.1)
         yield base
+        assert "Emulated Amazon (not the real amazon.com)" in log.read_text()
     finally:
         process.terminate()
         try:
