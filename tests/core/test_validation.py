@@ -86,6 +86,7 @@ def test_every_allowed_username_is_accepted(raw: str) -> None:
         ("first.last+tag@sub.example.co.uk", "first.last+tag@sub.example.co.uk", None),
         ("alice＠example.com", "alice@example.com", "alice@example.com"),  # NFKC
         ("jörg@bücher.de", "jörg@bücher.de", "jörg@bücher.de"),
+        ("ivan@example.xn--p1ai", "ivan@example.xn--p1ai", None),
     ],
 )
 def test_valid_emails(raw: str, value: str, key: str | None) -> None:
@@ -214,3 +215,20 @@ def test_registration_repr_hides_the_password() -> None:
         username="bob", email=None, name="Bob", password="hunter2hunter2", common=COMMON
     )
     assert "hunter2" not in repr(result)
+
+
+@given(st.text(max_size=60))
+def test_normalise_email_is_idempotent_and_keys_are_stable(raw: str) -> None:
+    checked = normalise_email(raw)
+    if isinstance(checked, Valid):
+        assert normalise_email(checked.value) == checked
+        assert email_key(email_key(checked.value)) == email_key(checked.value)
+        assert "\x00" not in checked.value
+        assert len(checked.value) <= 254
+
+
+@given(st.emails())
+def test_ordinary_addresses_are_accepted(raw: str) -> None:
+    local = raw.rpartition("@")[0]
+    if len(raw) <= 254 and len(local) <= 64 and '"' not in local:
+        assert normalise_email(raw) == Valid(raw)

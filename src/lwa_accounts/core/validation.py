@@ -86,7 +86,7 @@ def normalise_email(raw: str) -> Checked:
         or not _EMAIL_LOCAL_RE.fullmatch(local)
         or len(labels) < 2
         or not all(_EMAIL_LABEL_RE.fullmatch(label) for label in labels)
-        or not labels[-1].isalpha()
+        or labels[-1].isdigit()  # an IP-like domain; punycode TLDs (xn--...) are fine
         or any(unicodedata.category(ch).startswith("C") for ch in text)
     ):
         return Invalid("Enter a valid email address, like name@example.com.")
