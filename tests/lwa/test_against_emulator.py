@@ -6,7 +6,9 @@ two URL overrides; the client ids are the emulator's default development clients
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 
 from lwa_accounts.core.device_poll import Done, Fail, StartOver
@@ -313,3 +316,51 @@ async def test_slow_down_from_the_emulator_is_honoured() -> None:
     assert isinstance(result, Done)
     # 0: pending; 30: slow_down (45 s enforced) -> interval 60; 90: pending; 150: tokens.
     assert slept == [30, 60, 60]
+
+
+# ---- over real HTTP: the emulator served by uvicorn on a loopback port ------------------------
+
+
+@pytest.fixture
+async def served_emulator() -> AsyncIterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(create_app(), lifespan="off", log_level="critical", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def test_standalone_emulator_needs_only_the_two_urls(served_emulator: str) -> None:
+    settings = Settings(lwa_api_url=served_emulator, lwa_authorize_url=f"{served_emulator}/ap/oa")
+    async with (
+        httpx.AsyncClient(base_url=served_emulator) as control,
+        LwaClient(settings, sleep=no_sleep) as client,
+    ):
+        minted = await control.post("/_emulator/tokens", json={"user_id": ADA})
+        token = minted.json()["access_token"]
+        assert (await client.verify_and_fetch(token)).user_id == ADA
+        assert client.authorize_url(
+            state="s", code_challenge="c" * 43, redirect_uri=CALLBACK
+        ).startswith(f"{served_emulator}/ap/oa?")
+
+        # A dropped connection over real TCP is AmazonUnavailable, after retries.
+        fault = await control.post(
+            "/_emulator/faults", json={"path": "/user/profile", "drop": True}
+        )
+        assert fault.status_code == 201, fault.text
+        with pytest.raises(AmazonUnavailable):
+            await client.verify_and_fetch(token)
+        await control.delete("/_emulator/faults")
+        assert (await client.verify_and_fetch(token)).user_id == ADA
