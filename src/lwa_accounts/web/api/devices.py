@@ -127,9 +127,11 @@ class NeedsPhoneResult(BaseModel):
 
 
 @asynccontextmanager
-async def _transaction(services: Services) -> AsyncIterator[tuple[Stores, SqlDeviceStore]]:
-    async with services.database.engine.begin() as connection:
-        yield services.database.stores(connection), SqlDeviceStore(connection)
+async def device_transaction(services: Services) -> AsyncIterator[tuple[Stores, SqlDeviceStore]]:
+    """One database transaction, with the device store bound to it beside the others."""
+    async with services.database.transaction() as stores:
+        # The audit log's connection is the transaction's (every store shares it).
+        yield stores, SqlDeviceStore(stores.audit._conn)  # type: ignore[attr-defined]
 
 
 def _amazon(request: Request) -> AmazonDeviceClient:
@@ -204,7 +206,7 @@ async def create_amazon_authorization(
 ) -> JSONResponse:
     services = get_services(request)
     pair = await _amazon(request).create_code_pair()
-    async with _transaction(services) as (stores, devices):
+    async with device_transaction(services) as (stores, devices):
         started = await tv_amazon.register_authorization(
             stores,
             devices,
@@ -244,7 +246,7 @@ async def create_amazon_authorization(
 async def poll_amazon_authorization(authorization_id: str, request: Request) -> Response:
     services = get_services(request)
     client = client_info(request)
-    async with _transaction(services) as (_, devices):
+    async with device_transaction(services) as (_, devices):
         step = await tv_amazon.begin_poll(devices, services.clock, authorization_id)
     if isinstance(step, Refused):
         raise step.error
@@ -254,7 +256,7 @@ async def poll_amazon_authorization(authorization_id: str, request: Request) -> 
     auth = step.authorization
     assert auth.device_code is not None  # pending authorizations keep it
     reply = await amazon.poll_device_token(device_code=auth.device_code, user_code=auth.user_code)
-    async with _transaction(services) as (_, devices):
+    async with device_transaction(services) as (_, devices):
         recorded = await tv_amazon.record_reply(devices, auth, reply)
     if isinstance(recorded, Refused):
         raise recorded.error
@@ -263,11 +265,11 @@ async def poll_amazon_authorization(authorization_id: str, request: Request) -> 
     try:
         profile = await amazon.verify_and_fetch(recorded.access_token)
     except AmazonError as error:
-        async with _transaction(services) as (stores, devices):
+        async with device_transaction(services) as (stores, devices):
             await tv_amazon.abandon(devices, auth)
             await audit_refused_token(stores, services.accounts, error, client=client)
         raise
-    async with _transaction(services) as (stores, devices):
+    async with device_transaction(services) as (stores, devices):
         outcome = await tv_amazon.finish_sign_in(
             stores, devices, services.accounts, auth, profile, client=client
         )
@@ -305,7 +307,7 @@ def _pending() -> JSONResponse:
 )
 async def device_authorize(request: Request, body: DeviceNameRequest | None = None) -> JSONResponse:
     services = get_services(request)
-    async with _transaction(services) as (stores, devices):
+    async with device_transaction(services) as (stores, devices):
         issued = await authorize_device(
             stores,
             devices,
@@ -381,7 +383,7 @@ async def device_token(request: Request) -> Response:
     device_code = await _device_code_from(request)
     if device_code is None:
         return _oauth_error("invalid_request", 'Send {"device_code": "..."}.')
-    async with _transaction(services) as (stores, devices):
+    async with device_transaction(services) as (stores, devices):
         outcome = await poll_device_token(
             stores, devices, services.clock, device_code=device_code, client=client_info(request)
         )
@@ -425,7 +427,7 @@ async def device_token(request: Request) -> Response:
 async def create_handoff(flow_id: str, request: Request) -> JSONResponse:
     services = get_services(request)
     client = client_info(request)
-    async with _transaction(services) as (stores, devices):
+    async with device_transaction(services) as (stores, devices):
         flow = await get_flow(stores, services.accounts, flow_id, binding=None, client=client)
         if isinstance(flow, Refused):
             offer: HandOffOffer | Refused = flow

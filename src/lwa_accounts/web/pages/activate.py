@@ -12,8 +12,6 @@ CSRF token, and every code lookup is rate-limited per IP and per code (item 15).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +42,7 @@ from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.flows.tv_handoff import close_handoff, handoff_flow_id
 from lwa_accounts.store.db import Stores
 from lwa_accounts.store.devices import SqlDeviceStore
+from lwa_accounts.web.api.devices import device_transaction
 from lwa_accounts.web.auth import client_info, optional_browser_caller
 from lwa_accounts.web.forms import Form, read_form
 from lwa_accounts.web.services import Services, get_services
@@ -52,12 +51,6 @@ from lwa_accounts.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 CODE_FIELD_MAX = 32
-
-
-@asynccontextmanager
-async def _transaction(services: Services) -> AsyncIterator[tuple[Stores, SqlDeviceStore]]:
-    async with services.database.engine.begin() as connection:
-        yield services.database.stores(connection), SqlDeviceStore(connection)
 
 
 def _retry_headers(error: LwaAccountsError) -> dict[str, str]:
@@ -107,7 +100,7 @@ async def activate_submit(request: Request) -> Response:
     client = client_info(request)
     typed = form.get("code", CODE_FIELD_MAX)
     try:
-        async with _transaction(services) as (stores, devices):
+        async with device_transaction(services) as (stores, devices):
             found = await _lookup(stores, devices, services, form, client)
             caller = await optional_browser_caller(stores, request)
             flow = (
@@ -242,7 +235,7 @@ async def activate_decide(request: Request) -> Response:
     if decision not in ("approve", "deny"):
         return _enter_page(request, code=typed, error=InvalidUserCode("Choose Approve or Deny."))
     try:
-        async with _transaction(services) as (stores, devices):
+        async with device_transaction(services) as (stores, devices):
             caller = await optional_browser_caller(stores, request)
             found = await _lookup(stores, devices, services, form, client)
             if caller is not None and isinstance(found, FoundCode):
@@ -280,7 +273,7 @@ async def activate_link(request: Request) -> Response:
     typed = form.get("code", CODE_FIELD_MAX)
     password = form.get("password", 1100)
     try:
-        async with _transaction(services) as (stores, devices):
+        async with device_transaction(services) as (stores, devices):
             found = await _lookup(stores, devices, services, form, client)
             if isinstance(found, Refused):
                 raise found.error
@@ -323,7 +316,7 @@ async def activate_register(request: Request) -> Response:
     values = {name: form.get(name, 300) for name in ("username", "name", "email", "postal_code")}
     flow: PendingFlow | Refused | None = None
     try:
-        async with _transaction(services) as (stores, devices):
+        async with device_transaction(services) as (stores, devices):
             found = await _lookup(stores, devices, services, form, client)
             if isinstance(found, Refused):
                 raise found.error
