@@ -50,7 +50,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -79,7 +79,13 @@ from lwa_accounts.core.models import (
     Session,
     SessionKind,
 )
-from lwa_accounts.core.validation import Invalid, normalise_email, normalise_username, validate_name
+from lwa_accounts.core.validation import (
+    Invalid,
+    Valid,
+    normalise_email,
+    normalise_username,
+    validate_name,
+)
 from lwa_accounts.errors import (
     AccountDisabled,
     AlreadyLinked,
@@ -167,7 +173,7 @@ class FlowCompleted:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationForm:
-    username: str
+    username: str  # blank: derived from the email or name
     name: str
     email: str | None = None
     postal_code: str | None = None
@@ -712,7 +718,7 @@ def _check_registration(form: RegistrationForm, required: frozenset[str]) -> Reg
     name = validate_name(form.name)
     email_text = (form.email or "").strip()
     postal_code = (form.postal_code or "").strip()
-    if isinstance(username, Invalid):
+    if isinstance(username, Invalid) and form.username.strip():
         errors["username"] = username.message
     if isinstance(name, Invalid):
         errors["name"] = name.message
@@ -731,10 +737,12 @@ def _check_registration(form: RegistrationForm, required: frozenset[str]) -> Reg
         errors["postal_code"] = "Enter a postal code."
     if errors:
         raise ValidationFailed(errors=errors)
-    assert not isinstance(username, Invalid)
     assert not isinstance(name, Invalid)
     return RegistrationForm(
-        username=username.value, name=name.value, email=email, postal_code=postal_code or None
+        username=username.value if isinstance(username, Valid) else "",
+        name=name.value,
+        email=email,
+        postal_code=postal_code or None,
     )
 
 
@@ -765,6 +773,10 @@ async def complete_registration(
         return await _refuse(stores, deps, SignupClosed(), client=client, profile=flow.profile)
     _, required = registration_fields(flow, deps)
     checked = _check_registration(form, required)
+    if not checked.username:
+        # Devices may leave the username to us, as a sign-up in ``auto`` mode would.
+        base = username_base(checked.email, checked.name)
+        checked = replace(checked, username=await available_username(stores, base))
     prefill = Prefill(name=checked.name, email=checked.email, postal_code=checked.postal_code)
     if await stores.identities.get_by_amazon_user_id(flow.profile.user_id) is not None:
         return await _refuse(

@@ -16,12 +16,14 @@ from starlette.types import ASGIApp
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.flows.accounts import AccountDeps
 from lwa_accounts.interfaces import Clock
+from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import EMULATOR_MOUNT, Settings, load_settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
 from lwa_accounts.web import problems
 from lwa_accounts.web.api import accounts as api_accounts
+from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
@@ -59,6 +61,7 @@ def create_app(
         owned = database is None
         db = database or Database.from_settings(settings, clock=clock)
         throttle = Throttle(settings)
+        amazon = LwaClient(settings, transport=amazon_transport or _emulator_transport(app))
         try:
             if settings.is_development:
                 await db.upgrade()
@@ -77,9 +80,11 @@ def create_app(
                     common_passwords=common_passwords(),
                 ),
                 amazon_transport=amazon_transport,
+                amazon=amazon,
             )
             yield
         finally:
+            await amazon.aclose()
             await throttle.aclose()
             if owned:
                 await db.dispose()
@@ -106,6 +111,7 @@ def create_app(
     app.include_router(page_account.router)
     app.include_router(api_accounts.router)
     app.include_router(api_sessions.router)
+    app.include_router(api_amazon.router)
     # ---- end of routers ----
 
     if settings.amazon_emulated:
@@ -113,6 +119,12 @@ def create_app(
         if emulator is not None:
             app.mount(EMULATOR_MOUNT, emulator, name="amazon-emulator")
     return app
+
+
+def _emulator_transport(app: FastAPI) -> httpx.AsyncBaseTransport | None:
+    """With the emulator mounted, reach it in-process (no loopback hop, any port works)."""
+    mounted = any(getattr(route, "path", None) == EMULATOR_MOUNT for route in app.routes)
+    return httpx.ASGITransport(app=app) if mounted else None
 
 
 def _emulator_app(settings: Settings) -> ASGIApp | None:

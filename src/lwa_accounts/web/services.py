@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from lwa_accounts.flows.accounts import AccountDeps
 from lwa_accounts.interfaces import Clock, PasswordHasher
+from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
@@ -24,6 +25,8 @@ class Services:
     accounts: AccountDeps
     # Injected by tests (the emulator as a transport); None means real network I/O.
     amazon_transport: httpx.AsyncBaseTransport | None = None
+    # The one pooled Login with Amazon client of this process (issue 5).
+    amazon: LwaClient | None = None
 
 
 def get_services(request: Request) -> Services:

@@ -50,4 +50,5 @@ async def me(request: Request) -> AccountEnvelope:
     services = get_services(request)
     async with services.database.transaction() as stores:
         caller = await authenticate(stores, request, allow_cookie=True)
-    return AccountEnvelope(account=account_json(caller.account))
+        link = await stores.identities.get_for_account(caller.account.id)
+    return AccountEnvelope(account=account_json(caller.account, link))

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from lwa_accounts.flows.accounts import list_sessions, revoke_session, sign_in_with_password, unwrap
 from lwa_accounts.flows.accounts import sign_out as sign_out_flow
+from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.web.api.models import (
     SessionList,
     SessionTokenOut,
@@ -45,11 +46,16 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
             device_name=body.device_name,
             client=client_info(request),
         )
+        link = (
+            await stores.identities.get_for_account(outcome.account.id)
+            if isinstance(outcome, SignedIn)
+            else None
+        )
     # After the commit: a refusal's audit event is kept, then the error is raised.
     signed_in = unwrap(outcome)
     return SignedInOut(
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
-        account=account_json(signed_in.account),
+        account=account_json(signed_in.account, link),
     )
 
 

@@ -1,0 +1,466 @@
+"""Sign in with Amazon for devices: /api/v1/sessions/amazon, /api/v1/flows/..., /api/v1/me/amazon.
+
+A device that ran Amazon's own flow posts the access token; the server verifies it with
+Amazon (tokeninfo ``aud`` must be one of our client ids, then the profile) and answers with
+one of three outcomes. Link and registration steps are server-side flows the device finishes
+with the flow id (or hands to a phone and polls).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+from lwa_accounts.core.models import PendingFlow
+from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, USERNAME_MAX
+from lwa_accounts.flows import amazon
+from lwa_accounts.flows.accounts import AccountDeps, unwrap
+from lwa_accounts.flows.amazon import (
+    LinkRequired,
+    RegistrationForm,
+    RegistrationRequired,
+    SignedInWithAmazon,
+)
+from lwa_accounts.store.db import Stores
+from lwa_accounts.web.amazon_edge import verify_token
+from lwa_accounts.web.api.models import (
+    AccountOut,
+    DeviceName,
+    Password,
+    SessionTokenOut,
+    Strict,
+    account_json,
+    problems,
+)
+from lwa_accounts.web.auth import authenticate, client_info
+from lwa_accounts.web.services import get_services
+
+router = APIRouter(prefix="/api/v1", tags=["amazon"])
+
+# Amazon access tokens are at most 2048 bytes (lwa-protocol.md section 5).
+AccessToken = Annotated[str, Field(min_length=1, max_length=2048)]
+FlowId = Annotated[str, Field(max_length=200)]
+
+ACCOUNT_EXAMPLE: JsonDict = {
+    "id": "acc_3hV9cN0bq2kL1dPzX8yA4w",
+    "username": "ada",
+    "email": "ada@example.com",
+    "name": "Ada Lovelace",
+    "amazon_user_id": "amzn1.account.AF5ZQ2TTD6O4W4WMR7FZH5QGRX4A",
+}
+SESSION_EXAMPLE: JsonDict = {"token": "q0Jm7…(43 characters)", "expires_at": "2027-11-24T18:00:00Z"}
+SIGNED_IN_EXAMPLE: JsonDict = {
+    "result": "signed_in",
+    "created": False,
+    "session": SESSION_EXAMPLE,
+    "account": ACCOUNT_EXAMPLE,
+}
+LINK_EXAMPLE: JsonDict = {
+    "result": "link_required",
+    "flow": {
+        "id": "flw_Xb1…(47 characters)",
+        "kind": "link",
+        "expires_at": "2026-11-24T18:10:00Z",
+        "email": "ada@example.com",
+        "can_register_instead": True,
+    },
+}
+REGISTRATION_EXAMPLE: JsonDict = {
+    "result": "registration_required",
+    "flow": {
+        "id": "flw_Xb1…(47 characters)",
+        "kind": "registration",
+        "expires_at": "2026-11-24T18:10:00Z",
+        "prefill": {"name": "Ada Lovelace", "email": None, "postal_code": "98052"},
+        "required": ["email"],
+    },
+}
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+
+class AmazonSignInRequest(Strict):
+    access_token: AccessToken = Field(description="An Amazon access token (`Atza|...`).")
+    device_name: DeviceName | None = Field(
+        default=None, description="Shown on the account page, e.g. 'Living-room TV'."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"access_token": "Atza|IwEBIA…", "device_name": "Living-room TV"}]
+        },
+    )
+
+
+class PrefillOut(BaseModel):
+    name: str | None
+    email: str | None
+    postal_code: str | None
+
+
+class FlowOut(BaseModel):
+    id: str = Field(description="Keep it secret: it finishes the flow. Valid 10 minutes.")
+    kind: Literal["link", "registration"]
+    expires_at: datetime
+    email: str | None = Field(
+        default=None, description="link: the email of the account whose password is needed."
+    )
+    can_register_instead: bool | None = Field(
+        default=None, description="link: whether a separate account may be created instead."
+    )
+    prefill: PrefillOut | None = Field(
+        default=None, description="registration: what Amazon told us."
+    )
+    required: list[str] | None = Field(
+        default=None, description="registration: fields Amazon did not supply but we need."
+    )
+
+
+class AmazonSignedInOut(BaseModel):
+    result: Literal["signed_in"] = "signed_in"
+    created: bool = Field(description="True when a new account was created.")
+    session: SessionTokenOut
+    account: AccountOut
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SIGNED_IN_EXAMPLE]})
+
+
+class LinkRequiredOut(BaseModel):
+    result: Literal["link_required"] = "link_required"
+    flow: FlowOut
+
+    model_config = ConfigDict(json_schema_extra={"examples": [LINK_EXAMPLE]})
+
+
+class RegistrationRequiredOut(BaseModel):
+    result: Literal["registration_required"] = "registration_required"
+    flow: FlowOut
+
+    model_config = ConfigDict(json_schema_extra={"examples": [REGISTRATION_EXAMPLE]})
+
+
+class FlowPendingOut(BaseModel):
+    result: Literal["pending"] = "pending"
+    flow: FlowOut
+
+
+class LinkRequest(Strict):
+    password: Password
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"password": "correct horse battery"}]}
+    )
+
+
+class FlowRegisterRequest(Strict):
+    username: Annotated[str, Field(max_length=USERNAME_MAX * 2)] = Field(
+        default="", description="Optional: derived from the email or name when left out."
+    )
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX * 2)]
+    email: Annotated[str, Field(max_length=EMAIL_MAX)] | None = None
+    postal_code: Annotated[str, Field(max_length=64)] | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"username": "ada", "name": "Ada Lovelace", "email": "ada@example.com"}]
+        },
+    )
+
+
+class AttachRequest(Strict):
+    access_token: AccessToken
+    password: Password | None = Field(
+        default=None,
+        description="Needed unless this session signed in within the last 5 minutes.",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"access_token": "Atza|IwEBIA…"}]}
+    )
+
+
+class DetachRequest(Strict):
+    password: Password | None = Field(
+        default=None,
+        description="Needed unless this session signed in within the last 5 minutes.",
+    )
+
+
+class AccountWithAmazonOut(BaseModel):
+    account: AccountOut
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"account": ACCOUNT_EXAMPLE}]})
+
+
+# ---- rendering ------------------------------------------------------------------------------
+
+
+async def signed_in_json(stores: Stores, outcome: SignedInWithAmazon) -> AmazonSignedInOut:
+    signed_in = outcome.signed_in
+    link = await stores.identities.get_for_account(signed_in.account.id)
+    return AmazonSignedInOut(
+        created=outcome.created,
+        session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
+        account=account_json(signed_in.account, link),
+    )
+
+
+async def flow_json(stores: Stores, deps: AccountDeps, flow_id: str, flow: PendingFlow) -> FlowOut:
+    if flow.kind == "link":
+        target = await stores.accounts.get(flow.target_account_id or "")
+        return FlowOut(
+            id=flow_id,
+            kind="link",
+            expires_at=flow.expires_at,
+            email=target.email if target else None,
+            can_register_instead=flow.can_register_instead,
+        )
+    prefill, required = amazon.registration_fields(flow, deps)
+    return FlowOut(
+        id=flow_id,
+        kind="registration",
+        expires_at=flow.expires_at,
+        prefill=PrefillOut(name=prefill.name, email=prefill.email, postal_code=prefill.postal_code),
+        required=sorted(required),
+    )
+
+
+SIGN_IN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {
+        "model": AmazonSignedInOut,
+        "description": "Signed in (`created` says whether the account is new).",
+        "content": {"application/json": {"example": SIGNED_IN_EXAMPLE}},
+    },
+    200: {
+        "description": (
+            "A step is needed: `link_required` (prove the password of the account that holds "
+            "this email: POST /api/v1/flows/{id}/link) or `registration_required` (POST "
+            "/api/v1/flows/{id}/register)."
+        ),
+        "content": {
+            "application/json": {
+                "examples": {
+                    "link_required": {"value": LINK_EXAMPLE},
+                    "registration_required": {"value": REGISTRATION_EXAMPLE},
+                }
+            }
+        },
+    },
+}
+
+
+FLOW_POLL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": FlowPendingOut, "description": "Still pending."},
+    201: {
+        "model": AmazonSignedInOut,
+        "description": "Finished on another device: this device's new session, once.",
+    },
+}
+
+
+# ---- endpoints ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/sessions/amazon",
+    status_code=201,
+    response_model=AmazonSignedInOut | LinkRequiredOut | RegistrationRequiredOut,
+    responses=SIGN_IN_RESPONSES | problems(401, 403, 409, 413, 422, 503),
+    summary="Sign in with an Amazon access token",
+    description=(
+        "Verifies the token with Amazon (its `aud` must be one of this service's client ids: "
+        "401 `token_for_another_app` otherwise, nothing is created), then finds the account "
+        "linked to the Amazon user, creates one, or asks for a step. An existing account "
+        "with the same email is **never** signed in without its password. Amazon "
+        "unreachable: 503 `amazon_unavailable` with `Retry-After`, nothing written."
+    ),
+)
+async def sign_in_with_amazon(
+    body: AmazonSignInRequest, request: Request, response: Response
+) -> AmazonSignedInOut | LinkRequiredOut | RegistrationRequiredOut:
+    services = get_services(request)
+    client = client_info(request)
+    profile = await verify_token(services, body.access_token, client)
+    async with services.database.transaction() as stores:
+        outcome = await amazon.sign_in_with_profile(
+            stores,
+            services.accounts,
+            profile,
+            client=client,
+            kind="device",
+            device_name=body.device_name,
+        )
+        rendered: AmazonSignedInOut | LinkRequiredOut | RegistrationRequiredOut | None = None
+        if isinstance(outcome, SignedInWithAmazon):
+            rendered = await signed_in_json(stores, outcome)
+        elif isinstance(outcome, LinkRequired | RegistrationRequired):
+            flow = await flow_json(stores, services.accounts, outcome.flow_id, outcome.flow)
+            rendered = (
+                LinkRequiredOut(flow=flow)
+                if isinstance(outcome, LinkRequired)
+                else RegistrationRequiredOut(flow=flow)
+            )
+    unwrap(outcome)  # a refusal: raised after its audit event was committed
+    assert rendered is not None
+    response.status_code = 201 if isinstance(rendered, AmazonSignedInOut) else 200
+    return rendered
+
+
+@router.get(
+    "/flows/{flow_id}",
+    response_model=FlowPendingOut | AmazonSignedInOut,
+    responses=FLOW_POLL_RESPONSES | problems(404, 410),
+    summary="Poll a pending flow (e.g. while it is finished on a phone)",
+    description=(
+        'While the flow is pending: 200 `{"result": "pending", "flow": {...}}`. Once it '
+        "was completed elsewhere: 201 with this device's new session, exactly once; then the "
+        "flow is spent (410 `flow_expired`)."
+    ),
+)
+async def get_flow(
+    flow_id: str, request: Request, response: Response
+) -> FlowPendingOut | AmazonSignedInOut:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        outcome = await amazon.collect_completed_flow(
+            stores, services.accounts, flow_id, client=client_info(request)
+        )
+        rendered: FlowPendingOut | AmazonSignedInOut | None = None
+        if isinstance(outcome, PendingFlow):
+            rendered = FlowPendingOut(
+                flow=await flow_json(stores, services.accounts, flow_id, outcome)
+            )
+        elif isinstance(outcome, SignedInWithAmazon):
+            rendered = await signed_in_json(stores, outcome)
+    unwrap(outcome)
+    assert rendered is not None
+    response.status_code = 201 if isinstance(rendered, AmazonSignedInOut) else 200
+    return rendered
+
+
+@router.post(
+    "/flows/{flow_id}/link",
+    status_code=201,
+    response_model=AmazonSignedInOut,
+    responses=problems(401, 404, 409, 410, 413, 422, 429),
+    summary="Prove the local password and link Amazon to that account",
+    description=(
+        "Wrong password: 401 `invalid_credentials` with `attempts_left`. The attempts count "
+        "against the same throttle as password sign-in (429 `too_many_attempts` with "
+        "`Retry-After`). Expired or used flow: 410 `flow_expired`."
+    ),
+)
+async def link_flow(flow_id: str, body: LinkRequest, request: Request) -> AmazonSignedInOut:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        outcome = await amazon.confirm_link(
+            stores, services.accounts, flow_id, body.password, client=client_info(request)
+        )
+        rendered = (
+            await signed_in_json(stores, outcome)
+            if isinstance(outcome, SignedInWithAmazon)
+            else None
+        )
+    unwrap(outcome)
+    assert rendered is not None
+    return rendered
+
+
+@router.post(
+    "/flows/{flow_id}/register",
+    status_code=201,
+    response_model=AmazonSignedInOut,
+    responses=problems(403, 404, 409, 410, 413, 422),
+    summary="Finish a registration (or create a separate account instead of linking)",
+    description=(
+        "Only the fields in the flow's `required` list must be given; 422 "
+        "`validation_failed` with `errors` per field; 409 `username_taken` / `email_taken`."
+    ),
+)
+async def register_flow(
+    flow_id: str, body: FlowRegisterRequest, request: Request
+) -> AmazonSignedInOut:
+    services = get_services(request)
+    form = RegistrationForm(
+        username=body.username, name=body.name, email=body.email, postal_code=body.postal_code
+    )
+    async with services.database.transaction() as stores:
+        outcome = await amazon.complete_registration(
+            stores, services.accounts, flow_id, form, client=client_info(request)
+        )
+        rendered = (
+            await signed_in_json(stores, outcome)
+            if isinstance(outcome, SignedInWithAmazon)
+            else None
+        )
+    unwrap(outcome)
+    assert rendered is not None
+    return rendered
+
+
+@router.post(
+    "/me/amazon",
+    response_model=AccountWithAmazonOut,
+    responses=problems(401, 403, 409, 413, 422, 429, 503),
+    summary="Link an Amazon account to the signed-in account",
+    description=(
+        "Needs a sign-in within the last 5 minutes or the `password` (403 "
+        "`reauthentication_required`). 409 `amazon_linked_elsewhere` when that Amazon account "
+        "belongs to another account (nothing more is said about it); 409 `already_linked` "
+        "when this account has a different Amazon account."
+    ),
+)
+async def attach(body: AttachRequest, request: Request) -> AccountWithAmazonOut:
+    services = get_services(request)
+    client = client_info(request)
+    async with services.database.transaction() as stores:
+        caller = await authenticate(stores, request, allow_cookie=False)
+    profile = await verify_token(services, body.access_token, client)
+    async with services.database.transaction() as stores:
+        outcome = await amazon.attach_amazon(
+            stores,
+            services.accounts,
+            profile,
+            session=caller.session,
+            account=caller.account,
+            password=body.password,
+            client=client,
+        )
+    attached = unwrap(outcome)
+    return AccountWithAmazonOut(account=account_json(attached.account, attached.link))
+
+
+@router.delete(
+    "/me/amazon",
+    status_code=204,
+    responses=problems(401, 403, 404, 409, 429),
+    summary="Unlink Amazon from the signed-in account",
+    description=(
+        "Needs a sign-in within the last 5 minutes or the `password`. 409 "
+        "`last_sign_in_method` when Amazon is the only way to sign in (set a password first)."
+    ),
+)
+async def detach(
+    request: Request, body: Annotated[DetachRequest | None, Body()] = None
+) -> Response:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        caller = await authenticate(stores, request, allow_cookie=False)
+        refused = await amazon.detach_amazon(
+            stores,
+            services.accounts,
+            session=caller.session,
+            account=caller.account,
+            password=body.password if body else None,
+            client=client_info(request),
+        )
+    if refused is not None:
+        raise refused.error
+    return Response(status_code=204)
