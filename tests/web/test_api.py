@@ -151,7 +151,9 @@ async def test_unknown_user_gets_the_same_answer(any_db_client: httpx.AsyncClien
 
 async def test_me_without_or_with_bad_token(any_db_client: httpx.AsyncClient) -> None:
     client = any_db_client
-    assert_problem(await client.get("/api/v1/me"), 401, "not_authenticated")
+    anonymous = await client.get("/api/v1/me")
+    assert_problem(anonymous, 401, "not_authenticated")
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
     for header in (
         "Bearer",
         "Bearer nope",

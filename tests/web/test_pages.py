@@ -317,7 +317,14 @@ async def test_unknown_page_is_a_friendly_html_404(client: httpx.AsyncClient) ->
     assert "There is nothing here." in response.text
 
 
-async def test_banner_only_when_amazon_is_emulated(tmp_path: Path) -> None:
-    real = make_settings(tmp_path, lwa_client_id="amzn1.application-oa2-client.real")
-    async with serve_app(real) as client:
-        assert "Amazon is emulated" not in (await client.get("/signin")).text
+async def test_banner_and_emulator_only_when_amazon_is_emulated(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # Emulated (the default): the offline Amazon answers under /_amazon, not our 404 page.
+    emulated = await client.get("/_amazon/ap/oa")
+    assert emulated.status_code != 404
+    assert "There is nothing here." not in emulated.text
+    real = make_settings(tmp_path / "real", lwa_client_id="amzn1.application-oa2-client.real")
+    async with serve_app(real) as real_client:
+        assert "Amazon is emulated" not in (await real_client.get("/signin")).text
+        assert (await real_client.get("/_amazon/ap/oa")).status_code == 404

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lwa_accounts.errors import LwaAccountsError, PayloadTooLarge
+from lwa_accounts.errors import LwaAccountsError, NotAuthenticated, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,8 @@ def wants_json(request: Request) -> bool:
 def error_response(request: Request, error: LwaAccountsError) -> Response:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
     if wants_json(request):
+        if isinstance(error, NotAuthenticated):
+            headers["WWW-Authenticate"] = 'Bearer realm="lwa-accounts"'  # RFC 6750
         return problem_response(
             error.status,
             error.code,
