@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,7 +24,12 @@ from lwa_accounts.tv.client import (
     PhoneCode,
     SignedIn,
 )
-from lwa_accounts.tv.journeys import JourneyEvent, sign_in_with_amazon, sign_in_with_phone
+from lwa_accounts.tv.journeys import (
+    JourneyEvent,
+    Sleep,
+    sign_in_with_amazon,
+    sign_in_with_phone,
+)
 from lwa_accounts.tv.token_file import default_token_file, save_session
 
 
@@ -105,11 +111,20 @@ async def device_login(
     device_name: str | None,
     token_file: Path,
     out: TextIO,
+    on_event: Callable[[JourneyEvent], None] | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> SignedIn:
+    """The whole command minus argument parsing (tests drive it with a fake ``sleep``)."""
     screen = TerminalScreen(out)
+
+    def show(event: JourneyEvent) -> None:
+        screen(event)
+        if on_event is not None:
+            on_event(event)
+
     async with DeviceClient(server, device_name=device_name) as client:
         journey = sign_in_with_amazon if method == "amazon" else sign_in_with_phone
-        signed_in = await journey(client, on_event=screen)
+        signed_in = await journey(client, on_event=show, sleep=sleep)
     save_session(token_file, server, signed_in)
     return signed_in
 
