@@ -101,8 +101,9 @@ def test_standalone_server_over_real_http(server: str) -> None:
             "device_code": pair["device_code"],
             "user_code": pair["user_code"],
         }
-        # Under uvicorn a dropped connection is a transport error at the client.
-        with pytest.raises(httpx.RemoteProtocolError):
+        # Under uvicorn a dropped connection is a transport error at the client: an early
+        # end of the body, or a reset when the close races the read.
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
             client.post("/auth/o2/token", data=poll)
         pending = client.post("/auth/o2/token", data=poll)
         assert pending.status_code == 400
