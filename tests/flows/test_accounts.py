@@ -401,3 +401,19 @@ async def test_refusal_audit_survives_because_the_edge_commits_first(
     assert failed[0].ip == CLIENT.ip
     assert failed[0].detail is not None
     assert "wrong-password" not in failed[0].detail
+
+
+async def test_start_session_strips_unprintable_device_names(
+    db: Database, deps: AccountDeps
+) -> None:
+    account = await make_user(db, deps)
+    async with db.transaction() as stores:
+        signed = await start_session(
+            stores,
+            account,
+            kind="device",
+            device_name="Living\x00room\u202e TV",
+            user_agent="a\x01b",
+        )
+    assert signed.session.device_name == "Livingroom TV"
+    assert signed.session.user_agent == "ab"

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.web.conftest import PASSWORD, api_register, api_sign_in, bearer
+from tests.web.conftest import (
+    PASSWORD,
+    api_register,
+    api_sign_in,
+    bearer,
+    make_settings,
+    serve_app,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -199,3 +208,55 @@ async def test_openapi_documents_the_contract(any_db_client: httpx.AsyncClient) 
     assert "/signin" not in paths  # pages stay out of the API document
     docs = await any_db_client.get("/api/docs")
     assert docs.status_code == 200
+
+
+async def test_nul_bytes_and_odd_ids_are_4xx_on_every_database(
+    any_db_client: httpx.AsyncClient,
+) -> None:
+    # PostgreSQL refuses NUL in text: such input must be stopped before any query.
+    client = any_db_client
+    await api_register(client)
+    token = await api_sign_in(client)
+    signin = await client.post("/api/v1/sessions", json={"username": "ada\x00", "password": "x"})
+    assert_problem(signin, 401, "invalid_credentials")
+    register = await client.post(
+        "/api/v1/accounts",
+        json={
+            "username": "nul\x00",
+            "email": "n\x00@example.com",
+            "name": "N\x00",
+            "password": PASSWORD,
+        },
+    )
+    assert_problem(register, 422, "validation_failed")
+    device = await client.post(
+        "/api/v1/sessions",
+        json={"username": "ada", "password": PASSWORD, "device_name": "TV\x00"},
+    )
+    assert_problem(device, 422, "validation_failed")
+    for session_id in ("%00", "ses_%00", "x" * 300):
+        response = await client.delete(f"/api/v1/sessions/{session_id}", headers=bearer(token))
+        assert_problem(response, 404, "not_found")
+    assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 200
+
+
+@pytest.mark.redis
+async def test_two_app_instances_share_the_throttle_through_redis(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two hosts behind one database and one Redis behave as one."""
+    # A per-IP budget far above anything this test (or earlier runs) could use up.
+    shared = {"redis_url": redis_url, "password_limit_per_ip": "100000/15minutes"}
+    first = make_settings(tmp_path, **shared)
+    second = make_settings(tmp_path, **shared)
+    async with serve_app(first) as host_a, serve_app(second) as host_b:
+        await api_register(host_a)
+        for _ in range(3):
+            wrong = await host_a.post(
+                "/api/v1/sessions", json={"username": "ada", "password": "not-the-password"}
+            )
+            assert wrong.status_code == 401
+        blocked = await host_b.post(
+            "/api/v1/sessions", json={"username": "ada", "password": PASSWORD}
+        )
+        assert_problem(blocked, 429, "too_many_attempts")

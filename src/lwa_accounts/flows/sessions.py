@@ -7,6 +7,7 @@ strength, same expiry rules, same audit trail. Flows never commit; the edge does
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 from lwa_accounts.core.models import Account, AuditEvent, Session, SessionKind
@@ -19,6 +20,8 @@ SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
 
 DEVICE_NAME_MAX = 100
+# Control, format (incl. bidi overrides), surrogate, private-use and unassigned characters.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 USER_AGENT_MAX = 512
 
 
@@ -93,7 +96,9 @@ async def end_session(
 
 
 def _clip(value: str | None, limit: int) -> str | None:
+    """Shown on the account page and stored as text: no control characters (PostgreSQL
+    refuses NUL), bounded length."""
     if value is None:
         return None
-    value = value.strip()
+    value = "".join(ch for ch in value if unicodedata.category(ch) not in _UNPRINTABLE).strip()
     return value[:limit] or None

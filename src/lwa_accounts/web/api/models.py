@@ -5,16 +5,34 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from lwa_accounts.core.models import Account, AmazonLink, Session
-from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from lwa_accounts.core.validation import (
+    EMAIL_MAX,
+    NAME_MAX,
+    PASSWORD_MAX,
+    USERNAME_MAX,
+    Invalid,
+    validate_name,
+)
 
 # Generous upper bounds: the flows apply the real rules; these only stop huge inputs
 # before any work is done.
 Login = Annotated[str, Field(min_length=1, max_length=EMAIL_MAX)]
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX)]
-DeviceName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _printable_device_name(value: str) -> str:
+    checked = validate_name(value)
+    if isinstance(checked, Invalid):
+        raise ValueError(checked.message.replace("name", "device name"))
+    return checked.value
+
+
+DeviceName = Annotated[
+    str, Field(min_length=1, max_length=100), AfterValidator(_printable_device_name)
+]
 
 
 class Strict(BaseModel):
