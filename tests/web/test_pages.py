@@ -328,3 +328,42 @@ async def test_banner_and_emulator_only_when_amazon_is_emulated(
     async with serve_app(real) as real_client:
         assert "Amazon is emulated" not in (await real_client.get("/signin")).text
         assert (await real_client.get("/_amazon/ap/oa")).status_code == 404
+
+
+async def test_page_journey_on_every_database(any_db_client: httpx.AsyncClient) -> None:
+    client = any_db_client
+    page = await client.get("/register")
+    token = csrf_from(page.text)
+    bad = await client.post(
+        "/register",
+        data={
+            "csrf_token": token,
+            "username": "ada\x00",
+            "email": "ada\x00@example.com",
+            "name": "Ada\x00",
+            "password": PASSWORD,
+        },
+    )
+    assert bad.status_code == 422
+    registered = await client.post(
+        "/register",
+        data={
+            "csrf_token": token,
+            "username": "ada",
+            "email": "ada@example.com",
+            "name": "Ada",
+            "password": PASSWORD,
+        },
+    )
+    assert registered.status_code == 303
+    assert (await page_sign_in(client, username="ada\x00")).status_code == 401
+    assert (await page_sign_in(client, username="ada@example.com")).status_code == 303
+    account = await client.get("/account")
+    assert account.status_code == 200
+    odd = await client.post(
+        "/account/sessions/%00/signout", data={"csrf_token": csrf_from(account.text)}
+    )
+    assert odd.status_code == 303
+    signout = await client.post("/signout", data={"csrf_token": csrf_from(account.text)})
+    assert signout.status_code == 303
+    assert (await client.get("/account")).status_code == 303
