@@ -23,15 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from lwa_accounts.core import device_grant as dg
-from lwa_accounts.core.models import Account
 from lwa_accounts.errors import AmazonError, FlowExpired
 from lwa_accounts.flows import tv_amazon
 from lwa_accounts.flows.accounts import Refused, unwrap
 from lwa_accounts.flows.amazon import (
     LinkRequired,
-    RegistrationRequired,
     SignedInWithAmazon,
-    audit_refused_token,
     get_flow,
 )
 from lwa_accounts.flows.devices import (
@@ -46,10 +43,11 @@ from lwa_accounts.flows.devices import (
 from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.flows.tv_handoff import HandOffOffer, activate_url, offer_handoff, qr_svg
 from lwa_accounts.interfaces import AmazonDeviceClient
-from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.store.db import Stores
 from lwa_accounts.store.devices import SqlDeviceStore
-from lwa_accounts.web.api.models import AccountOut, Strict, account_json, problems
+from lwa_accounts.web.amazon_edge import amazon_client, verify_token
+from lwa_accounts.web.api.amazon import AmazonSignedInOut, FlowOut, flow_json, signed_in_json
+from lwa_accounts.web.api.models import Strict, problems
 from lwa_accounts.web.auth import client_info
 from lwa_accounts.web.services import Services, get_services
 
@@ -101,25 +99,13 @@ class HandOffOut(BaseModel):
     expires_at: datetime
 
 
-class SessionOut(BaseModel):
-    token: str
-    expires_at: datetime
-
-
-class SignedInResult(BaseModel):
-    result: Literal["signed_in"] = "signed_in"
-    created: bool
-    session: SessionOut
-    account: AccountOut
-
-
 class PendingResult(BaseModel):
     result: Literal["pending"] = "pending"
 
 
 class NeedsPhoneResult(BaseModel):
     result: Literal["link_required", "registration_required"]
-    flow: dict[str, Any]
+    flow: FlowOut
     handoff: HandOffOut
 
 
@@ -135,49 +121,16 @@ async def device_transaction(services: Services) -> AsyncIterator[tuple[Stores, 
 
 
 def _amazon(request: Request) -> AmazonDeviceClient:
-    """One pooled Amazon client per process (created on first use, closed at shutdown)."""
-    state = request.app.state
-    client: LwaClient | None = getattr(state, "tv_amazon_client", None)
-    if client is None:
-        services = get_services(request)
-        client = LwaClient(services.settings, transport=services.amazon_transport)
-        state.tv_amazon_client = client
-    return client
+    """The app's one pooled Amazon client (it holds the device client id too)."""
+    return amazon_client(get_services(request))
 
 
-async def _account_out(stores: Stores, account: Account) -> AccountOut:
-    return account_json(account, await stores.identities.get_for_account(account.id))
-
-
-async def _signed_in_json(stores: Stores, outcome: SignedInWithAmazon | SignedIn) -> JSONResponse:
-    signed_in = outcome.signed_in if isinstance(outcome, SignedInWithAmazon) else outcome
-    body = SignedInResult(
-        created=outcome.created if isinstance(outcome, SignedInWithAmazon) else False,
-        session=SessionOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
-        account=await _account_out(stores, signed_in.account),
-    )
+async def _signed_in_response(stores: Stores, outcome: SignedInWithAmazon) -> JSONResponse:
+    body = await signed_in_json(stores, outcome)
     return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=_NO_STORE)
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _flow_json(outcome: LinkRequired | RegistrationRequired) -> dict[str, Any]:
-    flow: dict[str, Any] = {
-        "id": outcome.flow_id,
-        "expires_at": outcome.flow.expires_at.isoformat(),
-    }
-    if isinstance(outcome, LinkRequired):
-        flow["email"] = outcome.email
-    else:
-        prefill = outcome.prefill
-        flow["prefill"] = {
-            "name": prefill.name,
-            "email": prefill.email,
-            "postal_code": prefill.postal_code,
-        }
-        flow["required"] = sorted(outcome.required)
-    return flow
 
 
 def _handoff_json(offer: HandOffOffer) -> HandOffOut:
@@ -230,9 +183,9 @@ async def create_amazon_authorization(
 
 @router.post(
     "/amazon/device-authorizations/{authorization_id}/poll",
-    response_model=SignedInResult | PendingResult | NeedsPhoneResult,
+    response_model=AmazonSignedInOut | PendingResult | NeedsPhoneResult,
     responses={
-        201: {"model": SignedInResult, "description": "Signed in (as POST /sessions/amazon)."},
+        201: {"model": AmazonSignedInOut, "description": "Signed in (as POST /sessions/amazon)."},
         **problems(401, 403, 404, 410, 429, 502, 503),
     },
     summary="Poll a server-assisted Amazon sign-in",
@@ -263,28 +216,29 @@ async def poll_amazon_authorization(authorization_id: str, request: Request) -> 
     if isinstance(recorded, tv_amazon.StillPending):
         return _pending()
     try:
-        profile = await amazon.verify_and_fetch(recorded.access_token)
-    except AmazonError as error:
-        async with device_transaction(services) as (stores, devices):
+        profile = await verify_token(services, recorded.access_token, client)
+    except AmazonError:
+        # Amazon's tokens are spent either way: the device needs a new code.
+        async with device_transaction(services) as (_, devices):
             await tv_amazon.abandon(devices, auth)
-            await audit_refused_token(stores, services.accounts, error, client=client)
         raise
     async with device_transaction(services) as (stores, devices):
         outcome = await tv_amazon.finish_sign_in(
             stores, devices, services.accounts, auth, profile, client=client
         )
         if isinstance(outcome, SignedInWithAmazon):
-            return await _signed_in_json(stores, outcome)
-    outcome = unwrap(outcome)
-    assert isinstance(outcome, tv_amazon.NeedsPhone)
-    body = NeedsPhoneResult(
-        result="link_required"
-        if isinstance(outcome.outcome, LinkRequired)
-        else "registration_required",
-        flow=_flow_json(outcome.outcome),
-        handoff=_handoff_json(outcome.handoff),
-    )
-    return JSONResponse(body.model_dump(mode="json"), headers=_NO_STORE)
+            return await _signed_in_response(stores, outcome)
+        if isinstance(outcome, tv_amazon.NeedsPhone):
+            pending = outcome.outcome
+            body = NeedsPhoneResult(
+                result="link_required"
+                if isinstance(pending, LinkRequired)
+                else "registration_required",
+                flow=await flow_json(stores, services.accounts, pending.flow_id, pending.flow),
+                handoff=_handoff_json(outcome.handoff),
+            )
+            return JSONResponse(body.model_dump(mode="json"), headers=_NO_STORE)
+    raise outcome.error  # refused: its audit event is committed
 
 
 def _pending() -> JSONResponse:
@@ -359,7 +313,7 @@ async def _device_code_from(request: Request) -> str | None:
 @router.post(
     "/device/token",
     responses={
-        200: {"model": SignedInResult, "description": "Approved: a device session."},
+        200: {"model": AmazonSignedInOut, "description": "Approved: a device session."},
         400: {
             "description": (
                 "RFC 8628 error body: `authorization_pending`, `slow_down` (with `interval`), "
@@ -388,9 +342,11 @@ async def device_token(request: Request) -> Response:
             stores, devices, services.clock, device_code=device_code, client=client_info(request)
         )
         if isinstance(outcome, SignedIn):
-            response = await _signed_in_json(stores, outcome)
-            response.status_code = 200
-            return response
+            body = await signed_in_json(
+                stores, SignedInWithAmazon(created=False, signed_in=outcome)
+            )
+            # RFC 8628 (as RFC 6749 5.1): the token response is a 200.
+            return JSONResponse(body.model_dump(mode="json"), headers=_NO_STORE)
     match outcome:
         case TokenPending():
             return _oauth_error(
