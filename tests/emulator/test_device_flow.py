@@ -168,6 +168,16 @@ async def test_poll_with_wrong_user_code_or_unknown_device_code(
     assert_error(no_user_code, 400, "invalid_request")
 
 
+async def test_poll_without_user_code_is_a_switch(
+    client: httpx.AsyncClient, config: EmulatorConfig
+) -> None:
+    pair = await code_pair(client)
+    data = {"grant_type": "device_code", "device_code": pair["device_code"]}
+    assert_error(await client.post("/auth/o2/token", data=data), 400, "invalid_request")
+    config.poll_requires_user_code = False
+    assert_error(await client.post("/auth/o2/token", data=data), 400, "authorization_pending")
+
+
 async def test_rfc_urn_grant_type_is_refused_unless_switched_on(
     client: httpx.AsyncClient, config: EmulatorConfig
 ) -> None:
@@ -234,3 +244,19 @@ async def test_poll_accepts_a_json_body(client: httpx.AsyncClient) -> None:
         headers={"content-type": "application/json; charset=utf-8"},
     )
     assert_error(response, 400, "authorization_pending")
+
+
+async def test_refresh_token_rotation_is_a_switch(
+    client: httpx.AsyncClient, state: EmulatorState, config: EmulatorConfig
+) -> None:
+    config.rotate_refresh_tokens = True
+    pair = await code_pair(client)
+    state.decide_code(pair["user_code"], ada_id(state))
+    old = (await poll(client, pair)).json()["refresh_token"]
+    data = {"grant_type": "refresh_token", "refresh_token": old, "client_id": DEVICE_ID}
+    rotated = await client.post("/auth/o2/token", data=data)
+    assert rotated.status_code == 200
+    assert rotated.json()["refresh_token"] != old
+    assert_error(await client.post("/auth/o2/token", data=data), 400, "invalid_grant")
+    newer = {**data, "refresh_token": rotated.json()["refresh_token"]}
+    assert (await client.post("/auth/o2/token", data=newer)).status_code == 200

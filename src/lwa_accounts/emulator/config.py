@@ -59,6 +59,7 @@ class EmulatorConfig:
     expired_code_pair_error: Literal["invalid_code_pair", "expired_token"] = "invalid_code_pair"
     # Unconfirmed behaviours (lwa-protocol.md, open questions) as switches.
     accept_device_code_urn: bool = False
+    poll_requires_user_code: bool = True
     rotate_refresh_tokens: bool = False
     pkce_without_secret: bool = False
     issuer: str = "https://www.amazon.com"

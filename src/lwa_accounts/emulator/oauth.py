@@ -111,10 +111,11 @@ async def token(request: Request) -> Response:
             grant_type == DEVICE_CODE_URN and state.config.accept_device_code_urn
         ):
             # Amazon's poll carries device_code and user_code, and no client credentials.
-            for name in ("device_code", "user_code"):
-                if not params.get(name):
-                    raise missing(name)
-            body = state.poll(params["device_code"], params["user_code"])
+            if not params.get("device_code"):
+                raise missing("device_code")
+            if state.config.poll_requires_user_code and not params.get("user_code"):
+                raise missing("user_code")
+            body = state.poll(params["device_code"], params.get("user_code") or None)
         elif grant_type == "authorization_code":
             if not params.get("code"):
                 raise missing("code")
