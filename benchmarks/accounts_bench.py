@@ -10,6 +10,7 @@
    client with ``--concurrency`` workers sending requests back to back for ``--duration``
    seconds over keep-alive connections; it reports requests/s and latency percentiles.
 4. Does the same for POST /api/v1/sessions (argon2 verify + session insert + audit).
+   With ``--database-url`` the server uses that (empty) database instead of SQLite.
 5. Measures raw argon2 verifications/s of the hasher alone, in-process, for comparison.
 
 The machine is shared; numbers are indicative. Prints one JSON document at the end.
@@ -131,8 +132,10 @@ def run_load(
 # ---- the orchestration ---------------------------------------------------------------------
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def start_server(data_dir: Path, port: int, database_url: str | None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LWA_ACCOUNTS_")}
+    if database_url:
+        env["LWA_ACCOUNTS_DATABASE_URL"] = database_url
     env.update(
         {
             "LWA_ACCOUNTS_DATA_DIR": str(data_dir),
@@ -192,7 +195,7 @@ def bench_main(args: argparse.Namespace) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir), port)
+        server = start_server(Path(data_dir), port, args.database_url)
         try:
             with httpx.Client(base_url=base, timeout=30) as client:
                 client.post(
@@ -235,6 +238,7 @@ def bench_main(args: argparse.Namespace) -> None:
             server.wait(timeout=10)
     report = {
         "cpus": os.cpu_count(),
+        "database": (args.database_url or "sqlite").split(":")[0],
         "get_me": me,
         "password_sign_in": sign_ins,
         "argon2_alone": hasher_rate(min(args.duration, 5)),
@@ -257,6 +261,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--sign-in-concurrency", type=int, default=4)
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an EMPTY database to use instead of SQLite, e.g. postgresql+asyncpg://...",
+    )
     args = parser.parse_args()
     if args.mode == "load":
         load_main(args)
