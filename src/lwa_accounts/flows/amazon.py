@@ -240,11 +240,19 @@ async def _refuse(
     return Refused(error)
 
 
+async def audit_refusal(
+    stores: Stores, deps: AccountDeps, reason: str, *, client: ClientInfo
+) -> None:
+    """Audit a refused attempt that never reached a flow (e.g. a forged or replayed
+    callback ``state``)."""
+    await _audit(stores, deps, REFUSED, client=client, detail=f"reason={reason}")
+
+
 async def audit_refused_token(
     stores: Stores, deps: AccountDeps, error: AmazonError, *, client: ClientInfo
 ) -> None:
     """Audit a token Amazon's checks refused (another app's, expired, unknown)."""
-    await _audit(stores, deps, REFUSED, client=client, detail=f"reason={error.code}")
+    await audit_refusal(stores, deps, error.code, client=client)
 
 
 def _facts_of(account: Account | None, link: AmazonLink | None) -> AccountFacts | None:

@@ -27,6 +27,7 @@ from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
+from lwa_accounts.web.pages import amazon as page_amazon
 from lwa_accounts.web.pages import auth as page_auth
 from lwa_accounts.web.pages import health as page_health
 from lwa_accounts.web.services import Services
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(api_accounts.router)
     app.include_router(api_sessions.router)
     app.include_router(api_amazon.router)
+    app.include_router(page_amazon.router)
     # ---- end of routers ----
 
     if settings.amazon_emulated:

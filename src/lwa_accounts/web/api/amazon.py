@@ -81,7 +81,7 @@ REGISTRATION_EXAMPLE: JsonDict = {
 }
 
 
-# ---- models ---------------------------------------------------------------------------------
+# ---- models ----
 
 
 class AmazonSignInRequest(Strict):
@@ -199,7 +199,7 @@ class AccountWithAmazonOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"account": ACCOUNT_EXAMPLE}]})
 
 
-# ---- rendering ------------------------------------------------------------------------------
+# ---- rendering ----
 
 
 async def signed_in_json(stores: Stores, outcome: SignedInWithAmazon) -> AmazonSignedInOut:
@@ -265,7 +265,7 @@ FLOW_POLL_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-# ---- endpoints ------------------------------------------------------------------------------
+# ---- endpoints ----
 
 
 @router.post(

@@ -46,6 +46,7 @@ async def _account_page(
     services = get_services(request)
     async with services.database.transaction() as stores:
         sessions = await list_sessions(stores, caller.account)
+        amazon_link = await stores.identities.get_for_account(caller.account.id)
     return render(
         request,
         "account.html",
@@ -53,6 +54,7 @@ async def _account_page(
             "account": caller.account,
             "current_session": caller.session,
             "sessions": sessions,
+            "amazon_link": amazon_link,
             "notice": NOTICES.get(request.query_params.get("done", "")),
             "errors": errors or {},
             "error": error,

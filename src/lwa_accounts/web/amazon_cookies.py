@@ -1,0 +1,100 @@
+"""Short-lived signed cookies of the Amazon web flow.
+
+- ``lwa_amazon_oauth``: the ``state``, PKCE ``code_verifier``, ``next`` and intent of one
+  trip to Amazon (security.md items 4 and 5). It binds the callback to the browser that
+  started it, lives 10 minutes, and is cleared by the callback (single use; Amazon's
+  authorization code is single use too, so a replayed callback fails either way).
+- ``lwa_amazon_flow``: the id of this browser's pending link / registration flow and the
+  browser's binding secret (the flow record stores only hashes of both), plus ``next``.
+
+Both are HttpOnly, SameSite=Lax (the callback is a top-level GET from Amazon, which Lax
+allows), Secure outside development, and scoped to ``/auth/amazon``. The HMAC key is
+derived from the settings' secret key with a purpose label, so these values can never be
+confused with CSRF tokens or other signed data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lwa_accounts.settings import Settings
+
+OAUTH_COOKIE = "lwa_amazon_oauth"
+FLOW_COOKIE = "lwa_amazon_flow"
+COOKIE_PATH = "/auth/amazon"
+OAUTH_MAX_AGE = 600
+COOKIE_MAX = 3000
+
+
+def _key(settings: Settings, purpose: str) -> bytes:
+    return hmac.new(settings.secret, b"amazon-cookie:" + purpose.encode(), hashlib.sha256).digest()
+
+
+def seal(settings: Settings, purpose: str, data: dict[str, Any], *, now: datetime) -> str:
+    payload = dict(data, iat=int(now.timestamp()))
+    body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
+    mac = hmac.new(_key(settings, purpose), body, hashlib.sha256).hexdigest()
+    return body.decode() + "." + mac
+
+
+def unseal(
+    settings: Settings, purpose: str, value: str | None, *, now: datetime, max_age: int
+) -> dict[str, Any] | None:
+    """The signed data, or None when missing, tampered with or older than ``max_age``."""
+    if not value or len(value) > COOKIE_MAX or "." not in value:
+        return None
+    body, _, mac = value.rpartition(".")
+    expected = hmac.new(_key(settings, purpose), body.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, mac):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(body.encode()))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("iat"), int):
+        return None
+    age = now.timestamp() - data["iat"]
+    if not 0 <= age <= max_age:
+        return None
+    return data
+
+
+def read(
+    request: Request, settings: Settings, name: str, *, now: datetime, max_age: int
+) -> dict[str, Any] | None:
+    return unseal(settings, name, request.cookies.get(name), now=now, max_age=max_age)
+
+
+def write(
+    response: Response,
+    settings: Settings,
+    name: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    max_age: int,
+) -> None:
+    response.set_cookie(
+        name,
+        seal(settings, name, data, now=now),
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path=COOKIE_PATH,
+    )
+
+
+def clear(response: Response, settings: Settings, name: str) -> None:
+    response.delete_cookie(
+        name, httponly=True, samesite="lax", secure=settings.secure_cookies, path=COOKIE_PATH
+    )

@@ -1,0 +1,571 @@
+"""The "Login with Amazon" web flow and the Amazon section of /account.
+
+/auth/amazon/start -> Amazon's /ap/oa (state + PKCE S256, bound to this browser by a signed
+cookie) -> /auth/amazon/callback (the code is exchanged server-side with the client secret,
+the token verified) -> signed in, or /auth/amazon/link (prove the local password of the
+account holding the email) or /auth/amazon/register (prefilled registration). Every form
+carries a CSRF token; every sign-in gets a new session.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from lwa_accounts.core.models import AmazonProfile, PendingFlow
+from lwa_accounts.errors import (
+    AmazonError,
+    FlowExpired,
+    FlowNotFound,
+    InvalidCredentials,
+    LwaAccountsError,
+    ReauthenticationRequired,
+    ValidationFailed,
+)
+from lwa_accounts.flows import amazon
+from lwa_accounts.flows.accounts import Refused, reauthenticate, recently_authenticated
+from lwa_accounts.flows.amazon import (
+    Attached,
+    LinkRequired,
+    RegistrationForm,
+    SignedInWithAmazon,
+)
+from lwa_accounts.flows.amazon_profile import available_username, username_base
+from lwa_accounts.flows.sessions import SignedIn, end_session
+from lwa_accounts.lwa.protocol import code_challenge_s256, new_code_verifier
+from lwa_accounts.store.db import Stores
+from lwa_accounts.web import amazon_cookies as cookies
+from lwa_accounts.web.amazon_edge import amazon_client, verify_token
+from lwa_accounts.web.auth import Caller, client_info, optional_browser_caller
+from lwa_accounts.web.cookies import set_session_cookie
+from lwa_accounts.web.forms import read_form
+from lwa_accounts.web.redirects import safe_next
+from lwa_accounts.web.services import Services, get_services
+from lwa_accounts.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+CALLBACK_PATH = "/auth/amazon/callback"
+
+# What Amazon's error codes on the callback mean to a person.
+AMAZON_ERRORS = {
+    "access_denied": "You chose not to share your Amazon account with us. Nothing was changed.",
+    "temporarily_unavailable": "Amazon is busy right now. Please try again in a moment.",
+    "server_error": "Amazon had a problem signing you in. Please try again in a moment.",
+}
+DEFAULT_AMAZON_ERROR = "Amazon could not complete the sign-in. Please try again."
+
+
+def _callback_uri(services: Services) -> str:
+    return services.settings.public_url.rstrip("/") + CALLBACK_PATH
+
+
+def _message(
+    request: Request,
+    title: str,
+    message: str,
+    *,
+    status_code: int,
+    retry_after: int | None = None,
+    back: str = "/signin",
+) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return render(
+        request,
+        "amazon/message.html",
+        {"title": title, "message": message, "back": back},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _error_page(request: Request, error: LwaAccountsError, *, back: str = "/signin") -> Response:
+    return _message(
+        request,
+        error.title,
+        error.detail,
+        status_code=error.status,
+        retry_after=error.retry_after,
+        back=back,
+    )
+
+
+async def _signed_in_response(
+    request: Request, services: Services, stores: Stores, signed_in: SignedIn, next_url: str
+) -> Response:
+    """End the browser's previous session, set the new one, clear the flow cookie."""
+    previous = await optional_browser_caller(stores, request)
+    if previous is not None and previous.session.id != signed_in.session.id:
+        await end_session(
+            stores, previous.session, client=client_info(request), clock=services.clock
+        )
+    response = RedirectResponse(next_url, status_code=303)
+    set_session_cookie(
+        response,
+        signed_in.token,
+        signed_in.session.absolute_expires_at,
+        services.settings,
+        now=services.clock.now(),
+    )
+    cookies.clear(response, services.settings, cookies.FLOW_COOKIE)
+    return response
+
+
+# ---- start and callback ----
+
+
+@router.get("/auth/amazon/start")
+async def start(request: Request) -> Response:
+    services = get_services(request)
+    intent = "attach" if request.query_params.get("intent") == "attach" else "signin"
+    next_url = safe_next(request.query_params.get("next"))
+    state = secrets.token_urlsafe(32)
+    verifier = new_code_verifier()
+    url = amazon_client(services).authorize_url(
+        state=state,
+        code_challenge=code_challenge_s256(verifier),
+        redirect_uri=_callback_uri(services),
+    )
+    response = RedirectResponse(url, status_code=303)
+    cookies.write(
+        response,
+        services.settings,
+        cookies.OAUTH_COOKIE,
+        {"state": state, "verifier": verifier, "next": next_url, "intent": intent},
+        now=services.clock.now(),
+        max_age=cookies.OAUTH_MAX_AGE,
+    )
+    return response
+
+
+@router.get(CALLBACK_PATH)
+async def callback(request: Request) -> Response:
+    services = get_services(request)
+    response = await _callback(request, services)
+    # Single use: whatever happened, this trip to Amazon is over.
+    cookies.clear(response, services.settings, cookies.OAUTH_COOKIE)
+    return response
+
+
+async def _callback(request: Request, services: Services) -> Response:
+    params = request.query_params
+    client = client_info(request)
+    trip = cookies.read(
+        request,
+        services.settings,
+        cookies.OAUTH_COOKIE,
+        now=services.clock.now(),
+        max_age=cookies.OAUTH_MAX_AGE,
+    )
+    state = params.get("state", "")
+    if (
+        trip is None
+        or not isinstance(trip.get("state"), str)
+        or not secrets.compare_digest(trip["state"].encode(), state.encode())
+    ):
+        async with services.database.transaction() as stores:
+            await amazon.audit_refusal(stores, services.accounts, "bad_state", client=client)
+        return _message(
+            request,
+            "Sign-in link expired",
+            "This sign-in with Amazon expired or was already used. Please start again.",
+            status_code=400,
+        )
+    back = "/account" if trip.get("intent") == "attach" else "/signin"
+    if "error" in params:
+        message = AMAZON_ERRORS.get(params["error"], DEFAULT_AMAZON_ERROR)
+        return _message(
+            request, "Amazon sign-in did not complete", message, status_code=400, back=back
+        )
+    code = params.get("code", "")
+    if not code or len(code) > 512:
+        return _message(
+            request,
+            "Amazon sign-in did not complete",
+            DEFAULT_AMAZON_ERROR,
+            status_code=400,
+            back=back,
+        )
+    try:
+        tokens = await amazon_client(services).exchange_code(
+            code, redirect_uri=_callback_uri(services), code_verifier=str(trip.get("verifier", ""))
+        )
+        profile = await verify_token(services, tokens.access_token, client)
+    except AmazonError as error:
+        return _error_page(request, error, back=back)
+    next_url = safe_next(trip.get("next"))
+    if trip.get("intent") == "attach":
+        return await _attach(request, services, profile)
+    binding = secrets.token_urlsafe(32)
+    async with services.database.transaction() as stores:
+        outcome = await amazon.sign_in_with_profile(
+            stores, services.accounts, profile, client=client, kind="browser", binding=binding
+        )
+        if isinstance(outcome, SignedInWithAmazon):
+            return await _signed_in_response(request, services, stores, outcome.signed_in, next_url)
+    if isinstance(outcome, Refused):
+        return _error_page(request, outcome.error)
+    page = "/auth/amazon/link" if isinstance(outcome, LinkRequired) else "/auth/amazon/register"
+    response = RedirectResponse(page, status_code=303)
+    cookies.write(
+        response,
+        services.settings,
+        cookies.FLOW_COOKIE,
+        {"flow": outcome.flow_id, "binding": binding, "next": next_url},
+        now=services.clock.now(),
+        max_age=services.settings.flow_ttl_seconds,
+    )
+    return response
+
+
+async def _attach(request: Request, services: Services, profile: AmazonProfile) -> Response:
+    client = client_info(request)
+    async with services.database.transaction() as stores:
+        caller = await optional_browser_caller(stores, request)
+    if caller is None:
+        return RedirectResponse("/signin?next=/account", status_code=303)
+    try:
+        async with services.database.transaction() as stores:
+            outcome = await amazon.attach_amazon(
+                stores,
+                services.accounts,
+                profile,
+                session=caller.session,
+                account=caller.account,
+                password=None,
+                client=client,
+                rotate_session=True,
+            )
+            if isinstance(outcome, Attached) and outcome.signed_in is not None:
+                return await _signed_in_response(
+                    request, services, stores, outcome.signed_in, "/account?amazon=linked"
+                )
+    except ReauthenticationRequired:
+        return RedirectResponse("/account?amazon_error=reauth", status_code=303)
+    assert isinstance(outcome, Refused)
+    key = {
+        "amazon_linked_elsewhere": "linked-elsewhere",
+        "already_linked": "already-linked",
+    }.get(outcome.error.code, "failed")
+    return RedirectResponse(f"/account?amazon_error={key}", status_code=303)
+
+
+# ---- pending flows: link and register ----
+
+
+async def _pending(
+    request: Request, services: Services, stores: Stores
+) -> tuple[dict[str, Any], PendingFlow] | Refused:
+    data = cookies.read(
+        request,
+        services.settings,
+        cookies.FLOW_COOKIE,
+        now=services.clock.now(),
+        max_age=services.settings.flow_ttl_seconds,
+    )
+    if (
+        data is None
+        or not isinstance(data.get("flow"), str)
+        or not isinstance(data.get("binding"), str)
+    ):
+        return Refused(FlowExpired())
+    flow = await amazon.get_flow(
+        stores,
+        services.accounts,
+        data["flow"],
+        binding=data["binding"],
+        client=client_info(request),
+    )
+    if isinstance(flow, Refused):
+        return flow
+    return data, flow
+
+
+def _flow_gone(request: Request, services: Services, error: LwaAccountsError) -> Response:
+    if not isinstance(error, FlowExpired | FlowNotFound):
+        return _error_page(request, error)
+    response = _message(
+        request,
+        "This step expired",
+        "This sign-in step expired or was already used. Please sign in with Amazon again.",
+        status_code=410,
+    )
+    cookies.clear(response, services.settings, cookies.FLOW_COOKIE)
+    return response
+
+
+async def _link_page(
+    request: Request,
+    services: Services,
+    stores: Stores,
+    flow: PendingFlow,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    target = await stores.accounts.get(flow.target_account_id or "")
+    return render(
+        request,
+        "amazon/link.html",
+        {
+            "email": target.email if target else None,
+            "amazon_name": flow.profile.name,
+            "can_register_instead": flow.can_register_instead
+            and services.settings.amazon_signup != "closed",
+            "error": error,
+        },
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+@router.get("/auth/amazon/link")
+async def link_page(request: Request) -> Response:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        pending = await _pending(request, services, stores)
+        if not isinstance(pending, Refused):
+            _, flow = pending
+            if flow.kind == "link":
+                return await _link_page(request, services, stores, flow)
+    if isinstance(pending, Refused):
+        return _flow_gone(request, services, pending.error)
+    return RedirectResponse("/auth/amazon/register", status_code=303)
+
+
+@router.post("/auth/amazon/link")
+async def link_submit(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    password = form.get("password", 1100)
+    async with services.database.transaction() as stores:
+        pending = await _pending(request, services, stores)
+    if isinstance(pending, Refused):
+        return _flow_gone(request, services, pending.error)
+    data, _ = pending
+    async with services.database.transaction() as stores:
+        outcome = await amazon.confirm_link(
+            stores,
+            services.accounts,
+            data["flow"],
+            password,
+            client=client_info(request),
+            binding=data["binding"],
+        )
+        if isinstance(outcome, SignedInWithAmazon):
+            return await _signed_in_response(
+                request, services, stores, outcome.signed_in, safe_next(data.get("next"))
+            )
+    assert isinstance(outcome, Refused)
+    error = outcome.error
+    if isinstance(error, FlowExpired | FlowNotFound):
+        return _flow_gone(request, services, error)
+    message = error.detail
+    if isinstance(error, InvalidCredentials):
+        left = error.extra.get("attempts_left")
+        message = "The password is incorrect." + (
+            f" {left} attempt{'s' if left != 1 else ''} left." if isinstance(left, int) else ""
+        )
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    async with services.database.transaction() as stores:
+        again = await _pending(request, services, stores)
+        if isinstance(again, Refused):
+            return _flow_gone(request, services, again.error)
+        return await _link_page(
+            request,
+            services,
+            stores,
+            again[1],
+            status_code=error.status,
+            error=message,
+            headers=headers,
+        )
+
+
+async def _register_page(
+    request: Request,
+    services: Services,
+    stores: Stores,
+    flow: PendingFlow,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    prefill, required = amazon.registration_fields(flow, services.accounts)
+    if form is None:
+        suggestion = await available_username(stores, username_base(prefill.email, prefill.name))
+        form = {
+            "username": suggestion,
+            "name": prefill.name or "",
+            "email": prefill.email or "",
+            "postal_code": prefill.postal_code or "",
+        }
+    return render(
+        request,
+        "amazon/register.html",
+        {
+            "form": form,
+            "required": required,
+            "show_postal_code": "postal_code" in required or bool(prefill.postal_code),
+            "separate": flow.kind == "link",
+            "errors": errors or {},
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/auth/amazon/register")
+async def register_page(request: Request) -> Response:
+    services = get_services(request)
+    async with services.database.transaction() as stores:
+        pending = await _pending(request, services, stores)
+        if not isinstance(pending, Refused):
+            return await _register_page(request, services, stores, pending[1])
+    return _flow_gone(request, services, pending.error)
+
+
+@router.post("/auth/amazon/register")
+async def register_submit(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    fields = {name: form.get(name, 300) for name in ("username", "name", "email", "postal_code")}
+    shown = {key: value[:256] for key, value in fields.items()}
+    async with services.database.transaction() as stores:
+        pending = await _pending(request, services, stores)
+    if isinstance(pending, Refused):
+        return _flow_gone(request, services, pending.error)
+    data, flow = pending
+    errors: dict[str, str] = {}
+    failure: LwaAccountsError | None = None
+    if not fields["username"].strip():
+        errors["username"] = "Choose a username."
+    else:
+        try:
+            async with services.database.transaction() as stores:
+                outcome = await amazon.complete_registration(
+                    stores,
+                    services.accounts,
+                    data["flow"],
+                    RegistrationForm(
+                        username=fields["username"],
+                        name=fields["name"],
+                        email=fields["email"] or None,
+                        postal_code=fields["postal_code"] or None,
+                    ),
+                    client=client_info(request),
+                    binding=data["binding"],
+                )
+                if isinstance(outcome, SignedInWithAmazon):
+                    return await _signed_in_response(
+                        request, services, stores, outcome.signed_in, safe_next(data.get("next"))
+                    )
+            assert isinstance(outcome, Refused)
+            if isinstance(outcome.error, FlowExpired | FlowNotFound):
+                return _flow_gone(request, services, outcome.error)
+            return _error_page(request, outcome.error)
+        except ValidationFailed as invalid:
+            errors = invalid.errors
+            failure = invalid
+        except LwaAccountsError as conflict:
+            field = {"username_taken": "username", "email_taken": "email"}.get(conflict.code)
+            if field is None:
+                return _error_page(request, conflict)
+            errors = {field: conflict.detail}
+            failure = conflict
+    async with services.database.transaction() as stores:
+        return await _register_page(
+            request,
+            services,
+            stores,
+            flow,
+            form=shown,
+            errors=errors,
+            status_code=failure.status if failure else 422,
+        )
+
+
+# ---- /account: link and unlink ----
+
+
+def _to_account(**query: str) -> Response:
+    return RedirectResponse("/account?" + urlencode(query), status_code=303)
+
+
+async def _signed_in_caller(request: Request, services: Services) -> Caller | None:
+    async with services.database.transaction() as stores:
+        return await optional_browser_caller(stores, request)
+
+
+async def _confirm_recent(
+    request: Request, services: Services, caller: Caller, password: str
+) -> Response | None:
+    """None when the session may change sign-in methods now (recent sign-in or password)."""
+    if not password:
+        if recently_authenticated(caller.session, services.accounts):
+            return None
+        return _to_account(amazon_error="reauth")
+    async with services.database.transaction() as stores:
+        refused = await reauthenticate(
+            stores,
+            services.accounts,
+            session=caller.session,
+            account=caller.account,
+            password=password,
+            client=client_info(request),
+        )
+    if refused is None:
+        return None
+    code = "too-many" if refused.error.code == "too_many_attempts" else "wrong-password"
+    return _to_account(amazon_error=code)
+
+
+@router.post("/account/amazon/link")
+async def account_link(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    caller = await _signed_in_caller(request, services)
+    if caller is None:
+        return RedirectResponse("/signin?next=/account", status_code=303)
+    problem = await _confirm_recent(request, services, caller, form.get("password", 1100))
+    if problem is not None:
+        return problem
+    return RedirectResponse(
+        "/auth/amazon/start?" + urlencode({"intent": "attach", "next": "/account"}), status_code=303
+    )
+
+
+@router.post("/account/amazon/unlink")
+async def account_unlink(request: Request) -> Response:
+    services = get_services(request)
+    form = await read_form(request)
+    caller = await _signed_in_caller(request, services)
+    if caller is None:
+        return RedirectResponse("/signin?next=/account", status_code=303)
+    problem = await _confirm_recent(request, services, caller, form.get("password", 1100))
+    if problem is not None:
+        return problem
+    try:
+        async with services.database.transaction() as stores:
+            refused = await amazon.detach_amazon(
+                stores,
+                services.accounts,
+                session=caller.session,
+                account=caller.account,
+                password=None,
+                client=client_info(request),
+            )
+    except ReauthenticationRequired:
+        return _to_account(amazon_error="reauth")
+    except LwaAccountsError:  # nothing linked (a second click): the page shows the truth
+        return _to_account()
+    if refused is not None:
+        return _to_account(amazon_error="last-method")
+    return _to_account(amazon="unlinked")
