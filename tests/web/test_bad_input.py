@@ -7,12 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
+from lwa_accounts.web.app import create_app
 from tests.web.conftest import PASSWORD, api_register, api_sign_in, bearer, csrf_from
 from tests.web.test_api import assert_problem
 
@@ -187,3 +189,28 @@ async def test_fuzzed_bodies_never_500(client: httpx.AsyncClient, body: dict[str
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_unexpected_errors_are_a_bare_500_problem(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings)
+
+    async def explode() -> None:
+        raise RuntimeError("secret internals: /etc/passwd")
+
+    app.add_api_route("/api/v1/explode", explode)
+    app.add_api_route("/explode", explode)
+    async with LifespanManager(app) as manager:
+        # raise_app_exceptions=False: look at what a real client would receive.
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            api = await http.get("/api/v1/explode")
+            page = await http.get("/explode")
+    assert_problem(api, 500, "internal_error")
+    assert page.status_code == 500
+    assert "text/html" in page.headers["content-type"]
+    for response in (api, page):
+        assert "secret internals" not in response.text
+        assert "RuntimeError" not in response.text
+    assert "secret internals" in caplog.text  # logged for the operator
