@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -57,3 +59,27 @@ def test_first_revision_id_is_stable() -> None:
     revision = scripts.get_revision(base)
     assert revision is not None
     assert revision.down_revision is None
+
+
+async def test_concurrent_upgrades_in_one_process_are_serialised(database_url: str) -> None:
+    await asyncio.gather(
+        asyncio.to_thread(migrate.upgrade, database_url),
+        asyncio.to_thread(migrate.upgrade, database_url),
+    )
+    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head()
+
+
+@pytest.mark.slow
+async def test_two_processes_upgrading_a_fresh_database_both_succeed(database_url: str) -> None:
+    # Two servers starting at once against an empty database.
+    code = "import sys; from lwa_accounts.store import migrate; migrate.upgrade(sys.argv[1])"
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, database_url, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    results = [await process.communicate() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], results
+    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head()
+    assert await _run(database_url, _diff) == []

@@ -7,6 +7,7 @@ event loop (``Database.upgrade`` does).
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +19,10 @@ from sqlalchemy.engine import Connection
 from lwa_accounts.store.engine import create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Alembic keeps its running context in module globals: one migration per process at a time.
+# (Across processes, env.py serialises with a PostgreSQL advisory lock / SQLite write lock.)
+_alembic_lock = threading.Lock()
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -31,11 +36,13 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    with _alembic_lock:
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+    with _alembic_lock:
+        command.downgrade(alembic_config(url), revision)
 
 
 def head() -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from lwa_accounts.settings import load_settings
@@ -38,10 +39,20 @@ def run_offline() -> None:
         context.run_migrations()
 
 
+# Any constant: the key of the PostgreSQL advisory lock that serialises migrations.
+MIGRATION_LOCK_KEY = 0x1A_CC_0A_75
+
+
 def _run(connection: Connection) -> None:
     # SQLite cannot ALTER most things: batch mode rebuilds tables instead.
     _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Two servers starting at once: the second waits, then finds nothing to do.
+            # (SQLite needs nothing: BEGIN IMMEDIATE already serialises writers.)
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 
