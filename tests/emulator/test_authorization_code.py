@@ -222,3 +222,15 @@ async def test_unsupported_grant_type(client: httpx.AsyncClient) -> None:
     response = await client.post("/auth/o2/token", data={"grant_type": "password"})
     assert_error(response, 400, "unsupported_grant_type")
     assert_error(await client.post("/auth/o2/token", data={}), 400, "invalid_request")
+
+
+async def test_pages_escape_customer_data(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/_emulator/customers",
+        json={"name": "<script>alert(1)</script>", "email": "x@example.com", "password": '"><b>'},
+    )
+    assert created.status_code == 201
+    page = await client.get(authorize_url())
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert '"><b>' not in page.text
