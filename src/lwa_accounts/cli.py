@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lwa_accounts.store.cli",
     "lwa_accounts.emulator.cli",
     "lwa_accounts.web.cli",
+    "lwa_accounts.flows.audit_cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]
