@@ -28,7 +28,8 @@ _alembic_lock = threading.Lock()
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic config for the packaged migrations; ``url`` overrides the settings."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # "%" is configparser interpolation syntax.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     if url is not None:
         # Passed as an attribute, not an option: configparser would mangle "%" in passwords.
         config.attributes["url"] = url
