@@ -99,6 +99,8 @@ async def test_huge_bodies_are_413(client: httpx.AsyncClient, settings: Settings
         data={"csrf_token": csrf_from(page.text), "username": "ada", "name": "x" * 100_000},
     )
     assert form.status_code == 413
+    assert "text/html" in form.headers["content-type"]
+    assert "too large" in form.text
     assert await count_accounts(settings) == 0
 
 

@@ -7,6 +7,7 @@ never 500s, and no response ever carries a stack trace.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lwa_accounts.errors import LwaAccountsError, NotAuthenticated, PayloadTooLarge
@@ -233,16 +234,23 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, declared: int) -> None:
         if declared < 0:
-            response = problem_response(
-                400, "bad_request", detail="The Content-Length header is not valid."
-            )
+            status, code, title = 400, "bad_request", "Bad request"
+            detail = "The Content-Length header is not valid."
         else:
             error = PayloadTooLarge()
-            response = problem_response(
-                error.status,
-                error.code,
-                title=error.title,
-                detail=f"{error.detail} The limit is {self.limit} bytes.",
+            status, code, title = error.status, error.code, error.title
+            detail = f"{error.detail} The limit is {self.limit} bytes."
+        path: str = scope.get("path", "")
+        response: Response
+        if path == "/api" or path.startswith("/api/"):
+            response = problem_response(status, code, title=title, detail=detail)
+        else:
+            # No request object or templates this far out: a minimal self-contained page.
+            response = HTMLResponse(
+                f"<!doctype html><title>{html.escape(title)}</title>"
+                f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
+                '<p><a href="/">Go to the start page</a></p>',
+                status_code=status,
             )
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
