@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,25 @@ def free_port() -> int:
         return port
 
 
+class SteerableClock:
+    """Real time plus an offset the test can move forward (browser tests, where the page's
+    own timers run in real time but the server must believe minutes have passed)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> datetime:
+        self.offset += timedelta(seconds=seconds)
+        return self.now()
+
+
 @dataclass
 class LiveServer:
     url: str
-    clock: FixedClock
+    clock: FixedClock | SteerableClock
     settings: Settings
 
     @property
@@ -94,10 +110,12 @@ def live_settings(tmp_path: Path, port: int, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def live_server(tmp_path: Path, **overrides: Any) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path: Path, *, clock: FixedClock | SteerableClock | None = None, **overrides: Any
+) -> Iterator[LiveServer]:
     port = free_port()
     settings = live_settings(tmp_path, port, **overrides)
-    clock = FixedClock(START)
+    clock = clock or FixedClock(START)
     app = create_app(settings, clock=clock)
     _ensure_device_routes(app)
     config = uvicorn.Config(

@@ -14,11 +14,16 @@ DEFAULT_DEVICE_NAME = "TV"
 # How often a signed-in TV checks that its session still stands (a revoked TV goes back
 # to the start screen at its next call).
 RECHECK_SECONDS = 15
+RECHECK_RANGE = range(1, 301)
 
 
 @router.get("/tv")
 async def tv_app(request: Request) -> Response:
+    """``?name=`` names the device (shown on /activate and /account); ``?recheck=`` sets how
+    often (seconds) a signed-in TV checks its session."""
     name = clean_device_name(request.query_params.get("name")) or DEFAULT_DEVICE_NAME
+    asked = request.query_params.get("recheck", "")
+    recheck = int(asked) if asked.isdigit() and int(asked) in RECHECK_RANGE else RECHECK_SECONDS
     return render(
         request,
         "tv/index.html",
@@ -26,7 +31,7 @@ async def tv_app(request: Request) -> Response:
             "static_prefix": "/static",
             "api_prefix": "/api/v1",
             "device_name": name,
-            "recheck_seconds": RECHECK_SECONDS,
+            "recheck_seconds": recheck,
         },
         headers={"Cache-Control": "no-store"},
     )

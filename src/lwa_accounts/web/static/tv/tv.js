@@ -175,7 +175,9 @@
         ? "This email already has an account here. To link it, confirm that account's password on your phone."
         : "A few more details are needed to create your account. Fill them in on your phone.",
     );
-    setText("handoff-url", handoff.url);
+    // Show the short address (the code is shown on its own); the QR code has both.
+    const shown = new URL(handoff.url);
+    setText("handoff-url", shown.origin + shown.pathname);
     setText("handoff-code", handoff.code);
     setQr("handoff-qr", handoff.qr_svg);
     startCountdown("handoff-expires", Date.parse(handoff.expires_at));
