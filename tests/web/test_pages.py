@@ -143,7 +143,8 @@ async def test_secure_cookie_outside_development(tmp_path: Path) -> None:
         assert "Secure" in response.headers["set-cookie"]
         client.cookies.clear()
         csrf_cookie = (await client.get("/signin")).headers["set-cookie"]
-        assert csrf_cookie.startswith("lwa_csrf=")
+        # __Host-: browsers accept it only over HTTPS, for Path=/, from this exact host.
+        assert csrf_cookie.startswith("__Host-lwa_csrf=")
         assert "Secure" in csrf_cookie
         assert "HttpOnly" in csrf_cookie
 
@@ -213,6 +214,21 @@ async def test_csrf_token_from_another_visitor_is_refused(client: httpx.AsyncCli
         "/signin", data={"csrf_token": token, "username": "ada", "password": PASSWORD}
     )
     assert response.status_code == 403
+
+
+async def test_csrf_token_is_bound_to_the_session(client: httpx.AsyncClient) -> None:
+    await api_register(client)
+    anonymous_token = csrf_from((await client.get("/signin")).text)
+    await page_sign_in(client)
+    account = await client.get("/account")
+    signed_in_token = csrf_from(account.text)
+    assert signed_in_token != anonymous_token
+    # A token minted before sign-in (or in another session) no longer works...
+    stale = await client.post("/signout", data={"csrf_token": anonymous_token})
+    assert stale.status_code == 403
+    assert (await client.get("/account")).status_code == 200
+    # ...the current one does.
+    assert (await client.post("/signout", data={"csrf_token": signed_in_token})).status_code == 303
 
 
 async def test_csrf_on_signout_and_account_forms(client: httpx.AsyncClient) -> None:

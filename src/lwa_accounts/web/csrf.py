@@ -1,8 +1,12 @@
 """CSRF protection: a signed double-submit token.
 
-A random nonce lives in an HttpOnly cookie; every form carries HMAC(secret, nonce). A
-cross-site page can neither read the cookie nor compute the HMAC, and it works before
-anyone signs in (sign-in and registration forms are protected too).
+A random nonce lives in an HttpOnly cookie; every form carries HMAC(secret, nonce, session)
+where "session" is the SHA-256 of the browser's session cookie (empty before sign-in). A
+cross-site page can neither read the cookies nor compute the HMAC; it works before anyone
+signs in (sign-in and registration forms are protected too); and a token obtained in one
+session is worthless in another, even if an attacker manages to plant the nonce cookie.
+With secure cookies the nonce cookie is ``__Host-`` prefixed, which browsers refuse to
+accept from a sibling subdomain or over plain HTTP.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from lwa_accounts.errors import CsrfFailed
 from lwa_accounts.settings import Settings
 
 COOKIE_NAME = "lwa_csrf"
+SECURE_COOKIE_NAME = "__Host-lwa_csrf"
 FIELD_NAME = "csrf_token"
 _NONCE_BYTES = 32
 
 
-def nonce_for(request: Request) -> tuple[str, bool]:
+def cookie_name(settings: Settings) -> str:
+    return SECURE_COOKIE_NAME if settings.secure_cookies else COOKIE_NAME
+
+
+def nonce_for(request: Request, settings: Settings) -> tuple[str, bool]:
     """The visitor's nonce, and whether it is new (and so must be set as a cookie)."""
-    existing = request.cookies.get(COOKIE_NAME, "")
+    existing = request.cookies.get(cookie_name(settings), "")
     if _well_formed(existing):
         return existing, False
     cached: str | None = getattr(request.state, "csrf_nonce", None)
@@ -34,22 +43,26 @@ def nonce_for(request: Request) -> tuple[str, bool]:
     return cached, True
 
 
-def token_for(secret: bytes, nonce: str) -> str:
-    return hmac.new(secret, b"csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
+def token_for(request: Request, nonce: str, settings: Settings) -> str:
+    """The form token for this nonce and the browser's current session cookie."""
+    session = request.cookies.get(settings.session_cookie_name, "")
+    binding = hashlib.sha256(session.encode()).hexdigest() if session else ""
+    message = f"csrf:{nonce}:{binding}".encode()
+    return hmac.new(settings.secret, message, hashlib.sha256).hexdigest()
 
 
 def verify(request: Request, submitted: object, settings: Settings) -> None:
-    """Raise CsrfFailed unless ``submitted`` is the token for the cookie's nonce."""
-    nonce = request.cookies.get(COOKIE_NAME, "")
+    """Raise CsrfFailed unless ``submitted`` is the token for the cookies as sent."""
+    nonce = request.cookies.get(cookie_name(settings), "")
     if not _well_formed(nonce) or not isinstance(submitted, str):
         raise CsrfFailed()
-    if not hmac.compare_digest(token_for(settings.secret, nonce), submitted):
+    if not hmac.compare_digest(token_for(request, nonce, settings), submitted):
         raise CsrfFailed()
 
 
 def set_cookie(response: Response, nonce: str, settings: Settings) -> None:
     response.set_cookie(
-        COOKIE_NAME,
+        cookie_name(settings),
         nonce,
         httponly=True,
         samesite="lax",

@@ -31,12 +31,12 @@ def render(
     visitors too.
     """
     services = getattr(request.app.state, "services", None)
-    nonce, fresh = csrf.nonce_for(request)
     settings = services.settings if services is not None else None
+    nonce, fresh = csrf.nonce_for(request, settings) if settings else ("", False)
     full: dict[str, Any] = {
         "settings": settings,
         "amazon_emulated": bool(settings and settings.amazon_emulated),
-        "csrf_token": csrf.token_for(settings.secret, nonce) if settings else "",
+        "csrf_token": csrf.token_for(request, nonce, settings) if settings else "",
         "current_account": getattr(request.state, "account", None),
         "errors": {},
     }
