@@ -29,6 +29,7 @@ from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
 from lwa_accounts.web.pages import amazon as page_amazon
 from lwa_accounts.web.pages import auth as page_auth
+from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
@@ -95,7 +96,7 @@ def create_app(
         version="0.1.0",
         description=API_DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # our own /api/docs page serves Swagger UI from /static (offline)
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -108,6 +109,7 @@ def create_app(
 
     # ---- routers: one include line per feature (other helpers append theirs here) ----
     app.include_router(page_health.router)
+    app.include_router(page_docs.router)
     app.include_router(page_auth.router)
     app.include_router(page_account.router)
     app.include_router(api_accounts.router)

@@ -16,9 +16,8 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
 }
-# The embedded emulator plays another site (Amazon) with its own rules, and the Swagger UI
-# page loads its assets from a CDN; neither gets our CSP.
-EXEMPT_PREFIXES = ("/_amazon", "/api/docs")
+# The embedded emulator plays another site (Amazon) with its own rules.
+EXEMPT_PREFIXES = ("/_amazon",)
 
 
 class SecurityHeadersMiddleware:
