@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from lwa_accounts.flows import amazon
 from lwa_accounts.flows.sessions import ClientInfo
@@ -375,3 +376,22 @@ async def test_openapi_documents_the_amazon_api_with_examples(service: Client) -
         "/api/v1/me/amazon",
     ):
         assert path in spec["paths"]
+
+
+async def test_sec01_tokens_are_never_stored_in_clear(service: Client) -> None:
+    app, client = service
+    await register_password_account(client, username="grace", email="grace@example.com")
+    amazon_token = await mint(client)
+    signed_in = (await amazon_sign_in(client, amazon_token)).json()
+    link_token = await mint(client, GRACE)
+    flow_id = (await amazon_sign_in(client, link_token)).json()["flow"]["id"]
+    secrets_seen = [amazon_token, link_token, signed_in["session"]["token"], flow_id, PASSWORD]
+    dump: list[str] = []
+    async with database_of(app).engine.connect() as conn:
+        for table in ("accounts", "sessions", "audit_events", "amazon_identities", "pending_flows"):
+            rows = (await conn.execute(text(f"SELECT * FROM {table}"))).all()  # noqa: S608
+            dump.extend(str(value) for row in rows for value in row)
+    stored = "\n".join(dump)
+    for secret in secrets_seen:
+        assert secret not in stored
+    assert "Atza|" not in stored

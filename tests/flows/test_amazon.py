@@ -113,7 +113,7 @@ async def test_sec19_returning_user_signs_in_to_the_same_account_with_a_new_sess
     assert second.signed_in.account.id == first.signed_in.account.id
     assert second.signed_in.token != first.signed_in.token
     assert second.signed_in.session.id != first.signed_in.session.id
-    assert (await audit_kinds(db)).count("amazon.signed_in") == 1
+    assert (await audit_kinds(db)).count("amazon.signed_in") == 2
 
 
 async def test_usernames_are_derived_and_deduplicated(db: Database, deps: AccountDeps) -> None:
@@ -210,6 +210,18 @@ async def test_sec07_flow_expires_after_ttl(
     expired = await confirm(db, deps, link.flow_id, PASSWORD)
     assert isinstance(expired, Refused)
     assert isinstance(expired.error, errors.FlowExpired)
+
+
+async def test_flows_long_past_expiry_are_cleaned_up(
+    db: Database, deps: AccountDeps, clock: FixedClock
+) -> None:
+    link = await start_link(db, deps)
+    clock.advance(2 * 24 * 3600)
+    other = replace(ADA, user_id="amzn1.account.EEEEEEEEEEEEEEEEEEEEEEEEEEEE", email=None)
+    assert isinstance(await amazon_sign_in(db, deps, other), RegistrationRequired)
+    gone = await confirm(db, deps, link.flow_id, PASSWORD)
+    assert isinstance(gone, Refused)
+    assert isinstance(gone.error, errors.FlowNotFound)
 
 
 async def test_sec07_flow_is_bound_to_the_browser_and_id_stored_hashed(

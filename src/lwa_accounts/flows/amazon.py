@@ -134,6 +134,7 @@ REFUSED = "amazon.refused"
 FLOW_ID_PREFIX = "flw_"
 FLOW_ID_MAX = 100
 CONFLICT_RETRIES = 3
+EXPIRED_FLOW_RETENTION = timedelta(days=1)
 
 DeliverTo = Literal["caller", "originator"]
 
@@ -326,13 +327,17 @@ def _new_link(
 
 async def _start(
     stores: Stores,
+    deps: AccountDeps,
     account: Account,
+    profile: AmazonProfile,
     *,
     kind: SessionKind,
     device_name: str | None,
     client: ClientInfo,
+    via: str,
 ) -> SignedIn:
-    return await start_session(
+    """A new session (exactly like a password sign-in's) and the Amazon sign-in event."""
+    signed_in = await start_session(
         stores,
         account,
         kind=kind,
@@ -341,6 +346,16 @@ async def _start(
         ip=client.ip,
         method="amazon",
     )
+    await _audit(
+        stores,
+        deps,
+        SIGNED_IN,
+        client=client,
+        account_id=account.id,
+        profile=profile,
+        detail=f"via={via} session={signed_in.session.id}",
+    )
+    return signed_in
 
 
 # ---- sign in with a verified profile ----
@@ -405,10 +420,14 @@ async def _act(
                 stores, account, link, profile, now=deps.clock.now(), ip=client.ip
             )
             signed_in = await _start(
-                stores, account, kind=kind, device_name=device_name, client=client
-            )
-            await _audit(
-                stores, deps, SIGNED_IN, client=client, account_id=account.id, profile=profile
+                stores,
+                deps,
+                account,
+                profile,
+                kind=kind,
+                device_name=device_name,
+                client=client,
+                via="token",
             )
             return SignedInWithAmazon(created=False, signed_in=signed_in)
         case Create(prefill):
@@ -423,7 +442,14 @@ async def _act(
                 client=client,
             )
             signed_in = await _start(
-                stores, account, kind=kind, device_name=device_name, client=client
+                stores,
+                deps,
+                account,
+                profile,
+                kind=kind,
+                device_name=device_name,
+                client=client,
+                via="new_account",
             )
             return SignedInWithAmazon(created=True, signed_in=signed_in)
         case ConfirmLink(account_id, can_register_instead):
@@ -533,6 +559,8 @@ async def _new_flow(
         created_at=now,
         expires_at=now + timedelta(seconds=deps.settings.flow_ttl_seconds),
     )
+    # Housekeeping: drop flows long past expiry (kept a day so late polls still get 410).
+    await stores.pending_flows.delete_expired(now - EXPIRED_FLOW_RETENTION)
     await stores.pending_flows.create(flow)
     await _audit(
         stores,
@@ -628,7 +656,14 @@ async def _finish(
     if deliver_to == "originator":
         return FlowCompleted(account)
     signed_in = await _start(
-        stores, account, kind=flow.session_kind, device_name=flow.device_name, client=client
+        stores,
+        deps,
+        account,
+        flow.profile,
+        kind=flow.session_kind,
+        device_name=flow.device_name,
+        client=client,
+        via=flow.kind,
     )
     return SignedInWithAmazon(created=created, signed_in=signed_in)
 
@@ -820,16 +855,14 @@ async def collect_completed_flow(
     ):
         return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
     signed_in = await _start(
-        stores, account, kind=flow.session_kind, device_name=flow.device_name, client=client
-    )
-    await _audit(
         stores,
         deps,
-        SIGNED_IN,
+        account,
+        flow.profile,
+        kind=flow.session_kind,
+        device_name=flow.device_name,
         client=client,
-        account_id=account.id,
-        profile=flow.profile,
-        detail="via=flow",
+        via=f"{flow.kind}_elsewhere",
     )
     return SignedInWithAmazon(created=flow.kind == "registration", signed_in=signed_in)
 
@@ -920,7 +953,14 @@ async def attach_amazon(
     signed_in: SignedIn | None = None
     if rotate_session:
         signed_in = await _start(
-            stores, locked, kind=session.kind, device_name=session.device_name, client=client
+            stores,
+            deps,
+            locked,
+            profile,
+            kind=session.kind,
+            device_name=session.device_name,
+            client=client,
+            via="attach",
         )
         await stores.sessions.revoke(account.id, session.id)
     return Attached(account=locked, link=link, signed_in=signed_in)
