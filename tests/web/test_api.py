@@ -203,6 +203,9 @@ async def test_openapi_documents_the_contract(any_db_client: httpx.AsyncClient) 
         assert method in paths[path], (path, method)
         assert paths[path][method]["summary"]
     assert "429" in paths["/api/v1/sessions"]["post"]["responses"]
+    assert spec["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
+    assert paths["/api/v1/me"]["get"]["security"] == [{"BearerToken": []}]
+    assert "security" not in paths["/api/v1/sessions"]["post"]
     schemas = spec["components"]["schemas"]
     assert schemas["SignInRequest"]["examples"]
     assert "/signin" not in paths  # pages stay out of the API document

@@ -7,6 +7,7 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from lwa_accounts.web import problems
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import sessions as api_sessions
+from lwa_accounts.web.auth import BEARER_SCHEME, BEARER_SCHEME_NAME
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
 from lwa_accounts.web.pages import amazon as page_amazon
@@ -118,11 +120,27 @@ def create_app(
     app.include_router(page_amazon.router)
     # ---- end of routers ----
 
+    _declare_bearer_scheme(app)
     if settings.amazon_emulated:
         emulator = _emulator_app(settings)
         if emulator is not None:
             app.mount(EMULATOR_MOUNT, emulator, name="amazon-emulator")
     return app
+
+
+def _declare_bearer_scheme(app: FastAPI) -> None:
+    """Add the bearer scheme that routes reference via ``auth.BEARER_SECURITY``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes[BEARER_SCHEME_NAME] = BEARER_SCHEME
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _emulator_transport(app: FastAPI) -> httpx.AsyncBaseTransport | None:

@@ -15,6 +15,16 @@ from lwa_accounts.web.services import get_services
 
 TOKEN_MAX = 256
 
+# OpenAPI: routes that take a bearer token pass ``openapi_extra=BEARER_SECURITY``; the app
+# declares the scheme (see ``app.py``), so /api/docs offers "Authorize".
+BEARER_SCHEME_NAME = "BearerToken"
+BEARER_SECURITY: dict[str, object] = {"security": [{BEARER_SCHEME_NAME: []}]}
+BEARER_SCHEME: dict[str, object] = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "The `session.token` from `POST /api/v1/sessions`.",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:

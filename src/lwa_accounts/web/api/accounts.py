@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from lwa_accounts.flows.accounts import register
 from lwa_accounts.web.api.models import AccountEnvelope, RegisterRequest, account_json, problems
-from lwa_accounts.web.auth import authenticate, client_info
+from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
 from lwa_accounts.web.services import get_services
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -44,6 +44,7 @@ async def create_account(body: RegisterRequest, request: Request) -> AccountEnve
     response_model=AccountEnvelope,
     responses=problems(401),
     summary="The signed-in account",
+    openapi_extra=BEARER_SECURITY,
     description="Bearer token (devices) or the browser's session cookie.",
 )
 async def me(request: Request) -> AccountEnvelope:

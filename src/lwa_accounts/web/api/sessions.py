@@ -16,7 +16,7 @@ from lwa_accounts.web.api.models import (
     problems,
     session_json,
 )
-from lwa_accounts.web.auth import authenticate, client_info
+from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
 from lwa_accounts.web.services import get_services
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
@@ -64,6 +64,7 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
     response_model=SessionList,
     responses=problems(401),
     summary="The account's active sessions (browsers and devices)",
+    openapi_extra=BEARER_SECURITY,
 )
 async def get_sessions(request: Request) -> SessionList:
     services = get_services(request)
@@ -80,6 +81,7 @@ async def get_sessions(request: Request) -> SessionList:
     status_code=204,
     responses=problems(401),
     summary="Sign out this device",
+    openapi_extra=BEARER_SECURITY,
 )
 async def delete_current_session(request: Request) -> Response:
     services = get_services(request)
@@ -94,6 +96,7 @@ async def delete_current_session(request: Request) -> Response:
     status_code=204,
     responses=problems(401, 404),
     summary="Sign out one of the account's sessions",
+    openapi_extra=BEARER_SECURITY,
 )
 async def delete_session(session_id: str, request: Request) -> Response:
     services = get_services(request)
