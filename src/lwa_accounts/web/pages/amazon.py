@@ -428,7 +428,10 @@ async def register_page(request: Request) -> Response:
     async with services.database.transaction() as stores:
         pending = await _pending(request, services, stores)
         if not isinstance(pending, Refused):
-            return await _register_page(request, services, stores, pending[1])
+            flow = pending[1]
+            if flow.kind == "link" and not flow.can_register_instead:
+                return RedirectResponse("/auth/amazon/link", status_code=303)
+            return await _register_page(request, services, stores, flow)
     return _flow_gone(request, services, pending.error)
 
 
