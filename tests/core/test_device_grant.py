@@ -263,3 +263,7 @@ def test_grant_invariants_under_any_schedule(
                 assert before.is_open(now)
                 g = result
     assert handed_out <= 1
+
+
+def test_digest_accepts_any_string() -> None:
+    assert len(code_digest("\ud800")) == 64

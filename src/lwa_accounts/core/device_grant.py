@@ -79,7 +79,8 @@ def new_device_code() -> str:
 
 def code_digest(code: str) -> str:
     """The stored form of a secret code (SHA-256, hex)."""
-    return hashlib.sha256(code.encode()).hexdigest()
+    # surrogatepass: any str a client manages to send hashes (to something never stored).
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # ---- the grant -------------------------------------------------------------------------

@@ -284,6 +284,18 @@ async def device_authorize(request: Request, body: DeviceNameRequest | None = No
     return JSONResponse(out.model_dump(mode="json"), status_code=201, headers=_NO_STORE)
 
 
+_TOKEN_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["device_code"],
+    "properties": {"device_code": {"type": "string", "maxLength": DEVICE_CODE_MAX}},
+}
+# JSON, or form-encoded as RFC 8628 clients send it.
+_TOKEN_REQUEST_CONTENT: dict[str, Any] = {
+    "application/json": {"schema": _TOKEN_REQUEST_SCHEMA},
+    "application/x-www-form-urlencoded": {"schema": _TOKEN_REQUEST_SCHEMA},
+}
+
+
 def _oauth_error(error: str, description: str, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"error": error, "error_description": description, **extra}
     return JSONResponse(body, status_code=400, headers=_NO_STORE)
@@ -306,6 +318,9 @@ async def _device_code_from(request: Request) -> str | None:
             return None
         value = data.get("device_code") if isinstance(data, dict) else None
     if not isinstance(value, str) or not 0 < len(value) <= DEVICE_CODE_MAX:
+        return None
+    # Our device codes are URL-safe base64; anything else cannot be one.
+    if not value.isascii() or not value.replace("-", "").replace("_", "").isalnum():
         return None
     return value
 
@@ -331,6 +346,7 @@ async def _device_code_from(request: Request) -> str | None:
         },
     },
     summary="Poll for the device session (RFC 8628 shaped)",
+    openapi_extra={"requestBody": {"required": True, "content": _TOKEN_REQUEST_CONTENT}},
 )
 async def device_token(request: Request) -> Response:
     services = get_services(request)
