@@ -291,3 +291,27 @@ def test_revoked_tv_returns_to_the_start_screen(tv: Page, phone: Page, server: L
     phone.get_by_role("button", name="Sign out Living-room TV").click()
     expect(tv.get_by_role("button", name="Sign in with Amazon")).to_be_visible()
     shot(tv, "15-after-revocation")
+
+
+def test_phone_sign_in_approved_after_signing_in_with_amazon_on_the_web(
+    tv: Page, phone: Page, server: LiveServer
+) -> None:
+    customer(server, "Wendy Web", "wendy.browser@example.net", "98052")
+    tv_press(tv, "ArrowDown", "Enter")
+    code = tv.locator('[data-field="user-code"]')
+    expect(code).to_have_text(re.compile(r"^[A-Z]{4}-[A-Z]{4}$"))
+    phone.goto(server.url + "/activate")
+    phone.fill("#code", code.inner_text())
+    phone.get_by_role("button", name="Continue").click()
+    # Not signed in on the phone: sign in with Amazon on the web, then come back here.
+    phone.get_by_role("link", name="Sign in with Amazon").click()
+    phone.fill("#email", "wendy.browser@example.net")
+    phone.fill("#password", "amazon-pass")
+    phone.get_by_role("button", name="Sign in", exact=True).click()
+    phone.get_by_role("button", name="Allow").click()
+    # Back on /activate with the code pre-filled: still an explicit confirmation.
+    expect(phone.locator("#code")).to_have_value(code.inner_text())
+    phone.get_by_role("button", name="Continue").click()
+    expect(phone.get_by_role("heading", name="Sign in on Living-room TV?")).to_be_visible()
+    phone.get_by_role("button", name="Approve").click()
+    expect(tv.get_by_role("heading", name="Welcome, Wendy Web!")).to_be_visible()
