@@ -9,6 +9,8 @@
 3. Runs the load generator in a SEPARATE process (this script with ``load``): an async httpx
    client with ``--concurrency`` workers sending requests back to back for ``--duration``
    seconds over keep-alive connections; it reports requests/s and latency percentiles.
+   It also reads the server's CPU time from /proc before and after, so "server CPU ms per
+   request" stays meaningful on a busy, shared machine.
 4. Does the same for POST /api/v1/sessions (argon2 verify + session insert + audit).
    With ``--database-url`` the server uses that (empty) database instead of SQLite.
 5. Measures raw argon2 verifications/s of the hasher alone, in-process, for comparison.
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +165,24 @@ def start_server(data_dir: Path, port: int, database_url: str | None) -> subproc
     raise SystemExit("the server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc), robust to a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def with_server_cpu(pid: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    before = cpu_seconds(pid)
+    result = run()
+    used = cpu_seconds(pid) - before
+    result["server_cpu_seconds"] = round(used, 2)
+    # Includes the load generator's warm-up requests (one per connection).
+    total = result["requests"] + result["concurrency"]
+    result["server_cpu_ms_per_request"] = round(used * 1000 / total, 3)
+    return result
+
+
 def hasher_rate(seconds: float) -> dict[str, Any]:
     from lwa_accounts.passwords import Argon2Hasher
     from lwa_accounts.settings import Settings
@@ -214,24 +235,30 @@ def bench_main(args: argparse.Namespace) -> None:
                         "password": PASSWORD,
                     },
                 ).json()["session"]["token"]
-            me = run_load(
-                base + "/api/v1/me",
-                method="GET",
-                body=None,
-                token=token,
-                duration=args.duration,
-                concurrency=args.concurrency,
+            me = with_server_cpu(
+                server.pid,
+                lambda: run_load(
+                    base + "/api/v1/me",
+                    method="GET",
+                    body=None,
+                    token=token,
+                    duration=args.duration,
+                    concurrency=args.concurrency,
+                ),
             )
             sign_in_body = json.dumps(
                 {"username": "bench", "password": PASSWORD, "device_name": "bench"}
             )
-            sign_ins = run_load(
-                base + "/api/v1/sessions",
-                method="POST",
-                body=sign_in_body,
-                token=None,
-                duration=args.duration,
-                concurrency=args.sign_in_concurrency,
+            sign_ins = with_server_cpu(
+                server.pid,
+                lambda: run_load(
+                    base + "/api/v1/sessions",
+                    method="POST",
+                    body=sign_in_body,
+                    token=None,
+                    duration=args.duration,
+                    concurrency=args.sign_in_concurrency,
+                ),
             )
         finally:
             server.terminate()
