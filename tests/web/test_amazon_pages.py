@@ -324,3 +324,33 @@ async def test_sec20_amazon_forms_check_csrf(service: Service) -> None:
     for path in ("/account/amazon/unlink", "/account/amazon/link", "/auth/amazon/register"):
         response = await client.post(path, data={"password": "x"})
         assert response.status_code == 403, path
+
+
+async def test_sec22_odd_callbacks_and_flow_cookies_get_4xx_pages(service: Service) -> None:
+    app, client = service
+    await client.get("/auth/amazon/start")
+    for query in (
+        "",
+        "?state=",
+        "?code=" + "x" * 5000 + "&state=y",
+        "?error=access_denied",
+        "?state=%00&code=%FF",
+        "?code=a&code=b&state=c&state=d",
+    ):
+        response = await client.get("/auth/amazon/callback" + query)
+        assert 400 <= response.status_code < 500, (query, response.status_code)
+        assert "Traceback" not in response.text
+    # No flow, or a forged flow cookie: the step is simply gone.
+    for cookie in (None, "garbage", "e30." + "0" * 64):
+        client.cookies.clear()
+        if cookie is not None:
+            client.cookies.set(
+                "lwa_amazon_flow", cookie, domain="accounts.test", path="/auth/amazon"
+            )
+        for path in ("/auth/amazon/link", "/auth/amazon/register"):
+            page = await client.get(path)
+            assert page.status_code == 410, (cookie, path)
+    csrf = form_fields((await client.get("/signin")).text, "/signin")["csrf_token"]
+    posted = await client.post("/auth/amazon/link", data={"csrf_token": csrf, "password": "x"})
+    assert posted.status_code == 410
+    assert await count(app, "accounts") == 0
