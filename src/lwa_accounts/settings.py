@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     registration_limit_per_ip: str = "20/hour"
     user_code_limit_per_ip: str = "20/10minutes"
     user_code_limit_per_code: str = "10/10minutes"  # lookups of one code (issue 6)
+    device_start_limit_per_ip: str = "30/10minutes"  # new TV codes (each may ask Amazon)
 
     # Password hashing: argon2id, OWASP parameters (m=19 MiB, t=2, p=1).
     argon2_memory_kib: int = 19456

@@ -257,3 +257,16 @@ async def test_activate_form_needs_csrf(env: DeviceEnv) -> None:
     data = await authorize(env)
     response = await env.phone.post("/activate", data={"code": data["user_code"]})
     assert response.status_code == 403
+
+
+async def test_starting_device_sign_ins_is_rate_limited_per_ip(tmp_path: Path) -> None:
+    settings = device_settings(tmp_path, device_start_limit_per_ip="2/10minutes")
+    async with device_env(settings) as env:
+        assert (await env.tv.post("/api/v1/device/authorize", json={})).status_code == 201
+        amazon = await env.tv.post("/api/v1/amazon/device-authorizations", json={})
+        assert amazon.status_code == 201
+        blocked = await env.tv.post("/api/v1/amazon/device-authorizations", json={})
+        assert blocked.status_code == 429
+        assert blocked.json()["code"] == "too_many_attempts"
+        # Refused before Amazon was asked.
+        assert env.amazon_transport.calls["/auth/o2/create/codepair"] == 1

@@ -220,6 +220,14 @@ def code_buckets(settings: Settings, code: str | None, ip: str | None) -> list[B
     return buckets
 
 
+async def guard_device_start(settings: Settings, throttle: Throttle, client: ClientInfo) -> None:
+    """Starting a device sign-in is anonymous and (for Amazon) costs an upstream call:
+    limit it per IP (TooManyAttempts, 429)."""
+    if client.ip:
+        limit = parse(settings.device_start_limit_per_ip)
+        await throttle.consume([Bucket("device_start:ip", limit, client.ip)])
+
+
 @dataclass(frozen=True, slots=True)
 class FoundCode:
     """A live code typed on the phone, and what it is for."""

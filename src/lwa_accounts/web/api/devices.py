@@ -38,6 +38,7 @@ from lwa_accounts.flows.devices import (
     TokenPending,
     TokenSlowDown,
     authorize_device,
+    guard_device_start,
     poll_device_token,
 )
 from lwa_accounts.flows.sessions import SignedIn
@@ -146,7 +147,7 @@ def _handoff_json(offer: HandOffOffer) -> HandOffOut:
     "/amazon/device-authorizations",
     status_code=201,
     response_model=AmazonAuthorizationOut,
-    responses=problems(413, 422, 502, 503),
+    responses=problems(413, 422, 429, 502, 503),
     summary="Sign in with Amazon on a TV: get Amazon's code (the server runs Amazon's flow)",
     description=(
         "The server asks Amazon for a code pair with the device client id and keeps Amazon's "
@@ -158,6 +159,7 @@ async def create_amazon_authorization(
     request: Request, body: DeviceNameRequest | None = None
 ) -> JSONResponse:
     services = get_services(request)
+    await guard_device_start(services.settings, services.throttle, client_info(request))
     pair = await _amazon(request).create_code_pair()
     async with device_transaction(services) as (stores, devices):
         started = await tv_amazon.register_authorization(
@@ -252,7 +254,7 @@ def _pending() -> JSONResponse:
     "/device/authorize",
     status_code=201,
     response_model=DeviceAuthorizationOut,
-    responses=problems(413, 422),
+    responses=problems(413, 422, 429),
     summary="Sign in with your phone: get a device code and a user code",
     description=(
         "Show `user_code` (and the QR code of `verification_uri_complete`); the person opens "
@@ -261,6 +263,7 @@ def _pending() -> JSONResponse:
 )
 async def device_authorize(request: Request, body: DeviceNameRequest | None = None) -> JSONResponse:
     services = get_services(request)
+    await guard_device_start(services.settings, services.throttle, client_info(request))
     async with device_transaction(services) as (stores, devices):
         issued = await authorize_device(
             stores,
