@@ -281,9 +281,23 @@ async def test_sec12_last_method_guard(service: Client) -> None:
     assert (await me(client, token))["amazon_user_id"] == ADA
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None  # the default: a SQLite file in DATA_DIR
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def any_db_service(tmp_path: Path, database_url: str | None) -> AsyncIterator[Client]:
+    async with running(e2e_settings(tmp_path, database_url=database_url)) as pair:
+        yield pair
+
+
 @pytest.mark.slow
-async def test_sec11_twenty_parallel_first_sign_ins(service: Client) -> None:
-    app, client = service
+async def test_sec11_twenty_parallel_first_sign_ins(any_db_service: Client) -> None:
+    app, client = any_db_service
     tokens = [await mint(client) for _ in range(20)]
     responses = await asyncio.gather(*(amazon_sign_in(client, token) for token in tokens))
     assert [r.status_code for r in responses] == [201] * 20
