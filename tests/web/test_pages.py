@@ -75,6 +75,7 @@ async def test_sign_in_sign_out_round_trip(client: httpx.AsyncClient) -> None:
     token = client.cookies.get("lwa_session")
     assert token
     assert (await client.get("/account")).status_code == 200
+    assert 'action="/signout"' in (await client.get("/signin")).text  # header knows
     account = await client.get("/account")
     signout = await client.post("/signout", data={"csrf_token": csrf_from(account.text)})
     assert signout.status_code == 303

@@ -51,8 +51,15 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/account", status_code=303)
 
 
+async def _note_signed_in(request: Request) -> None:
+    """Let the header show who is signed in (the forms still work to switch accounts)."""
+    async with get_services(request).database.transaction() as stores:
+        await optional_browser_caller(stores, request)
+
+
 @router.get("/signin")
 async def signin_page(request: Request) -> Response:
+    await _note_signed_in(request)
     return render(request, "signin.html", {"next": safe_next(request.query_params.get("next"))})
 
 
@@ -98,6 +105,7 @@ async def signin_submit(request: Request) -> Response:
 
 @router.get("/register")
 async def register_page(request: Request) -> Response:
+    await _note_signed_in(request)
     return render(
         request, "register.html", {"next": safe_next(request.query_params.get("next")), "form": {}}
     )
