@@ -43,7 +43,6 @@ router = APIRouter(prefix="/api/v1", tags=["amazon"])
 
 # Amazon access tokens are at most 2048 bytes (lwa-protocol.md section 5).
 AccessToken = Annotated[str, Field(min_length=1, max_length=2048)]
-FlowId = Annotated[str, Field(max_length=200)]
 
 ACCOUNT_EXAMPLE: JsonDict = {
     "id": "acc_3hV9cN0bq2kL1dPzX8yA4w",
