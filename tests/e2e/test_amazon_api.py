@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -392,7 +393,10 @@ async def test_openapi_documents_the_amazon_api_with_examples(service: Client) -
         assert path in spec["paths"]
 
 
-async def test_sec01_tokens_are_never_stored_in_clear(service: Client) -> None:
+async def test_sec01_tokens_are_never_stored_or_logged_in_clear(
+    service: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     app, client = service
     await register_password_account(client, username="grace", email="grace@example.com")
     amazon_token = await mint(client)
@@ -406,6 +410,11 @@ async def test_sec01_tokens_are_never_stored_in_clear(service: Client) -> None:
             rows = (await conn.execute(text(f"SELECT * FROM {table}"))).all()  # noqa: S608
             dump.extend(str(value) for row in rows for value in row)
     stored = "\n".join(dump)
+    refused = await amazon_sign_in(client, amazon_token + "x")  # an unknown token
+    assert refused.status_code == 401
+    logged = "\n".join(record.getMessage() for record in caplog.records)
     for secret in secrets_seen:
         assert secret not in stored
+        assert secret not in logged
+        assert secret not in refused.text
     assert "Atza|" not in stored

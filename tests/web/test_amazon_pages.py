@@ -110,7 +110,9 @@ async def test_buttons_on_signin_and_register(service: Service) -> None:
     assert 'href="/auth/amazon/start?next=/somewhere"' in page.text
 
 
-async def test_new_user_signs_in_with_amazon_then_returns(service: Service) -> None:
+async def test_sec19_new_user_signs_in_with_amazon_then_returns_with_a_new_session(
+    service: Service,
+) -> None:
     app, client = service
     landed = await through_amazon(client, await client.get("/auth/amazon/start?next=/account"))
     assert landed.status_code == 303
