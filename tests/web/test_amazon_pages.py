@@ -356,3 +356,20 @@ async def test_sec22_odd_callbacks_and_flow_cookies_get_4xx_pages(service: Servi
     posted = await client.post("/auth/amazon/link", data={"csrf_token": csrf, "password": "x"})
     assert posted.status_code == 410
     assert await count(app, "accounts") == 0
+
+
+async def test_sec03_amazon_down_during_the_callback(service: Service) -> None:
+    app, client = service
+    start = await client.get("/auth/amazon/start")
+    fault = await client.post(f"{CONTROL}/faults", json={"path": "/auth/o2/token", "status": 503})
+    assert fault.status_code == 201
+    down = await through_amazon(client, start)
+    assert down.status_code == 503
+    assert int(down.headers["Retry-After"]) > 0
+    assert "Amazon is unavailable" in down.text
+    assert 'href="/signin"' in down.text
+    assert await count(app, "accounts") == 0
+    await client.delete(f"{CONTROL}/faults")
+    back = await through_amazon(client, await client.get("/auth/amazon/start"))
+    assert back.status_code == 303
+    assert await count(app, "accounts") == 1
