@@ -27,15 +27,21 @@ secret (None for devices, which hold the id alone). Their status goes
 right to the flow some other way, such as a hand-off code) and the originator then picks
 up its own new session by polling:
 
-``get_flow(stores, deps, flow_id, *, binding)`` -> ``PendingFlow`` (pending only)
+``get_flow(stores, deps, flow_id, *, binding, client)`` -> ``PendingFlow`` | ``Refused``
+    (pending flows of this browser/device only; ``registration_fields(flow, deps)`` says
+    what a registration form shows prefilled and requires)
 ``confirm_link(stores, deps, flow_id, password, *, client, binding, deliver_to)``
     -> ``SignedInWithAmazon`` | ``FlowCompleted`` | ``Refused`` (wrong password: 401 with
     ``attempts_left``; the password throttle of sign-in applies, the N+1th try gets 429)
 ``complete_registration(stores, deps, flow_id, form, *, client, binding, deliver_to)``
-    -> ``SignedInWithAmazon`` | ``FlowCompleted`` (raises ValidationFailed & co.)
+    -> ``SignedInWithAmazon`` | ``FlowCompleted`` | ``Refused`` (raises ValidationFailed,
+    UsernameTaken, EmailTaken); also "create a separate account instead" of a link flow
 ``collect_completed_flow(stores, deps, flow_id, *, client)``
-    -> ``SignedInWithAmazon`` exactly once after completion, ``PendingFlow`` while pending;
-    FlowExpired afterwards.
+    -> ``SignedInWithAmazon`` exactly once after completion, ``PendingFlow`` while pending,
+    ``Refused(FlowExpired)`` afterwards.
+
+Refusals that must leave an audit trail are returned as ``Refused(error)``: the edge
+commits, then raises ``error`` (``flows.accounts.unwrap``).
 
 Signed-in account management (need a sign-in within ``settings.recent_auth_seconds`` or
 the password): ``attach_amazon`` and ``detach_amazon`` (refused when Amazon is the last way
