@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "tv"
 AMAZON_INTERVAL = 30
-WAIT_MS = 15_000
+WAIT_MS = 30_000  # generous: CI machines are shared
 
 if not Path(CHROMIUM).exists() and os.environ.get("LWA_ACCOUNTS_REQUIRE_SERVICES") != "1":
     pytest.skip("Chromium is not installed", allow_module_level=True)
@@ -49,7 +48,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
