@@ -391,6 +391,8 @@ async def test_openapi_documents_the_amazon_api_with_examples(service: Client) -
         "/api/v1/me/amazon",
     ):
         assert path in spec["paths"]
+    me_amazon = spec["paths"]["/api/v1/me/amazon"]
+    assert me_amazon["post"]["security"] == me_amazon["delete"]["security"] != []
 
 
 async def test_sec01_tokens_are_never_stored_or_logged_in_clear(

@@ -36,7 +36,7 @@ from lwa_accounts.web.api.models import (
     account_json,
     problems,
 )
-from lwa_accounts.web.auth import authenticate, client_info
+from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
 from lwa_accounts.web.services import get_services
 
 router = APIRouter(prefix="/api/v1", tags=["amazon"])
@@ -409,6 +409,7 @@ async def register_flow(
     response_model=AccountWithAmazonOut,
     responses=problems(401, 403, 409, 413, 422, 429, 503),
     summary="Link an Amazon account to the signed-in account",
+    openapi_extra=BEARER_SECURITY,
     description=(
         "Needs a sign-in within the last 5 minutes or the `password` (403 "
         "`reauthentication_required`). 409 `amazon_linked_elsewhere` when that Amazon account "
@@ -441,6 +442,7 @@ async def attach(body: AttachRequest, request: Request) -> AccountWithAmazonOut:
     status_code=204,
     responses=problems(401, 403, 404, 409, 429),
     summary="Unlink Amazon from the signed-in account",
+    openapi_extra=BEARER_SECURITY,
     description=(
         "Needs a sign-in within the last 5 minutes or the `password`. 409 "
         "`last_sign_in_method` when Amazon is the only way to sign in (set a password first)."
