@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
@@ -112,8 +113,6 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def count(app: FastAPI, table: str) -> int:
-    from sqlalchemy import text
-
     async with database_of(app).engine.connect() as conn:
         value = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()  # noqa: S608
     return int(value or 0)
