@@ -286,3 +286,18 @@ class EmailAccountLinkedToOtherAmazon(LwaAccountsError):
         "An account with this email address already signs in with a different Amazon "
         "account. Sign in to it with its password or its own Amazon account."
     )
+
+
+# ---- infrastructure ----------------------------------------------------------------------
+
+
+class ServiceUnavailable(LwaAccountsError):
+    """A backing service (e.g. Redis for rate limits) is down: fail closed, retryably."""
+
+    code = "service_unavailable"
+    status = 503
+    title = "Service unavailable"
+    default_detail = "The service is briefly unavailable. Please try again in a moment."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)

@@ -9,19 +9,34 @@ password attempts per account and per IP (sign-in, re-authentication, the Amazon
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
-from lwa_accounts.errors import TooManyAttempts
+from lwa_accounts.errors import ServiceUnavailable, TooManyAttempts
 from lwa_accounts.settings import Settings
 
 KEY_PREFIX = "lwa-accounts"
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _storage_guard() -> AsyncIterator[None]:
+    """Redis down: refuse (503, retryable) rather than let password guessing through."""
+    try:
+        yield
+    except StorageError as error:
+        logger.error("rate-limit storage failed: %s", error.storage_error)
+        raise ServiceUnavailable() from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,9 @@ class Throttle:
                 redis_storage_uri(settings.redis_url),
                 implementation="redispy",
                 key_prefix=key_prefix,
+                wrap_exceptions=True,  # StorageError, mapped to ServiceUnavailable below
+                socket_connect_timeout=2,
+                socket_timeout=2,
             )
         else:
             self._storage = MemoryStorage()
@@ -80,17 +98,20 @@ class Throttle:
     async def check(self, buckets: Sequence[Bucket]) -> None:
         """Raise TooManyAttempts (with retry_after) if any bucket is exhausted. Counts nothing."""
         for bucket in buckets:
-            if not await self._limiter.test(bucket.limit, bucket.scope, bucket.identifier):
+            async with _storage_guard():
+                allowed = await self._limiter.test(bucket.limit, bucket.scope, bucket.identifier)
+            if not allowed:
                 raise TooManyAttempts(retry_after=await self.retry_after(bucket))
 
     async def hit(self, buckets: Sequence[Bucket]) -> int:
         """Count one attempt in every bucket; returns the attempts left in the tightest one."""
         left: int | None = None
         for bucket in buckets:
-            await self._limiter.hit(bucket.limit, bucket.scope, bucket.identifier)
-            stats = await self._limiter.get_window_stats(
-                bucket.limit, bucket.scope, bucket.identifier
-            )
+            async with _storage_guard():
+                await self._limiter.hit(bucket.limit, bucket.scope, bucket.identifier)
+                stats = await self._limiter.get_window_stats(
+                    bucket.limit, bucket.scope, bucket.identifier
+                )
             left = stats.remaining if left is None else min(left, stats.remaining)
         return max(left or 0, 0)
 
@@ -101,10 +122,14 @@ class Throttle:
 
     async def reset(self, buckets: Sequence[Bucket]) -> None:
         for bucket in buckets:
-            await self._limiter.clear(bucket.limit, bucket.scope, bucket.identifier)
+            async with _storage_guard():
+                await self._limiter.clear(bucket.limit, bucket.scope, bucket.identifier)
 
     async def retry_after(self, bucket: Bucket) -> int:
-        stats = await self._limiter.get_window_stats(bucket.limit, bucket.scope, bucket.identifier)
+        async with _storage_guard():
+            stats = await self._limiter.get_window_stats(
+                bucket.limit, bucket.scope, bucket.identifier
+            )
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     # ---- password attempts ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lwa_accounts.errors import TooManyAttempts
+from lwa_accounts.errors import ServiceUnavailable, TooManyAttempts
 from lwa_accounts.throttle import Throttle, redis_storage_uri
 from tests.flows.conftest import fast_settings
 
@@ -69,3 +69,17 @@ async def test_redis_storage_is_shared_between_instances(tmp_path: Path, redis_u
         await first.reset(first.password_buckets("acc_shared", None))
         await first.aclose()
         await second.aclose()
+
+
+async def test_unreachable_redis_fails_closed_with_503(tmp_path: Path) -> None:
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    throttle = Throttle(fast_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"))
+    try:
+        with pytest.raises(ServiceUnavailable) as caught:
+            await throttle.guard_password("acc_x", "192.0.2.1")
+        assert caught.value.status == 503
+        assert caught.value.retry_after
+        with pytest.raises(ServiceUnavailable):
+            await throttle.password_failed("acc_x", "192.0.2.1")
+    finally:
+        await throttle.aclose()

@@ -3,6 +3,7 @@ and changes nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,10 +13,20 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from lwa_accounts.core.models import NewAccount
+from lwa_accounts.passwords import Argon2Hasher
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.web.app import create_app
-from tests.web.conftest import PASSWORD, api_register, api_sign_in, bearer, csrf_from
+from tests.web.conftest import (
+    PASSWORD,
+    api_register,
+    api_sign_in,
+    bearer,
+    csrf_from,
+    make_settings,
+    serve_app,
+)
 from tests.web.test_api import assert_problem
 
 
@@ -216,3 +227,40 @@ async def test_unexpected_errors_are_a_bare_500_problem(
         assert "secret internals" not in response.text
         assert "RuntimeError" not in response.text
     assert "secret internals" in caplog.text  # logged for the operator
+
+
+async def test_rate_limit_storage_down_is_a_503_and_no_session(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, redis_url="redis://127.0.0.1:1/0")
+    async with serve_app(settings) as client:
+        await api_register_direct(settings)
+        response = await client.post(
+            "/api/v1/sessions", json={"username": "ada", "password": PASSWORD}
+        )
+        assert_problem(response, 503, "service_unavailable")
+        assert response.headers["retry-after"] == "5"
+    database = Database.from_settings(settings)
+    try:
+        async with database.transaction() as stores:
+            account = await stores.accounts.get_by_username("ada")
+            assert account is not None
+            assert await stores.sessions.list_for_account(account.id) == []
+    finally:
+        await database.dispose()
+
+
+async def api_register_direct(settings: Settings) -> None:
+    """Create the account straight in the database (registration is rate limited too)."""
+    database = Database.from_settings(settings)
+    try:
+        await database.upgrade()
+        async with database.transaction() as stores:
+            await stores.accounts.create(
+                NewAccount(
+                    username="ada",
+                    email=None,
+                    name="Ada",
+                    password_hash=await Argon2Hasher(settings).hash(PASSWORD),
+                )
+            )
+    finally:
+        await database.dispose()
