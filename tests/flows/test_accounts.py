@@ -23,7 +23,11 @@ from lwa_accounts.flows.accounts import (
     AccountDeps,
     Refused,
     change_password,
+    check_password,
+    find_login,
+    finish_password_sign_in,
     list_sessions,
+    login_key,
     reauthenticate,
     register,
     revoke_session,
@@ -417,3 +421,38 @@ async def test_start_session_strips_unprintable_device_names(
         )
     assert signed.session.device_name == "Livingroom TV"
     assert signed.session.user_agent == "ab"
+
+
+async def test_split_sign_in_refuses_if_the_password_changed_meanwhile(
+    db: Database, deps: AccountDeps
+) -> None:
+    """Handlers check argon2 between two transactions; a change in between must win."""
+    account = await make_user(db, deps)
+    async with db.transaction() as stores:
+        found = await find_login(stores, "ada")
+    check = await check_password(
+        deps, account=found, account_key=login_key(found, "ada"), password=PASSWORD, client=CLIENT
+    )
+    assert check.ok
+    async with db.transaction() as stores:  # e.g. a password change in another tab
+        await stores.accounts.update(account.id, password_hash=await deps.hasher.hash("x" * 12))
+    async with db.transaction() as stores:
+        outcome = await finish_password_sign_in(
+            stores, deps, check, kind="browser", device_name=None, client=CLIENT
+        )
+    assert isinstance(outcome, Refused)
+    assert isinstance(outcome.error, InvalidCredentials)
+    async with db.transaction() as stores:
+        assert await stores.sessions.list_for_account(account.id) == []
+        events = await stores.audit.list(limit=5)
+    assert any(e.detail == "reason=password_changed" for e in events)
+
+
+async def test_check_password_touches_no_database(deps: AccountDeps) -> None:
+    # No stores are passed at all: the argon2 step cannot hold a connection or a lock.
+    check = await check_password(
+        deps, account=None, account_key="login:ghost", password="whatever", client=CLIENT
+    )
+    assert not check.ok
+    assert isinstance(check.error, InvalidCredentials)
+    assert check.reason == "wrong_password"

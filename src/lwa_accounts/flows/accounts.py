@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
@@ -130,21 +130,128 @@ async def sign_in_with_password(
     device_name: str | None,
     client: ClientInfo,
 ) -> SignedIn | Refused:
-    """Username or email + password -> a new session.
+    """Username or email + password -> a new session, all in the caller's transaction.
 
     Throttled per account and per IP (checked before verifying, failures counted); an
     unknown login verifies against a dummy hash so it takes as long as a wrong password;
     the hash is upgraded when the parameters changed. Every failure gets the same
     ``invalid_credentials`` answer.
+
+    Request handlers use the three steps separately instead (``find_login`` in one short
+    transaction, ``check_password`` outside any, ``finish_password_sign_in`` in a second
+    one) so no connection or SQLite write lock is held during the ~20 ms of argon2.
     """
-    account = await _find_login(stores, login)
-    account_key = account.id if account else "login:" + email_key(login)[:EMAIL_MAX]
-    refused = await verify_password(
-        stores, deps, account=account, account_key=account_key, password=password, client=client
+    account = await find_login(stores, login)
+    check = await check_password(
+        deps,
+        account=account,
+        account_key=login_key(account, login),
+        password=password,
+        client=client,
     )
+    return await finish_password_sign_in(
+        stores, deps, check, kind=kind, device_name=device_name, client=client
+    )
+
+
+def login_key(account: Account | None, login: str) -> str:
+    """The throttle key: the account id, or the login as typed when no account matches, so
+    a budget belongs to the account however it is spelled and unknown logins are throttled
+    alike."""
+    return account.id if account else "login:" + email_key(login)[:EMAIL_MAX]
+
+
+async def find_login(stores: Stores, login: str) -> Account | None:
+    """The account for a username or email as typed on a sign-in form, if any."""
+    text = login.strip()
+    # Never send what cannot be a username or email to the database (NUL breaks PostgreSQL).
+    if not text or len(text) > EMAIL_MAX or any(_is_control(ch) for ch in text):
+        return None
+    return await stores.accounts.get_by_login(text)
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """What ``check_password`` found, to be recorded inside a transaction afterwards."""
+
+    account: Account | None
+    error: LwaAccountsError | None
+    reason: str  # for the audit log: "ok", "throttled" or "wrong_password"
+    new_hash: str | None = field(default=None, repr=False)  # upgraded parameters
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def check_password(
+    deps: AccountDeps,
+    *,
+    account: Account | None,
+    account_key: str,
+    password: str,
+    client: ClientInfo,
+) -> PasswordCheck:
+    """Throttle and argon2, without touching the database. Refusals carry
+    ``attempts_left`` so a client can warn before the lockout."""
+    try:
+        await deps.throttle.guard_password(account_key, client.ip)
+    except TooManyAttempts as error:
+        return PasswordCheck(account, error, "throttled")
+    password_hash = account.password_hash if account else None
+    if password_hash is None or len(password) > PASSWORD_MAX:
+        # Unknown login, no password, or longer than any password can be: spend one real
+        # verification (of a bounded input) so the refusal takes the usual time.
+        await verify_against_dummy(deps.hasher, password[:PASSWORD_MAX])
+        ok = False
+    else:
+        ok = await deps.hasher.verify(password_hash, password)
+    if not ok:
+        left = await deps.throttle.password_failed(account_key, client.ip)
+        return PasswordCheck(account, InvalidCredentials(attempts_left=left), "wrong_password")
+    assert password_hash is not None
+    await deps.throttle.password_succeeded(account_key)
+    new_hash = None
+    if deps.hasher.needs_rehash(password_hash):
+        new_hash = await deps.hasher.hash(password)
+    return PasswordCheck(account, None, "ok", new_hash)
+
+
+async def record_password_check(
+    stores: Stores, deps: AccountDeps, check: PasswordCheck, client: ClientInfo
+) -> Refused | None:
+    """Audit a refusal, or store an upgraded hash. None means the password was right and
+    is still the account's password (it may have changed since it was checked)."""
+    account_id = check.account.id if check.account else None
+    if check.error is not None:
+        kind = SIGN_IN_THROTTLED if check.reason == "throttled" else SIGN_IN_FAILED
+        await _audit(stores, deps, kind, account_id, client, f"reason={check.reason}")
+        return Refused(check.error)
+    assert check.account is not None
+    current = await stores.accounts.get(check.account.id)
+    if current is None or current.password_hash != check.account.password_hash:
+        await _audit(stores, deps, SIGN_IN_FAILED, account_id, client, "reason=password_changed")
+        return Refused(InvalidCredentials())
+    if check.new_hash is not None:
+        await stores.accounts.update(current.id, password_hash=check.new_hash)
+    return None
+
+
+async def finish_password_sign_in(
+    stores: Stores,
+    deps: AccountDeps,
+    check: PasswordCheck,
+    *,
+    kind: SessionKind,
+    device_name: str | None,
+    client: ClientInfo,
+) -> SignedIn | Refused:
+    """Record the check; on success start the session (the one way: ``start_session``)."""
+    refused = await record_password_check(stores, deps, check, client)
     if refused is not None:
         return refused
-    assert account is not None  # verify_password refuses a missing account
+    account = await stores.accounts.get(check.account.id) if check.account else None
+    assert account is not None  # record_password_check refuses a vanished account
     if account.disabled:
         await _audit(stores, deps, SIGN_IN_FAILED, account.id, client, "reason=disabled")
         return Refused(AccountDisabled())
@@ -168,43 +275,12 @@ async def verify_password(
     password: str,
     client: ClientInfo,
 ) -> Refused | None:
-    """The throttled password check every flow uses (sign-in, re-authentication, change
-    password, and Amazon's "link with your local password" step). None means verified.
-
-    Refusals carry ``attempts_left`` so a client can warn before the lockout.
-    """
-    account_id = account.id if account else None
-    try:
-        await deps.throttle.guard_password(account_key, client.ip)
-    except TooManyAttempts as error:
-        await _audit(stores, deps, SIGN_IN_THROTTLED, account_id, client, "reason=throttled")
-        return Refused(error)
-    password_hash = account.password_hash if account else None
-    if password_hash is None or len(password) > PASSWORD_MAX:
-        # Unknown login, no password, or longer than any password can be: spend one real
-        # verification (of a bounded input) so the refusal takes the usual time.
-        await verify_against_dummy(deps.hasher, password[:PASSWORD_MAX])
-        ok = False
-    else:
-        ok = await deps.hasher.verify(password_hash, password)
-    if not ok:
-        left = await deps.throttle.password_failed(account_key, client.ip)
-        await _audit(stores, deps, SIGN_IN_FAILED, account_id, client, "reason=wrong_password")
-        return Refused(InvalidCredentials(attempts_left=left))
-    assert account is not None
-    assert password_hash is not None
-    await deps.throttle.password_succeeded(account_key)
-    if deps.hasher.needs_rehash(password_hash):
-        await stores.accounts.update(account.id, password_hash=await deps.hasher.hash(password))
-    return None
-
-
-async def _find_login(stores: Stores, login: str) -> Account | None:
-    text = login.strip()
-    # Never send what cannot be a username or email to the database (NUL breaks PostgreSQL).
-    if not text or len(text) > EMAIL_MAX or any(_is_control(ch) for ch in text):
-        return None
-    return await stores.accounts.get_by_login(text)
+    """The throttled password check inside one transaction (re-authentication, change
+    password, and Amazon's "link with your local password" step). None means verified."""
+    check = await check_password(
+        deps, account=account, account_key=account_key, password=password, client=client
+    )
+    return await record_password_check(stores, deps, check, client)
 
 
 # ---- signed-in actions ------------------------------------------------------------------------

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from lwa_accounts.flows.accounts import list_sessions, revoke_session, sign_in_with_password, unwrap
+from lwa_accounts.flows.accounts import list_sessions, revoke_session, unwrap
 from lwa_accounts.flows.accounts import sign_out as sign_out_flow
-from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.web.api.models import (
     SessionList,
     SessionTokenOut,
@@ -18,6 +17,7 @@ from lwa_accounts.web.api.models import (
 )
 from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
 from lwa_accounts.web.services import get_services
+from lwa_accounts.web.signin import password_sign_in
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
@@ -36,23 +36,18 @@ router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 )
 async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
     services = get_services(request)
-    async with services.database.transaction() as stores:
-        outcome = await sign_in_with_password(
-            stores,
-            services.accounts,
-            login=body.username,
-            password=body.password,
-            kind="device",
-            device_name=body.device_name,
-            client=client_info(request),
-        )
-        link = (
-            await stores.identities.get_for_account(outcome.account.id)
-            if isinstance(outcome, SignedIn)
-            else None
-        )
+    outcome = await password_sign_in(
+        services,
+        login=body.username,
+        password=body.password,
+        kind="device",
+        device_name=body.device_name,
+        client=client_info(request),
+    )
     # After the commit: a refusal's audit event is kept, then the error is raised.
     signed_in = unwrap(outcome)
+    async with services.database.transaction() as stores:
+        link = await stores.identities.get_for_account(signed_in.account.id)
     return SignedInOut(
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
         account=account_json(signed_in.account, link),

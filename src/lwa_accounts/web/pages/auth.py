@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from lwa_accounts.errors import LwaAccountsError, TooManyAttempts, ValidationFailed
-from lwa_accounts.flows.accounts import Refused, register, sign_in_with_password
+from lwa_accounts.flows.accounts import Refused, register
 from lwa_accounts.flows.sessions import SignedIn, end_session, start_session
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web.auth import client_info, optional_browser_caller
@@ -14,6 +14,7 @@ from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
 from lwa_accounts.web.forms import read_form
 from lwa_accounts.web.redirects import safe_next
 from lwa_accounts.web.services import Services, get_services
+from lwa_accounts.web.signin import password_sign_in
 from lwa_accounts.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -73,17 +74,16 @@ async def signin_submit(request: Request) -> Response:
     if not login.strip() or not password:
         context["error"] = "Enter your username (or email) and password."
         return render(request, "signin.html", context, status_code=422)
-    async with services.database.transaction() as stores:
-        outcome = await sign_in_with_password(
-            stores,
-            services.accounts,
-            login=login,
-            password=password,
-            kind="browser",
-            device_name=None,
-            client=client_info(request),
-        )
-        if not isinstance(outcome, Refused):
+    outcome = await password_sign_in(
+        services,
+        login=login,
+        password=password,
+        kind="browser",
+        device_name=None,
+        client=client_info(request),
+    )
+    if not isinstance(outcome, Refused):
+        async with services.database.transaction() as stores:
             await _replace_browser_session(stores, request, services)
     if isinstance(outcome, Refused):
         error = outcome.error
