@@ -38,7 +38,7 @@ from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.passwords import verify_against_dummy
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Stores
-from lwa_accounts.throttle import Throttle
+from lwa_accounts.throttle import Bucket, Throttle
 
 # Audit event kinds (stable strings).
 ACCOUNT_REGISTERED = "account.registered"
@@ -91,7 +91,35 @@ async def register(
     client: ClientInfo,
 ) -> Account:
     """Create a password account. Raises ValidationFailed, UsernameTaken, EmailTaken or
-    TooManyAttempts (registrations per IP)."""
+    TooManyAttempts (registrations per IP).
+
+    Request handlers call ``prepare_registration`` before opening the transaction (argon2
+    holds no lock then) and ``create_prepared`` inside it; this runs both.
+    """
+    prepared = await prepare_registration(
+        deps, username=username, email=email, name=name, password=password, client=client
+    )
+    return await create_prepared(stores, deps, prepared, client)
+
+
+@dataclass(frozen=True)
+class PreparedAccount:
+    """A checked registration with its password already hashed."""
+
+    new: NewAccount
+    buckets: list[Bucket]
+
+
+async def prepare_registration(
+    deps: AccountDeps,
+    *,
+    username: str,
+    email: str | None,
+    name: str,
+    password: str,
+    client: ClientInfo,
+) -> PreparedAccount:
+    """Validate every field, check the per-IP budget, hash the password. No database."""
     checked = validate_registration(
         username=username,
         email=email,
@@ -103,16 +131,21 @@ async def register(
         raise ValidationFailed(errors=checked.errors)
     buckets = deps.throttle.registration_buckets(client.ip)
     await deps.throttle.check(buckets)
-    password_hash = await deps.hasher.hash(checked.password)
-    account = await stores.accounts.create(
-        NewAccount(
-            username=checked.username,
-            email=checked.email,
-            name=checked.name,
-            password_hash=password_hash,
-        )
+    new = NewAccount(
+        username=checked.username,
+        email=checked.email,
+        name=checked.name,
+        password_hash=await deps.hasher.hash(checked.password),
     )
-    await deps.throttle.hit(buckets)
+    return PreparedAccount(new=new, buckets=buckets)
+
+
+async def create_prepared(
+    stores: Stores, deps: AccountDeps, prepared: PreparedAccount, client: ClientInfo
+) -> Account:
+    """Store the account (UsernameTaken / EmailTaken on conflict) and audit it."""
+    account = await stores.accounts.create(prepared.new)
+    await deps.throttle.hit(prepared.buckets)
     await _audit(stores, deps, ACCOUNT_REGISTERED, account.id, client, "method=password")
     return account
 

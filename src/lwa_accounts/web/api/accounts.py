@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from lwa_accounts.flows.accounts import register
+from lwa_accounts.flows.accounts import create_prepared, prepare_registration
 from lwa_accounts.web.api.models import AccountEnvelope, RegisterRequest, account_json, problems
 from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
 from lwa_accounts.web.services import get_services
@@ -26,16 +26,18 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 )
 async def create_account(body: RegisterRequest, request: Request) -> AccountEnvelope:
     services = get_services(request)
+    client = client_info(request)
+    # argon2 before the transaction: no connection or write lock is held while hashing.
+    prepared = await prepare_registration(
+        services.accounts,
+        username=body.username,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+        client=client,
+    )
     async with services.database.transaction() as stores:
-        account = await register(
-            stores,
-            services.accounts,
-            username=body.username,
-            email=body.email,
-            name=body.name,
-            password=body.password,
-            client=client_info(request),
-        )
+        account = await create_prepared(stores, services.accounts, prepared, client)
     return AccountEnvelope(account=account_json(account))
 
 

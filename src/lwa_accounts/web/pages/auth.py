@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from lwa_accounts.errors import LwaAccountsError, TooManyAttempts, ValidationFailed
-from lwa_accounts.flows.accounts import Refused, register
+from lwa_accounts.flows.accounts import Refused, create_prepared, prepare_registration
 from lwa_accounts.flows.sessions import SignedIn, end_session, start_session
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web.auth import client_info, optional_browser_caller
@@ -120,16 +120,16 @@ async def register_submit(request: Request) -> Response:
     shown = {k: v[:256] for k, v in fields.items() if k != "password"}
     client = client_info(request)
     try:
+        prepared = await prepare_registration(
+            services.accounts,
+            username=fields["username"],
+            email=fields["email"] or None,
+            name=fields["name"],
+            password=fields["password"],
+            client=client,
+        )
         async with services.database.transaction() as stores:
-            account = await register(
-                stores,
-                services.accounts,
-                username=fields["username"],
-                email=fields["email"] or None,
-                name=fields["name"],
-                password=fields["password"],
-                client=client,
-            )
+            account = await create_prepared(stores, services.accounts, prepared, client)
             await _replace_browser_session(stores, request, services)
             signed_in = await start_session(
                 stores,
