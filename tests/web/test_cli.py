@@ -63,3 +63,15 @@ def test_serve_and_accounts_are_registered() -> None:
         parser.parse_args(["serve", "--port", "not-a-number"])
     with pytest.raises(SystemExit):
         parser.parse_args(["accounts", "create", "ada"])  # --name is required
+
+
+def test_serve_public_url_follows_the_port_unless_set() -> None:
+    from lwa_accounts.settings import Settings
+    from lwa_accounts.web.cli import with_listen_address
+
+    derived = with_listen_address(Settings(), "127.0.0.1", 9000)
+    assert derived.public_url == "http://127.0.0.1:9000"
+    assert derived.amazon_authorize_url == "http://127.0.0.1:9000/_amazon/ap/oa"
+    assert with_listen_address(Settings(), "0.0.0.0", 9001).public_url == "http://127.0.0.1:9001"
+    explicit = Settings(public_url="https://tv.example.com")
+    assert with_listen_address(explicit, "127.0.0.1", 9000).public_url == "https://tv.example.com"

@@ -46,8 +46,24 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from lwa_accounts.web.server import serve  # uvicorn is only needed here
 
-    serve(load_settings(), host=args.host, port=args.port)
+    serve(
+        with_listen_address(load_settings(), args.host, args.port), host=args.host, port=args.port
+    )
     return 0
+
+
+def with_listen_address(settings: Settings, host: str, port: int) -> Settings:
+    """Settings whose public URL follows ``--host/--port`` unless PUBLIC_URL was set.
+
+    Amazon redirects back to the public URL, so `make run PORT=9000` must not keep
+    pointing at port 8000.
+    """
+    if "public_url" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
 
 
 def _read_password(from_stdin: bool) -> str | None:
