@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +12,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from lwa_accounts.clock import SystemClock
+from lwa_accounts.emulator.app import create_app as create_emulator
+from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.flows.accounts import AccountDeps
 from lwa_accounts.interfaces import Clock
 from lwa_accounts.lwa.client import LwaClient
@@ -35,8 +34,6 @@ from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
-
-logger = logging.getLogger(__name__)
 
 API_DESCRIPTION = """\
 Accounts for TVs and other devices. Sign in with a username (or email) and password to get
@@ -122,9 +119,7 @@ def create_app(
 
     _declare_bearer_scheme(app)
     if settings.amazon_emulated:
-        emulator = _emulator_app(settings)
-        if emulator is not None:
-            app.mount(EMULATOR_MOUNT, emulator, name="amazon-emulator")
+        app.mount(EMULATOR_MOUNT, _emulator_app(settings), name="amazon-emulator")
     return app
 
 
@@ -149,13 +144,13 @@ def _emulator_transport(app: FastAPI) -> httpx.AsyncBaseTransport | None:
     return httpx.ASGITransport(app=app) if mounted else None
 
 
-def _emulator_app(settings: Settings) -> ASGIApp | None:
-    """The offline Amazon (lwa_accounts.emulator.app), when that module is installed."""
-    if importlib.util.find_spec("lwa_accounts.emulator.app") is None:
-        logger.warning("Amazon is emulated but lwa_accounts.emulator.app is missing")
-        return None
-    emulator = importlib.import_module("lwa_accounts.emulator.app")
-    config = importlib.import_module("lwa_accounts.emulator.config")
+def _emulator_app(settings: Settings) -> ASGIApp:
+    """The offline Amazon, registered to redirect back to this service's callback."""
     callback = settings.public_url.rstrip("/") + "/auth/amazon/callback"
-    built: ASGIApp = emulator.create_app(config.EmulatorConfig(web_redirect_uris=[callback]))
-    return built
+    return create_emulator(
+        EmulatorConfig(
+            web_redirect_uris=[callback],
+            environment=settings.env,
+            enforce_poll_interval=settings.emulator_enforce_interval,
+        )
+    )
