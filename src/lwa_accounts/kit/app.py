@@ -1,0 +1,83 @@
+"""The service with the kit plugged in: ``web.app.create_app`` over a foreign users table."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.engine import Connection
+
+from lwa_accounts.interfaces import Clock
+from lwa_accounts.kit import migrate
+from lwa_accounts.kit.database import KitDatabase
+from lwa_accounts.kit.hashers import DEFAULT_FORMATS, HashFormat, LegacyAwareHasher
+from lwa_accounts.kit.mapping import UsersTableMapping
+from lwa_accounts.settings import Settings
+from lwa_accounts.web.app import create_app
+from lwa_accounts.web.services import Services
+
+
+class KitMisconfigured(RuntimeError):
+    """The database does not fit the kit (raised at start-up, never during a request)."""
+
+
+def create_kit_app(
+    settings: Settings,
+    *,
+    mapping: UsersTableMapping,
+    formats: Sequence[HashFormat] = DEFAULT_FORMATS,
+    upgrade_hashes: bool = True,
+    clock: Clock | None = None,
+    amazon_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The whole service (pages, JSON API, Amazon flows) over the company's users table.
+
+    At start-up (after ``create_app``'s own, which migrates in development and test) it
+    checks that the mapped columns exist and that no foreign key to our ``accounts``
+    table is left, then swaps the password hasher for ``LegacyAwareHasher``.
+    """
+    database = KitDatabase(
+        settings.effective_database_url, settings=settings, mapping=mapping, clock=clock
+    )
+    app = create_app(settings, database=database, clock=clock, amazon_transport=amazon_transport)
+    hasher = LegacyAwareHasher(settings, formats, upgrade=upgrade_hashes)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(asgi_app) as state:
+                await _check(database)
+                services: Services = app.state.services
+                # One hasher for every flow: sign-in, link, registration, password change.
+                app.state.services = replace(
+                    services, hasher=hasher, accounts=replace(services.accounts, hasher=hasher)
+                )
+                yield state
+        finally:
+            await database.dispose()  # create_app leaves a database it was given open
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+async def _check(database: KitDatabase) -> None:
+    left = await migrate.remaining_account_keys(database.url)
+    if left:
+        raise KitMisconfigured(
+            f"foreign keys to our accounts table remain ({left}): "
+            "run `python -m lwa_accounts.kit upgrade` first"
+        )
+    mapping = database.mapping
+    async with database.engine.connect() as connection:
+
+        def missing(sync: Connection) -> list[str]:
+            return mapping.missing_columns(sync)
+
+        absent = await connection.run_sync(missing)
+    if absent:
+        raise KitMisconfigured(f"table {mapping.table!r} lacks the mapped columns {absent}")
