@@ -51,7 +51,7 @@ def create_kit_app(
     async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
         try:
             async with inner(asgi_app) as state:
-                await _check(database)
+                await check_database(database)
                 services: Services = app.state.services
                 # One hasher for every flow: sign-in, link, registration, password change.
                 app.state.services = replace(
@@ -65,7 +65,8 @@ def create_kit_app(
     return app
 
 
-async def _check(database: KitDatabase) -> None:
+async def check_database(database: KitDatabase) -> None:
+    """Raise KitMisconfigured unless the database fits the kit (run at start-up)."""
     left = await migrate.remaining_account_keys(database.url)
     if left:
         raise KitMisconfigured(
