@@ -46,24 +46,31 @@ async def test_lookups(db: KitDatabase, legacy_db: str) -> None:
         assert account.email == "django@example.com"
         assert account.name == "Django User"
         assert account.password_hash == DJANGO_MYSTERY
-        assert not account.disabled and not account.email_verified
+        assert not account.disabled
+        assert not account.email_verified
         # A naive legacy timestamp read as UTC; no updated column: the created time.
         assert account.created_at == datetime(2015, 6, 1, 8, 30, tzinfo=UTC)
         assert account.updated_at == account.created_at
 
         for spelled in ("django", "DJANGO", " Django "):
             found = await stores.accounts.get_by_username(spelled)
-            assert found is not None and found.id == account.id
+            assert found is not None
+            assert found.id == account.id
         for spelled in ("django@example.com", "Django@EXAMPLE.com"):
             by_mail = await stores.accounts.get_by_email(spelled)
-            assert by_mail is not None and by_mail.id == account.id
+            assert by_mail is not None
+            assert by_mail.id == account.id
             by_login = await stores.accounts.get_by_login(spelled)
-            assert by_login is not None and by_login.id == account.id
+            assert by_login is not None
+            assert by_login.id == account.id
         ada = await stores.accounts.get_by_email("ada@example.com")  # stored "Ada@Example.com"
-        assert ada is not None and ada.username == "AdaL"
+        assert ada is not None
+        assert ada.username == "AdaL"
 
         olga = await stores.accounts.get_by_username("olga")
-        assert olga is not None and olga.disabled and olga.name == "olga"  # NULL name
+        assert olga is not None
+        assert olga.disabled
+        assert olga.name == "olga"  # NULL name
 
         for missing in ("nobody", "", "   "):
             assert await stores.accounts.get_by_username(missing) is None
@@ -86,9 +93,11 @@ async def test_case_twins_in_a_legacy_table(db: KitDatabase, legacy_db: str) -> 
             )
     async with db.transaction() as stores:
         exact = await stores.accounts.get_by_username("Twin")
-        assert exact is not None and exact.username == "Twin"
+        assert exact is not None
+        assert exact.username == "Twin"
         lower = await stores.accounts.get_by_username("twin")
-        assert lower is not None and lower.username == "twin"
+        assert lower is not None
+        assert lower.username == "twin"
         assert await stores.accounts.get_by_username("TWIN") is None
 
 
@@ -183,7 +192,9 @@ async def test_text_ids_disabled_flag_and_no_optional_columns(
             await conn.execute(text("UPDATE members SET banned = TRUE"))
         async with db.transaction() as stores:
             banned = await stores.accounts.get_by_login("KIM")
-            assert banned is not None and banned.disabled and banned.password_hash == "h"
+            assert banned is not None
+            assert banned.disabled
+            assert banned.password_hash == "h"
     finally:
         await db.dispose()
 
@@ -208,6 +219,7 @@ async def test_unusable_password_markers(tmp_path: Path, database_url: str) -> N
     try:
         async with db.transaction() as stores:
             for account in await stores.accounts.list():
-                assert account.password_hash is None and not account.has_password
+                assert account.password_hash is None
+                assert not account.has_password
     finally:
         await db.dispose()

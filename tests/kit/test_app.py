@@ -36,7 +36,8 @@ async def me(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    return body.get("account", body)
+    account: dict[str, Any] = body.get("account", body)
+    return account
 
 
 async def stored_hash(url: str, login: str) -> str:
@@ -130,7 +131,8 @@ async def test_new_amazon_user_gets_a_row_in_their_table_and_a_link(
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["result"] == "signed_in" and body["created"] is True
+    assert body["result"] == "signed_in"
+    assert body["created"] is True
 
     rows = await fetch(
         legacy_db, "SELECT * FROM legacy_users WHERE mail = :mail", mail="grace@example.com"

@@ -61,7 +61,7 @@ def test_django_pbkdf2_vectors(encoded: str, password: str) -> None:
         "pbkdf2_sha256$0$salt$3G81rAm/4ng0tCCPTrx2aWohq7ztDBfFYczGNoUtiKQ=",
         "pbkdf2_sha256$10000$salt$not base64!",
         "pbkdf2_sha256$10000$salt$",
-        f"pbkdf2_sha256${PBKDF2_MAX_ITERATIONS + 1}$salt$3G81rAm/4ng0tCCPTrx2aWohq7ztDBfFYczGNoUtiKQ=",
+        DJANGO_MYSTERY.replace("$10000$", f"${PBKDF2_MAX_ITERATIONS + 1}$"),
         "pbkdf2_sha256$10000$qx1ec0f4lu4l$3G81rAm/4ng0tCCPTrx2aWohq7ztDBfFYczGNoUtiKQ=$extra",
     ],
 )

@@ -4,8 +4,8 @@ and the product's default schema left as it is."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,10 @@ ACCOUNT_KEYS = {
 }
 
 
-def _shape(sync: Connection) -> dict[str, object]:
+Shape = tuple[list[tuple[str, tuple[str, ...]]], list[str], list[str]]
+
+
+def _shape(sync: Connection) -> dict[str, Shape]:
     inspector = inspect(sync)
     return {
         table: (
@@ -46,7 +49,7 @@ def _shape(sync: Connection) -> dict[str, object]:
     }
 
 
-async def shape(url: str) -> dict[str, object]:
+async def shape(url: str) -> dict[str, Shape]:
     engine = create_engine(url, null_pool=True)
     try:
         async with engine.connect() as conn:
@@ -72,11 +75,11 @@ async def test_detach_drops_only_the_keys_to_accounts(database_url: str) -> None
     ]
     assert await kit_migrate.remaining_account_keys(database_url) == []
     after = await shape(database_url)
-    for table, (fks, indexes, uniques) in before.items():  # type: ignore[misc]
+    for table, (fks, indexes, uniques) in before.items():
         kept = [fk for fk in fks if fk[0] != "accounts"]
         assert after[table] == (kept, indexes, uniques), table
     # The key between our own tables stays.
-    assert ("pending_flows", ("flow_id_hash",)) in after["device_grants"][0]  # type: ignore[index]
+    assert ("pending_flows", ("flow_id_hash",)) in after["device_grants"][0]
     # Idempotent: nothing left to do, and the migration chain is still at head.
     assert await kit_migrate.detach(database_url) == []
     assert await asyncio.to_thread(migrate.current, database_url) == migrate.head()
@@ -134,7 +137,7 @@ async def test_start_up_refuses_an_undetached_database_or_a_wrong_mapping(
     await asyncio.to_thread(migrate.upgrade, legacy_db)  # the product's migrations only
     db = KitDatabase(legacy_db, settings=settings, mapping=MAPPING)
     try:
-        with pytest.raises(KitMisconfigured, match="python -m lwa_accounts.kit upgrade"):
+        with pytest.raises(KitMisconfigured, match=r"python -m lwa_accounts\.kit upgrade"):
             await check_database(db)
         assert await asyncio.to_thread(main, ["upgrade", "--database-url", legacy_db]) == 0
         await check_database(db)
