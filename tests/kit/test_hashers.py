@@ -126,3 +126,24 @@ async def test_upgrade_false_keeps_foreign_hashes(tmp_path: Path) -> None:
     assert not keep.needs_rehash(DJANGO_MYSTERY)
     only_sha = LegacyAwareHasher(settings, [SaltedSha256()])
     assert not await only_sha.verify(DJANGO_MYSTERY, "mystery")  # pbkdf2 not enabled
+
+
+class CountingHasher(LegacyAwareHasher):
+    dummy_calls = 0
+
+    async def dummy_hash(self) -> str:
+        self.dummy_calls += 1
+        return await super().dummy_hash()
+
+
+async def test_foreign_verification_also_spends_one_argon2(tmp_path: Path) -> None:
+    """So a fast legacy hash answers no sooner than an unknown login does."""
+    settings = Settings(env="test", data_dir=tmp_path, argon2_memory_kib=64, argon2_time_cost=1)
+    hasher = CountingHasher(settings)
+    salted = salted_sha256("sheep", "s4lt")
+    assert await hasher.verify(salted, "sheep")
+    assert not await hasher.verify(salted, "goat")
+    assert hasher.dummy_calls == 2
+    current = await hasher.hash("sheep-and-goats")
+    assert await hasher.verify(current, "sheep-and-goats")
+    assert hasher.dummy_calls == 2  # argon2id itself costs what it costs
