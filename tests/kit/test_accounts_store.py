@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -162,7 +163,8 @@ async def test_text_ids_disabled_flag_and_no_optional_columns(
         await conn.execute(
             text(
                 "CREATE TABLE members (uid VARCHAR(32) PRIMARY KEY, handle VARCHAR(50) UNIQUE,"
-                " secret VARCHAR(255), banned BOOLEAN NOT NULL DEFAULT FALSE)"
+                " secret VARCHAR(255), banned BOOLEAN NOT NULL DEFAULT FALSE,"
+                " since TIMESTAMP WITH TIME ZONE, changed TIMESTAMP WITH TIME ZONE)"
             )
         )
     counter = itertools.count(1)
@@ -172,11 +174,17 @@ async def test_text_ids_disabled_flag_and_no_optional_columns(
         username_column="handle",
         password_column="secret",
         disabled_column="banned",
+        created_column="since",
+        updated_column="changed",
         integer_ids=False,
         new_text_id=lambda: f"m-{next(counter)}",
     )
+    clock = FixedClock(NOW)
     db = KitDatabase(
-        database_url, settings=Settings(env="test", data_dir=tmp_path), mapping=mapping
+        database_url,
+        settings=Settings(env="test", data_dir=tmp_path),
+        mapping=mapping,
+        clock=clock,
     )
     try:
         async with db.transaction() as stores:
@@ -184,10 +192,14 @@ async def test_text_ids_disabled_flag_and_no_optional_columns(
                 NewAccount(username="kim", email="kim@example.com", name="Kim", password_hash="h")
             )
             assert (a.id, a.email, a.name, a.disabled) == ("m-1", None, "kim", False)
-            assert a.created_at == UNKNOWN_TIME
+            assert a.created_at == NOW
+            assert a.updated_at == NOW
             assert await stores.accounts.get_by_email("kim@example.com") is None
             assert await stores.accounts.get("x" * 33) is None
-            await stores.accounts.update("m-1", email="kim@example.com", name="ignored")
+            clock.advance(3600)
+            changed = await stores.accounts.update("m-1", email="kim@example.com", name="x")
+            assert (changed.created_at, changed.updated_at) == (NOW, NOW + timedelta(seconds=3600))
+            assert changed.created_at.tzinfo is not None
         async with db.engine.begin() as conn:
             await conn.execute(text("UPDATE members SET banned = TRUE"))
         async with db.transaction() as stores:
@@ -213,12 +225,17 @@ async def test_unusable_password_markers(tmp_path: Path, database_url: str) -> N
         LegacyUser(f"u{i}", None, None, "", pw) for i, pw in enumerate(["!", "", "!Xy12ab"])
     )
     await create_legacy_table(database_url, users)
+    undated = replace(MAPPING, created_column=None)
     db = KitDatabase(
-        database_url, settings=Settings(env="test", data_dir=tmp_path), mapping=MAPPING
+        database_url, settings=Settings(env="test", data_dir=tmp_path), mapping=undated
     )
     try:
         async with db.transaction() as stores:
-            for account in await stores.accounts.list():
+            accounts = await stores.accounts.list()
+            assert len(accounts) == 3
+            for account in accounts:
+                assert account.created_at == UNKNOWN_TIME
+                assert account.updated_at == UNKNOWN_TIME
                 assert account.password_hash is None
                 assert not account.has_password
     finally:
