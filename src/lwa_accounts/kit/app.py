@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.engine import Connection
 
-from lwa_accounts.interfaces import Clock
+from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.kit import migrate
 from lwa_accounts.kit.database import KitDatabase
 from lwa_accounts.kit.hashers import DEFAULT_FORMATS, HashFormat, LegacyAwareHasher
@@ -44,7 +44,7 @@ def create_kit_app(
         settings.effective_database_url, settings=settings, mapping=mapping, clock=clock
     )
     app = create_app(settings, database=database, clock=clock, amazon_transport=amazon_transport)
-    hasher = LegacyAwareHasher(settings, formats, upgrade=upgrade_hashes)
+    hasher: PasswordHasher = LegacyAwareHasher(settings, formats, upgrade=upgrade_hashes)
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lwa_accounts.interfaces import Clock
+from lwa_accounts.interfaces import AccountStore, Clock, SessionStore
 from lwa_accounts.kit import migrate
 from lwa_accounts.kit.accounts import ForeignAccountStore
 from lwa_accounts.kit.mapping import UsersTableMapping
@@ -36,7 +36,10 @@ class KitDatabase(Database):
         await migrate.upgrade(self.url)
 
     def stores(self, connection: AsyncConnection) -> Stores:
-        accounts = ForeignAccountStore(connection, self.clock, self.mapping)
-        sessions = ForeignAccountSessionStore(connection, self.clock, self.settings, accounts)
+        # Annotated so mypy proves the kit's stores satisfy the interfaces.
+        accounts: AccountStore = ForeignAccountStore(connection, self.clock, self.mapping)
+        sessions: SessionStore = ForeignAccountSessionStore(
+            connection, self.clock, self.settings, accounts
+        )
         # replace(): stores added to Stores later keep their default implementation.
         return replace(super().stores(connection), accounts=accounts, sessions=sessions)
