@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lwa_accounts.emulator.cli",
     "lwa_accounts.web.cli",
     "lwa_accounts.flows.audit_cli",
+    "lwa_accounts.tv.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

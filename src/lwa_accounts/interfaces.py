@@ -12,6 +12,12 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from lwa_accounts.core.device_grant import (
+    AmazonAuthorization,
+    AmazonAuthorizationStatus,
+    DeviceGrant,
+    DeviceGrantRecord,
+)
 from lwa_accounts.core.models import (
     Account,
     AmazonLink,
@@ -228,3 +234,47 @@ class PendingFlowStore(Protocol):
         ...
 
     async def delete_expired(self, now: datetime) -> int: ...
+
+
+class DeviceStore(Protocol):
+    """Device grants, phone hand-offs and server-assisted Amazon code pairs (issue 6).
+
+    Codes are looked up by digest; every state change is a compare-and-set that returns
+    False when the row changed since it was read (a racing poll lost).
+    """
+
+    async def create_grant(
+        self, record: DeviceGrantRecord, *, user_code_hash: str, device_code_hash: str | None
+    ) -> bool:
+        """False when the user code (or device code) is already taken."""
+        ...
+
+    async def grant_by_device_code(self, device_code_hash: str) -> DeviceGrantRecord | None: ...
+
+    async def grant_by_user_code(self, user_code_hash: str) -> DeviceGrantRecord | None: ...
+
+    async def grant_by_id(self, grant_id: str) -> DeviceGrantRecord | None: ...
+
+    async def save_grant(
+        self, grant_id: str, *, before: DeviceGrant, after: DeviceGrant
+    ) -> bool: ...
+
+    async def delete_handoffs_for_flow(self, flow_id_hash: str) -> int: ...
+
+    async def create_authorization(self, auth: AmazonAuthorization) -> None: ...
+
+    async def get_authorization(self, id_hash: str) -> AmazonAuthorization | None: ...
+
+    async def record_device_poll(
+        self, auth: AmazonAuthorization, *, now: datetime, interval: int
+    ) -> bool: ...
+
+    async def claim_amazon_poll(self, auth: AmazonAuthorization, *, now: datetime) -> bool: ...
+
+    async def set_amazon_interval(self, id_hash: str, amazon_interval: int) -> None: ...
+
+    async def finish_authorization(
+        self, id_hash: str, status: AmazonAuthorizationStatus
+    ) -> bool: ...
+
+    async def delete_expired(self, before: datetime) -> int: ...

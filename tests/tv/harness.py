@@ -133,31 +133,12 @@ class DeviceEnv:
         assert response.status_code == 303, response.text
 
 
-def _ensure_device_routes(app: FastAPI) -> None:
-    """Until web/app.py includes the device routers (after the web helper is done)."""
-    from fastapi.routing import APIRoute
-
-    from lwa_accounts.web.api import devices as api_devices
-    from lwa_accounts.web.pages import activate as page_activate
-    from lwa_accounts.web.pages import tv as page_tv
-
-    paths = {route.path for route in app.routes if isinstance(route, APIRoute)}
-    for module, marker in (
-        (api_devices, "/api/v1/device/token"),
-        (page_activate, "/activate"),
-        (page_tv, "/tv"),
-    ):
-        if marker not in paths:
-            app.include_router(module.router)
-
-
 @asynccontextmanager
 async def device_env(settings: Settings, **emulator: Any) -> AsyncIterator[DeviceEnv]:
     clock = FixedClock(START)
     amazon_app = create_emulator(EmulatorConfig(**emulator))
     counting = CountingTransport(httpx.ASGITransport(app=amazon_app))
     app = create_app(settings, clock=clock, amazon_transport=counting)
-    _ensure_device_routes(app)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with (

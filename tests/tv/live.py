@@ -20,7 +20,7 @@ import uvicorn
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.settings import Settings
 from lwa_accounts.web.app import create_app
-from tests.tv.harness import PASSWORD, START, _ensure_device_routes
+from tests.tv.harness import PASSWORD, START
 
 
 def free_port() -> int:
@@ -117,7 +117,6 @@ def live_server(
     settings = live_settings(tmp_path, port, **overrides)
     clock = clock or FixedClock(START)
     app = create_app(settings, clock=clock)
-    _ensure_device_routes(app)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
     )

@@ -24,10 +24,9 @@ from lwa_accounts.core.models import Account, AuditEvent
 from lwa_accounts.errors import DeviceCodeExpired, InvalidUserCode
 from lwa_accounts.flows.accounts import Refused
 from lwa_accounts.flows.sessions import ClientInfo, SignedIn, start_session
-from lwa_accounts.interfaces import Clock
+from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Stores
-from lwa_accounts.store.devices import SqlDeviceStore
 from lwa_accounts.throttle import Bucket, Throttle
 
 GRANT_ID_PREFIX = "dgr_"
@@ -88,7 +87,7 @@ def clean_device_name(name: str | None) -> str | None:
 
 
 async def new_grant_record(
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     clock: Clock,
     *,
     purpose: dg.GrantPurpose,
@@ -129,7 +128,7 @@ async def new_grant_record(
 
 async def authorize_device(
     stores: Stores,
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     settings: Settings,
     clock: Clock,
     *,
@@ -165,7 +164,7 @@ async def authorize_device(
 
 async def poll_device_token(
     stores: Stores,
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     clock: Clock,
     *,
     device_code: str,
@@ -246,7 +245,7 @@ class FoundCode:
 
 async def find_code(
     stores: Stores,
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     settings: Settings,
     throttle: Throttle,
     clock: Clock,
@@ -271,7 +270,7 @@ async def find_code(
 
 async def decide_device(
     stores: Stores,
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     clock: Clock,
     *,
     found: FoundCode,

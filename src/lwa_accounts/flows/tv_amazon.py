@@ -45,10 +45,9 @@ from lwa_accounts.flows.amazon import (
 from lwa_accounts.flows.devices import clean_device_name
 from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.flows.tv_handoff import HandOffOffer, offer_handoff
-from lwa_accounts.interfaces import Clock
+from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Stores
-from lwa_accounts.store.devices import SqlDeviceStore
 
 ID_BYTES = 32
 ID_MAX = 100
@@ -68,7 +67,7 @@ class StartedAuthorization:
 
 async def register_authorization(
     stores: Stores,
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     settings: Settings,
     clock: Clock,
     pair: CodePair,
@@ -117,7 +116,7 @@ class AskAmazon:
 
 
 async def begin_poll(
-    devices: SqlDeviceStore, clock: Clock, authorization_id: str
+    devices: DeviceStore, clock: Clock, authorization_id: str
 ) -> StillPending | AskAmazon | Refused:
     """Step 1. Refusals (the edge raises them after committing what was recorded): NotFound,
     DeviceCodeExpired (410), AccessDenied (403) or SlowDown (429)."""
@@ -159,7 +158,7 @@ class TokensReady:
 
 
 async def record_reply(
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     auth: dg.AmazonAuthorization,
     reply: TokenSet | OAuthErrorReply,
 ) -> StillPending | TokensReady | Refused:
@@ -184,7 +183,7 @@ async def record_reply(
     return Refused(AmazonProtocolError(oauth_error=reply.error))
 
 
-async def abandon(devices: SqlDeviceStore, auth: dg.AmazonAuthorization) -> None:
+async def abandon(devices: DeviceStore, auth: dg.AmazonAuthorization) -> None:
     """Amazon's tokens could not be verified: the pair is spent, the device needs a new one."""
     await devices.finish_authorization(auth.id_hash, "expired")
 
@@ -199,7 +198,7 @@ class NeedsPhone:
 
 async def finish_sign_in(
     stores: Stores,
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     deps: AccountDeps,
     auth: dg.AmazonAuthorization,
     profile: AmazonProfile,

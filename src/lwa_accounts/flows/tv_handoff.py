@@ -30,9 +30,8 @@ from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.errors import FlowExpired, InvalidUserCode
 from lwa_accounts.flows.devices import FoundCode, new_grant_record
 from lwa_accounts.flows.sessions import ClientInfo
-from lwa_accounts.interfaces import Clock
+from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.settings import Settings
-from lwa_accounts.store.devices import SqlDeviceStore
 
 FLOW_ID_MAX = 100
 
@@ -90,7 +89,7 @@ def unseal_flow_id(settings: Settings, user_code: str, sealed: str) -> str | Non
 
 
 async def offer_handoff(
-    devices: SqlDeviceStore,
+    devices: DeviceStore,
     settings: Settings,
     clock: Clock,
     *,
@@ -132,7 +131,7 @@ def handoff_flow_id(settings: Settings, found: FoundCode) -> str:
     return flow_id
 
 
-async def close_handoff(devices: SqlDeviceStore, clock: Clock, found: FoundCode) -> None:
+async def close_handoff(devices: DeviceStore, clock: Clock, found: FoundCode) -> None:
     """The flow was completed on the phone: the code is spent."""
     before = found.record.grant
     after = dg.DeviceGrant(

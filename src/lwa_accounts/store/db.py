@@ -14,6 +14,7 @@ from lwa_accounts.interfaces import (
     AccountStore,
     AuditLog,
     Clock,
+    DeviceStore,
     IdentityStore,
     PendingFlowStore,
     SessionStore,
@@ -22,6 +23,7 @@ from lwa_accounts.settings import Settings
 from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.audit import SqlAuditLog
+from lwa_accounts.store.devices import SqlDeviceStore
 from lwa_accounts.store.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine
 from lwa_accounts.store.identities import SqlIdentityStore
 from lwa_accounts.store.pending_flows import SqlPendingFlowStore
@@ -37,6 +39,7 @@ class Stores:
     audit: AuditLog
     identities: IdentityStore  # Amazon user_id <-> account (issue 5)
     pending_flows: PendingFlowStore  # pending Amazon link / registration steps (issue 5)
+    devices: DeviceStore  # device grants, hand-offs, Amazon code pairs (issue 6)
 
 
 class Database:
@@ -85,6 +88,7 @@ class Database:
             audit=SqlAuditLog(connection),
             identities=SqlIdentityStore(connection),
             pending_flows=SqlPendingFlowStore(connection),
+            devices=SqlDeviceStore(connection),
         )
 
     async def dispose(self) -> None:

@@ -24,14 +24,17 @@ from lwa_accounts.throttle import Throttle
 from lwa_accounts.web import problems
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
+from lwa_accounts.web.api import devices as api_devices
 from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.auth import BEARER_SCHEME, BEARER_SCHEME_NAME
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
+from lwa_accounts.web.pages import activate as page_activate
 from lwa_accounts.web.pages import amazon as page_amazon
 from lwa_accounts.web.pages import auth as page_auth
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
+from lwa_accounts.web.pages import tv as page_tv
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
 
@@ -115,6 +118,9 @@ def create_app(
     app.include_router(api_sessions.router)
     app.include_router(api_amazon.router)
     app.include_router(page_amazon.router)
+    app.include_router(api_devices.router)
+    app.include_router(page_activate.router)
+    app.include_router(page_tv.router)
     # ---- end of routers ----
 
     _declare_bearer_scheme(app)

@@ -43,9 +43,8 @@ from lwa_accounts.flows.devices import (
 )
 from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.flows.tv_handoff import HandOffOffer, activate_url, offer_handoff, qr_svg
-from lwa_accounts.interfaces import AmazonDeviceClient
+from lwa_accounts.interfaces import AmazonDeviceClient, DeviceStore
 from lwa_accounts.store.db import Stores
-from lwa_accounts.store.devices import SqlDeviceStore
 from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.api.amazon import AmazonSignedInOut, FlowOut, flow_json, signed_in_json
 from lwa_accounts.web.api.models import Strict, problems
@@ -114,11 +113,10 @@ class NeedsPhoneResult(BaseModel):
 
 
 @asynccontextmanager
-async def device_transaction(services: Services) -> AsyncIterator[tuple[Stores, SqlDeviceStore]]:
-    """One database transaction, with the device store bound to it beside the others."""
+async def device_transaction(services: Services) -> AsyncIterator[tuple[Stores, DeviceStore]]:
+    """One database transaction; the device store beside the others, for short call sites."""
     async with services.database.transaction() as stores:
-        # The audit log's connection is the transaction's (every store shares it).
-        yield stores, SqlDeviceStore(stores.audit._conn)  # type: ignore[attr-defined]
+        yield stores, stores.devices
 
 
 def _amazon(request: Request) -> AmazonDeviceClient:

@@ -40,8 +40,8 @@ from lwa_accounts.flows.amazon_profile import available_username, username_base
 from lwa_accounts.flows.devices import FoundCode, decide_device, find_code
 from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.flows.tv_handoff import close_handoff, handoff_flow_id
+from lwa_accounts.interfaces import DeviceStore
 from lwa_accounts.store.db import Stores
-from lwa_accounts.store.devices import SqlDeviceStore
 from lwa_accounts.web.api.devices import device_transaction
 from lwa_accounts.web.auth import client_info, optional_browser_caller
 from lwa_accounts.web.forms import Form, read_form
@@ -80,7 +80,7 @@ async def activate_page(request: Request) -> Response:
 
 
 async def _lookup(
-    stores: Stores, devices: SqlDeviceStore, services: Services, form: Form, client: ClientInfo
+    stores: Stores, devices: DeviceStore, services: Services, form: Form, client: ClientInfo
 ) -> FoundCode | Refused:
     return await find_code(
         stores,
