@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import replace
-from typing import Any
+from collections.abc import Sequence
 
 import httpx
 from fastapi import FastAPI
@@ -18,7 +15,6 @@ from lwa_accounts.kit.hashers import DEFAULT_FORMATS, HashFormat, LegacyAwareHas
 from lwa_accounts.kit.mapping import UsersTableMapping
 from lwa_accounts.settings import Settings
 from lwa_accounts.web.app import create_app
-from lwa_accounts.web.services import Services
 
 
 class KitMisconfigured(RuntimeError):
@@ -36,33 +32,27 @@ def create_kit_app(
 ) -> FastAPI:
     """The whole service (pages, JSON API, Amazon flows) over the company's users table.
 
-    At start-up (after ``create_app``'s own, which migrates in development and test) it
+    At start-up (after the migration ``create_app`` runs in development and test) it
     checks that the mapped columns exist and that no foreign key to our ``accounts``
-    table is left, then swaps the password hasher for ``LegacyAwareHasher``.
+    table is left; every flow hashes with ``LegacyAwareHasher``.
     """
     database = KitDatabase(
         settings.effective_database_url, settings=settings, mapping=mapping, clock=clock
     )
-    app = create_app(settings, database=database, clock=clock, amazon_transport=amazon_transport)
     hasher: PasswordHasher = LegacyAwareHasher(settings, formats, upgrade=upgrade_hashes)
-    inner = app.router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
-        try:
-            async with inner(asgi_app) as state:
-                await check_database(database)
-                services: Services = app.state.services
-                # One hasher for every flow: sign-in, link, registration, password change.
-                app.state.services = replace(
-                    services, hasher=hasher, accounts=replace(services.accounts, hasher=hasher)
-                )
-                yield state
-        finally:
-            await database.dispose()  # create_app leaves a database it was given open
+    async def check() -> None:
+        await check_database(database)
 
-    app.router.lifespan_context = lifespan
-    return app
+    return create_app(
+        settings,
+        database=database,
+        clock=clock,
+        amazon_transport=amazon_transport,
+        hasher=hasher,
+        check_database=check,
+        dispose_database=True,  # the kit made this database, so the app closes it
+    )
 
 
 async def check_database(database: KitDatabase) -> None:

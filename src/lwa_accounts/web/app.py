@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ from lwa_accounts.clock import SystemClock
 from lwa_accounts.emulator.app import create_app as create_emulator
 from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.flows.accounts import AccountDeps
-from lwa_accounts.interfaces import Clock
+from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import EMULATOR_MOUNT, Settings, load_settings
@@ -54,31 +54,41 @@ def create_app(
     database: Database | None = None,
     clock: Clock | None = None,
     amazon_transport: httpx.AsyncBaseTransport | None = None,
+    hasher: PasswordHasher | None = None,
+    check_database: Callable[[], Awaitable[None]] | None = None,
+    dispose_database: bool = False,
 ) -> FastAPI:
     """Build the app. The database opens in the lifespan (and, in development and test,
-    is migrated to the latest revision there, so a fresh DATA_DIR just works)."""
+    is migrated to the latest revision there, so a fresh DATA_DIR just works).
+
+    ``hasher`` replaces argon2id for every flow (sign-in, link, registration, password
+    change); ``check_database`` runs at start-up after the migration and may raise to
+    refuse to start. A ``database`` passed in stays open unless ``dispose_database``.
+    """
     settings = settings or load_settings()
     clock = clock or (database.clock if database is not None else SystemClock())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = database is None
+        owned = database is None or dispose_database
         db = database or Database.from_settings(settings, clock=clock)
         throttle = Throttle(settings)
         amazon = LwaClient(settings, transport=amazon_transport or _emulator_transport(app))
         try:
             if settings.is_development:
                 await db.upgrade()
-            hasher = Argon2Hasher(settings)
+            if check_database is not None:
+                await check_database()
+            password_hasher = hasher or Argon2Hasher(settings)
             app.state.services = Services(
                 settings=settings,
                 database=db,
-                hasher=hasher,
+                hasher=password_hasher,
                 throttle=throttle,
                 clock=clock,
                 accounts=AccountDeps(
                     settings=settings,
-                    hasher=hasher,
+                    hasher=password_hasher,
                     throttle=throttle,
                     clock=clock,
                     common_passwords=common_passwords(),
