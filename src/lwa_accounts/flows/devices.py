@@ -51,31 +51,13 @@ class IssuedGrant:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenPending:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TokenSlowDown:
-    interval: int
-
-
-@dataclass(frozen=True, slots=True)
-class TokenExpired:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TokenDenied:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class TokenInvalid:
     """Unknown or already used device code (RFC 6749 ``invalid_grant``)."""
 
 
-TokenOutcome = TokenPending | TokenSlowDown | TokenExpired | TokenDenied | TokenInvalid | SignedIn
+# The core's poll outcomes pass straight through, except that an approval becomes the
+# session and a used code reads as unknown (RFC 8628 answers both with invalid_grant).
+TokenOutcome = dg.Pending | dg.SlowDown | dg.Expired | dg.Denied | TokenInvalid | SignedIn
 
 
 def clean_device_name(name: str | None) -> str | None:
@@ -181,20 +163,14 @@ async def poll_device_token(
         record.id, before=record.grant, after=after
     ):
         # Another poll of the same code got there first: that one is the answer.
-        return TokenSlowDown(record.grant.interval + dg.SLOW_DOWN_STEP_SECONDS)
-    if isinstance(outcome, dg.Pending):
-        return TokenPending()
-    if isinstance(outcome, dg.SlowDown):
-        return TokenSlowDown(outcome.interval)
-    if isinstance(outcome, dg.Expired):
-        return TokenExpired()
-    if isinstance(outcome, dg.Denied):
-        return TokenDenied()
+        return dg.SlowDown(record.grant.interval + dg.SLOW_DOWN_STEP_SECONDS)
     if isinstance(outcome, dg.AlreadyUsed):
         return TokenInvalid()
+    if not isinstance(outcome, dg.Approved):
+        return outcome
     account = await stores.accounts.get(outcome.account_id)
     if account is None or account.disabled:
-        return TokenDenied()
+        return dg.Denied()
     return await start_session(
         stores,
         account,

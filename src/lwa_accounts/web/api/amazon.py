@@ -8,6 +8,7 @@ with the flow id (or hands to a phone and polls).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,8 +19,9 @@ from pydantic.config import JsonDict
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, USERNAME_MAX
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import AccountDeps, unwrap
+from lwa_accounts.flows.accounts import AccountDeps, Refused, unwrap
 from lwa_accounts.flows.amazon import (
+    FlowCompleted,
     LinkRequired,
     RegistrationForm,
     RegistrationRequired,
@@ -37,7 +39,7 @@ from lwa_accounts.web.api.models import (
     problems,
 )
 from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
-from lwa_accounts.web.services import get_services
+from lwa_accounts.web.services import Services, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["amazon"])
 
@@ -209,6 +211,27 @@ async def signed_in_json(stores: Stores, outcome: SignedInWithAmazon) -> AmazonS
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
         account=account_json(signed_in.account, link),
     )
+
+
+# What a step that ends a pending flow returns.
+FlowFinish = SignedInWithAmazon | FlowCompleted | Refused
+
+
+async def finish_flow(
+    services: Services, finish: Callable[[Stores], Awaitable[FlowFinish]]
+) -> AmazonSignedInOut:
+    """Run ``finish`` in one transaction and render its sign-in there (the Amazon link is
+    read in it); a refusal is raised only after its audit event has been committed."""
+    async with services.database.transaction() as stores:
+        outcome = await finish(stores)
+        rendered = (
+            await signed_in_json(stores, outcome)
+            if isinstance(outcome, SignedInWithAmazon)
+            else None
+        )
+    unwrap(outcome)
+    assert rendered is not None  # deliver_to="caller": never FlowCompleted here
+    return rendered
 
 
 async def flow_json(stores: Stores, deps: AccountDeps, flow_id: str, flow: PendingFlow) -> FlowOut:
@@ -390,18 +413,13 @@ async def register_flow(
     form = RegistrationForm(
         username=body.username, name=body.name, email=body.email, postal_code=body.postal_code
     )
-    async with services.database.transaction() as stores:
-        outcome = await amazon.complete_registration(
+
+    async def finish(stores: Stores) -> FlowFinish:
+        return await amazon.complete_registration(
             stores, services.accounts, flow_id, form, client=client_info(request)
         )
-        rendered = (
-            await signed_in_json(stores, outcome)
-            if isinstance(outcome, SignedInWithAmazon)
-            else None
-        )
-    unwrap(outcome)
-    assert rendered is not None
-    return rendered
+
+    return await finish_flow(services, finish)
 
 
 @router.post(

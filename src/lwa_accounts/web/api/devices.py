@@ -32,11 +32,7 @@ from lwa_accounts.flows.amazon import (
     get_flow,
 )
 from lwa_accounts.flows.devices import (
-    TokenDenied,
-    TokenExpired,
     TokenInvalid,
-    TokenPending,
-    TokenSlowDown,
     authorize_device,
     guard_device_start,
     poll_device_token,
@@ -365,17 +361,17 @@ async def device_token(request: Request) -> Response:
             # RFC 8628 (as RFC 6749 5.1): the token response is a 200.
             return JSONResponse(body.model_dump(mode="json"), headers=_NO_STORE)
     match outcome:
-        case TokenPending():
+        case dg.Pending():
             return _oauth_error(
                 "authorization_pending", "The person has not approved this device yet."
             )
-        case TokenSlowDown(interval):
+        case dg.SlowDown(interval):
             return _oauth_error(
                 "slow_down", f"Poll at most every {interval} seconds.", interval=interval
             )
-        case TokenExpired():
+        case dg.Expired():
             return _oauth_error("expired_token", "The code expired. Ask for a new one.")
-        case TokenDenied():
+        case dg.Denied():
             return _oauth_error("access_denied", "The sign-in was declined.")
         case TokenInvalid():
             return _oauth_error("invalid_grant", "Unknown or already used device code.")
