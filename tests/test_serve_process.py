@@ -4,25 +4,18 @@ fresh DATA_DIR (so the development lifespan must create the database itself)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.processes import free_port, running_server
+
 PASSWORD = "tangerine-elephant-42"
 CLI = [sys.executable, "-m", "lwa_accounts.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def environment(data_dir: Path) -> dict[str, str]:
@@ -43,38 +36,14 @@ def environment(data_dir: Path) -> dict[str, str]:
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path / "var"  # does not exist yet
     port = free_port()
-    process = subprocess.Popen(
+    base = f"http://127.0.0.1:{port}"
+    with running_server(
         [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=environment(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"serve exited early ({process.returncode}):\n{output}")
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("serve did not become healthy within 30 s")
-            time.sleep(0.1)
+        ready_url=base + "/health",
+        log=tmp_path / "serve.log",
+    ):
         yield base, data_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
 
 
 def test_register_sign_in_and_me_over_real_http(server: tuple[str, Path]) -> None:

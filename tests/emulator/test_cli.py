@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from lwa_accounts.emulator.app import create_app
 from lwa_accounts.emulator.cli import SeedFileError, load_customers
 from lwa_accounts.emulator.config import EmulatorConfig, refuse_in_production
 from lwa_accounts.errors import EmulatorRefused
+from tests.processes import free_port, running_server
 
 COMMAND = str(Path(sys.executable).parent / "lwa-accounts")
 SEED_YAML = """\
@@ -30,13 +29,6 @@ SEED_YAML = """\
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def environment(tmp_path: Path, env: str) -> dict[str, str]:
     return {**os.environ, "LWA_ACCOUNTS_ENV": env, "LWA_ACCOUNTS_DATA_DIR": str(tmp_path)}
 
@@ -46,34 +38,17 @@ def server(tmp_path: Path) -> Iterator[str]:
     seed = tmp_path / "customers.yaml"
     seed.write_text(SEED_YAML)
     port = free_port()
-    log = tmp_path / "emulator.log"  # a file, not a pipe: a full pipe would stall the server
-    with log.open("w") as out:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [COMMAND, "emulator", "serve", "--port", str(port), "--customers", str(seed)],
-            env=environment(tmp_path, "test"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx.get(base + "/_emulator/clock", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"emulator did not start: {log.read_text()}")
-                time.sleep(0.1)
+    log = tmp_path / "emulator.log"
+    with running_server(
+        [COMMAND, "emulator", "serve", "--port", str(port), "--customers", str(seed)],
+        env=environment(tmp_path, "test"),
+        ready_url=base + "/_emulator/clock",
+        log=log,
+        timeout=15,
+    ):
         yield base
         assert "Emulated Amazon (not the real amazon.com)" in log.read_text()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_standalone_server_over_real_http(server: str) -> None:
