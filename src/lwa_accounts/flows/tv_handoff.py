@@ -9,15 +9,14 @@ the flow is completed with ``deliver_to="originator"``. The TV, polling
 ``GET /api/v1/flows/{id}``, then collects its own new device session (flows/amazon.py).
 
 The hand-off row must lead from the typed code to the flow, whose id is stored elsewhere
-only as a digest. We store the id *sealed*: XORed with a keystream derived by HMAC from
-the server's secret key and the user code. Neither the database alone nor the code alone
-yields the flow id.
+only as a digest. We store the id *sealed* (``sealing.Sealer``: AES-GCM under a key derived
+from the server's secret key), bound to the row's user-code digest, so neither the
+database alone nor the code alone yields the flow id, and a sealed id moved to another
+row does not open.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +30,7 @@ from lwa_accounts.errors import FlowExpired, InvalidUserCode
 from lwa_accounts.flows.devices import FoundCode, new_grant_record
 from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.interfaces import Clock, DeviceStore
+from lwa_accounts.sealing import Purpose, SealBroken, Sealer
 from lwa_accounts.settings import Settings
 
 FLOW_ID_MAX = 100
@@ -62,29 +62,21 @@ def qr_svg(data: str) -> str:
     return out.getvalue().decode()
 
 
-def _keystream(settings: Settings, user_code: str, length: int) -> bytes:
-    key = hmac.new(settings.secret, b"handoff-seal:" + user_code.encode(), hashlib.sha256).digest()
-    blocks = (
-        hmac.new(key, counter.to_bytes(4, "big"), hashlib.sha256).digest()
-        for counter in range((length + 31) // 32)
-    )
-    return b"".join(blocks)[:length]
+SEAL_PURPOSE: Purpose = "handoff-flow-id"
 
 
 def seal_flow_id(settings: Settings, user_code: str, flow_id: str) -> str:
-    data = flow_id.encode()
-    if len(data) > FLOW_ID_MAX:
+    """The flow id sealed for the hand-off row of ``user_code`` (bound to its digest)."""
+    if len(flow_id.encode()) > FLOW_ID_MAX:
         raise ValueError("flow id too long to seal")
-    stream = _keystream(settings, user_code, len(data))
-    return bytes(a ^ b for a, b in zip(data, stream, strict=True)).hex()
+    return Sealer(settings).seal(SEAL_PURPOSE, flow_id, aad=dg.code_digest(user_code))
 
 
 def unseal_flow_id(settings: Settings, user_code: str, sealed: str) -> str | None:
+    """The flow id, or None when the sealed value is not intact for this code's row."""
     try:
-        data = bytes.fromhex(sealed)
-        stream = _keystream(settings, user_code, len(data))
-        return bytes(a ^ b for a, b in zip(data, stream, strict=True)).decode()
-    except ValueError:
+        return Sealer(settings).open(SEAL_PURPOSE, sealed, aad=dg.code_digest(user_code))
+    except SealBroken:
         return None
 
 
