@@ -2,9 +2,9 @@
 
 The TV asks us for a code (``register_authorization`` after the edge got a code pair from
 Amazon with the device client id), shows Amazon's user code and address, and polls us.
-Amazon's device code never leaves the server; the TV holds only a random id (stored as its
-digest). A poll goes through steps the edge runs in separate transactions, so no database
-transaction is open while Amazon is being asked:
+Amazon's device code never leaves the server, and is stored sealed (store/devices.py); the
+TV holds only a random id (stored as its digest). A poll goes through steps the edge runs
+in separate transactions, so no database transaction is open while Amazon is being asked:
 
 1. ``begin_poll`` (transaction): enforce the interval we gave the device (429
    ``slow_down``); decide whether Amazon may be asked now (at most once per Amazon
@@ -51,6 +51,9 @@ from lwa_accounts.store.db import Stores
 
 ID_BYTES = 32
 ID_MAX = 100
+# Amazon's device codes are UUIDs (36 characters); this bound keeps the sealed form within
+# its column (sealing.sealed_length(256) < 512).
+DEVICE_CODE_MAX = 256
 PURGE_AFTER = timedelta(hours=1)
 
 AUTHORIZATION_STARTED = "amazon.device_authorization_started"
@@ -76,6 +79,8 @@ async def register_authorization(
     client: ClientInfo,
 ) -> StartedAuthorization:
     """Keep Amazon's code pair server-side; the device gets a random id for it."""
+    if len(pair.device_code.encode()) > DEVICE_CODE_MAX:
+        raise AmazonProtocolError("Amazon's device code is longer than any it issues.")
     now = clock.now()
     await devices.delete_expired(now - PURGE_AFTER)
     handle = secrets.token_urlsafe(ID_BYTES)
@@ -131,7 +136,9 @@ async def begin_poll(
         return Refused(AccessDenied())
     if auth.status != "pending":
         return Refused(DeviceCodeExpired())
-    if now >= auth.expires_at:
+    if now >= auth.expires_at or auth.device_code is None:
+        # No device code: its sealed form did not open (altered, or stored before sealing);
+        # Amazon cannot be asked, so the device needs a new code.
         await devices.finish_authorization(auth.id_hash, "expired")
         return Refused(DeviceCodeExpired())
     if dg.polled_too_soon(auth.last_poll_at, now, auth.interval):

@@ -19,6 +19,7 @@ from lwa_accounts.interfaces import (
     PendingFlowStore,
     SessionStore,
 )
+from lwa_accounts.sealing import Sealer
 from lwa_accounts.settings import Settings
 from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
@@ -88,7 +89,7 @@ class Database:
             audit=SqlAuditLog(connection),
             identities=SqlIdentityStore(connection),
             pending_flows=SqlPendingFlowStore(connection),
-            devices=SqlDeviceStore(connection),
+            devices=SqlDeviceStore(connection, Sealer(self.settings)),
         )
 
     async def dispose(self) -> None:

@@ -1,6 +1,8 @@
 """SQL store for device grants, phone hand-offs and server-assisted Amazon code pairs.
 
-Codes are looked up by their SHA-256 digest; the clear codes are never stored. Every state
+Codes are looked up by their SHA-256 digest; the clear codes are never stored. Amazon's
+device code, which we must send back to Amazon, is kept sealed (``sealing.Sealer``, bound
+to its row's ``id_hash``) and forgotten once the pair is finished. Every state
 change is a compare-and-set (``WHERE`` the row is still as it was read), so two polls that
 race (two workers, two hosts) cannot both collect the same session: the loser sees False.
 """
@@ -22,7 +24,10 @@ from lwa_accounts.core.device_grant import (
     GrantPurpose,
     GrantStatus,
 )
+from lwa_accounts.sealing import Purpose, SealBroken, Sealer
 from lwa_accounts.store.schema import amazon_device_authorizations, device_grants
+
+DEVICE_CODE_SEAL: Purpose = "amazon-device-code"
 
 _GRANT_STATUSES: dict[str, GrantStatus] = {
     "pending": "pending",
@@ -66,14 +71,25 @@ def grant_from_row(row: Row[Any]) -> DeviceGrantRecord:
     )
 
 
-def authorization_from_row(row: Row[Any]) -> AmazonAuthorization:
+def _open_device_code(sealer: Sealer, id_hash: str, sealed: str | None) -> str | None:
+    """Amazon's device code; None when it is gone or does not open (altered, or a row from
+    before sealing): the authorization can then only expire (flows/tv_amazon.py)."""
+    if sealed is None:
+        return None
+    try:
+        return sealer.open(DEVICE_CODE_SEAL, sealed, aad=id_hash)
+    except SealBroken:
+        return None
+
+
+def authorization_from_row(row: Row[Any], sealer: Sealer) -> AmazonAuthorization:
     m = row._mapping
     c = amazon_device_authorizations.c
     return AmazonAuthorization(
         id_hash=m[c.id_hash],
         status=_AUTH_STATUSES[m[c.status]],
         user_code=m[c.user_code],
-        device_code=m[c.device_code],
+        device_code=_open_device_code(sealer, m[c.id_hash], m[c.device_code]),
         verification_uri=m[c.verification_uri],
         device_name=m[c.device_name],
         interval=m[c.interval],
@@ -87,8 +103,9 @@ def authorization_from_row(row: Row[Any]) -> AmazonAuthorization:
 
 
 class SqlDeviceStore:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, sealer: Sealer) -> None:
         self._conn = connection
+        self._sealer = sealer
 
     # ---- device grants and hand-offs --------------------------------------------------
 
@@ -173,7 +190,11 @@ class SqlDeviceStore:
                 id_hash=auth.id_hash,
                 status=auth.status,
                 user_code=auth.user_code,
-                device_code=auth.device_code,
+                device_code=(
+                    self._sealer.seal(DEVICE_CODE_SEAL, auth.device_code, aad=auth.id_hash)
+                    if auth.device_code is not None
+                    else None
+                ),
                 verification_uri=auth.verification_uri,
                 device_name=auth.device_name,
                 interval=auth.interval,
@@ -193,7 +214,7 @@ class SqlDeviceStore:
                 select(amazon_device_authorizations).where(c.id_hash == id_hash)
             )
         ).first()
-        return authorization_from_row(row) if row is not None else None
+        return authorization_from_row(row, self._sealer) if row is not None else None
 
     async def record_device_poll(
         self, auth: AmazonAuthorization, *, now: datetime, interval: int
