@@ -32,7 +32,10 @@ up its own new session by polling:
     what a registration form shows prefilled and requires)
 ``confirm_link(stores, deps, flow_id, password, *, client, binding, deliver_to)``
     -> ``SignedInWithAmazon`` | ``FlowCompleted`` | ``Refused`` (wrong password: 401 with
-    ``attempts_left``; the password throttle of sign-in applies, the N+1th try gets 429)
+    ``attempts_left``; the password throttle of sign-in applies, the N+1th try gets 429). Request
+    handlers split it so argon2 holds no lock: ``begin_link`` (transaction) ->
+    ``check_link_password`` (no database) -> ``finish_link`` (transaction; re-checks that
+    the flow is still pending and the password unchanged)
 ``complete_registration(stores, deps, flow_id, form, *, client, binding, deliver_to)``
     -> ``SignedInWithAmazon`` | ``FlowCompleted`` | ``Refused`` (raises ValidationFailed,
     UsernameTaken, EmailTaken); also "create a separate account instead" of a link flow
@@ -56,7 +59,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -113,10 +116,12 @@ from lwa_accounts.errors import (
 )
 from lwa_accounts.flows.accounts import (
     AccountDeps,
+    PasswordCheck,
     Refused,
+    check_password,
     reauthenticate,
     recently_authenticated,
-    verify_password,
+    record_password_check,
 )
 from lwa_accounts.flows.amazon_profile import (
     POSTAL_CODE_MAX,
@@ -674,6 +679,16 @@ async def _finish(
     return SignedInWithAmazon(created=created, signed_in=signed_in)
 
 
+@dataclass(frozen=True, slots=True)
+class LinkAttempt:
+    """A link step found by ``begin_link``: its password is checked outside any
+    transaction (``check_link_password``), then ``finish_link`` re-checks and links."""
+
+    flow_id: str = field(repr=False)
+    flow: PendingFlow
+    account: Account
+
+
 async def confirm_link(
     stores: Stores,
     deps: AccountDeps,
@@ -684,7 +699,33 @@ async def confirm_link(
     binding: str | None = None,
     deliver_to: DeliverTo = "caller",
 ) -> SignedInWithAmazon | FlowCompleted | Refused:
-    """Prove the local password of the account holding the Amazon email, then link."""
+    """Prove the local password of the account holding the Amazon email, then link.
+
+    All in the caller's transaction. Request handlers run the three steps separately
+    (``begin_link`` in one short transaction, ``check_link_password`` outside any,
+    ``finish_link`` in a second one) so argon2 holds no connection or SQLite write lock.
+    """
+    attempt = await begin_link(
+        stores, deps, flow_id, client=client, binding=binding, deliver_to=deliver_to
+    )
+    if isinstance(attempt, Refused):
+        return attempt
+    check = await check_link_password(deps, attempt, password, client=client)
+    return await finish_link(
+        stores, deps, attempt, check, client=client, binding=binding, deliver_to=deliver_to
+    )
+
+
+async def begin_link(
+    stores: Stores,
+    deps: AccountDeps,
+    flow_id: str,
+    *,
+    client: ClientInfo,
+    binding: str | None = None,
+    deliver_to: DeliverTo = "caller",
+) -> LinkAttempt | Refused:
+    """The pending link flow and its target account, or an audited refusal."""
     loaded = await _load_flow(
         stores, deps, flow_id, client=client, binding=binding, check_binding=deliver_to == "caller"
     )
@@ -693,7 +734,7 @@ async def confirm_link(
     flow = loaded
     if flow.kind != "link" or flow.target_account_id is None:
         return await _refuse(stores, deps, FlowNotFound(), client=client, profile=flow.profile)
-    account = await stores.accounts.lock(flow.target_account_id)
+    account = await stores.accounts.get(flow.target_account_id)
     if account is None:
         return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
     # The sign-in throttle first, so the N+1th wrong password is a 429 like on /signin.
@@ -707,9 +748,54 @@ async def confirm_link(
         return await _refuse(
             stores, deps, FlowExpired(), client=client, account_id=account.id, profile=flow.profile
         )
-    refused = await verify_password(
-        stores, deps, account=account, account_key=account.id, password=password, client=client
+    return LinkAttempt(flow_id=flow_id, flow=flow, account=account)
+
+
+async def check_link_password(
+    deps: AccountDeps, attempt: LinkAttempt, password: str, *, client: ClientInfo
+) -> PasswordCheck:
+    """Throttle and argon2 against the target account; touches no database."""
+    return await check_password(
+        deps,
+        account=attempt.account,
+        account_key=attempt.account.id,
+        password=password,
+        client=client,
     )
+
+
+async def finish_link(
+    stores: Stores,
+    deps: AccountDeps,
+    attempt: LinkAttempt,
+    check: PasswordCheck,
+    *,
+    client: ClientInfo,
+    binding: str | None = None,
+    deliver_to: DeliverTo = "caller",
+) -> SignedInWithAmazon | FlowCompleted | Refused:
+    """Record the check and, if the flow is still pending and the password it was checked
+    against is still the account's, link and finish the flow."""
+    loaded = await _load_flow(
+        stores,
+        deps,
+        attempt.flow_id,
+        client=client,
+        binding=binding,
+        check_binding=deliver_to == "caller",
+    )
+    if isinstance(loaded, Refused):
+        return loaded  # used or expired meanwhile
+    flow = loaded
+    account = await stores.accounts.lock(attempt.account.id)
+    if account is None or flow.target_account_id != account.id:
+        return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
+    # Audits a wrong or throttled password, and refuses one changed since it was checked.
+    refused = await record_password_check(stores, deps, check, client)
+    if flow.attempts_left <= 0:  # spent by concurrent attempts meanwhile
+        return await _refuse(
+            stores, deps, FlowExpired(), client=client, account_id=account.id, profile=flow.profile
+        )
     if refused is not None:
         error = refused.error
         if isinstance(error, InvalidCredentials):
@@ -721,6 +807,19 @@ async def confirm_link(
         return await _refuse(
             stores, deps, error, client=client, account_id=account.id, profile=flow.profile
         )
+    return await _link_proven(stores, deps, flow, account, client=client, deliver_to=deliver_to)
+
+
+async def _link_proven(
+    stores: Stores,
+    deps: AccountDeps,
+    flow: PendingFlow,
+    account: Account,
+    *,
+    client: ClientInfo,
+    deliver_to: DeliverTo,
+) -> SignedInWithAmazon | FlowCompleted | Refused:
+    """The password was proven: link (the account row is locked by the caller)."""
     if account.disabled:
         return await _refuse(
             stores,

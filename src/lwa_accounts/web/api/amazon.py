@@ -381,10 +381,16 @@ async def get_flow(
 )
 async def link_flow(flow_id: str, body: LinkRequest, request: Request) -> AmazonSignedInOut:
     services = get_services(request)
+    client = client_info(request)
     async with services.database.transaction() as stores:
-        outcome = await amazon.confirm_link(
-            stores, services.accounts, flow_id, body.password, client=client_info(request)
-        )
+        begun = await amazon.begin_link(stores, services.accounts, flow_id, client=client)
+    attempt = unwrap(begun)
+    # argon2 outside any transaction; finish_link re-checks the flow and the password.
+    check = await amazon.check_link_password(
+        services.accounts, attempt, body.password, client=client
+    )
+    async with services.database.transaction() as stores:
+        outcome = await amazon.finish_link(stores, services.accounts, attempt, check, client=client)
         rendered = (
             await signed_in_json(stores, outcome)
             if isinstance(outcome, SignedInWithAmazon)

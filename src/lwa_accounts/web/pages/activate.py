@@ -31,8 +31,11 @@ from lwa_accounts.flows.accounts import Refused
 from lwa_accounts.flows.amazon import (
     FlowCompleted,
     RegistrationForm,
+    SignedInWithAmazon,
+    begin_link,
+    check_link_password,
     complete_registration,
-    confirm_link,
+    finish_link,
     get_flow,
     registration_fields,
 )
@@ -272,6 +275,7 @@ async def activate_link(request: Request) -> Response:
     client = client_info(request)
     typed = form.get("code", CODE_FIELD_MAX)
     password = form.get("password", 1100)
+    outcome: FlowCompleted | SignedInWithAmazon | Refused
     try:
         async with device_transaction(services) as (stores, devices):
             found = await _lookup(stores, devices, services, form, client)
@@ -279,13 +283,25 @@ async def activate_link(request: Request) -> Response:
                 raise found.error
             flow = await _handoff_flow(stores, services, found, client)
             if isinstance(flow, Refused):
-                outcome: Any = flow
-            else:
-                outcome = await confirm_link(
+                return _enter_page(request, code=typed, error=flow.error)
+            attempt = await begin_link(
+                stores,
+                services.accounts,
+                handoff_flow_id(services.settings, found),
+                client=client,
+                deliver_to="originator",
+            )
+        if isinstance(attempt, Refused):
+            outcome = attempt
+        else:
+            # argon2 outside any transaction; finish_link re-checks the flow and the password.
+            check = await check_link_password(services.accounts, attempt, password, client=client)
+            async with device_transaction(services) as (stores, devices):
+                outcome = await finish_link(
                     stores,
                     services.accounts,
-                    handoff_flow_id(services.settings, found),
-                    password,
+                    attempt,
+                    check,
                     client=client,
                     deliver_to="originator",
                 )
@@ -293,8 +309,6 @@ async def activate_link(request: Request) -> Response:
                     await close_handoff(devices, services.clock, found)
     except LwaAccountsError as error:
         return _enter_page(request, code=typed, error=error)
-    if isinstance(flow, Refused):
-        return _enter_page(request, code=typed, error=flow.error)
     if isinstance(outcome, Refused):
         refusal = outcome.error
         if isinstance(refusal, InvalidCredentials):

@@ -343,24 +343,31 @@ async def link_submit(request: Request) -> Response:
     services = get_services(request)
     form = await read_form(request)
     password = form.get("password", 1100)
+    client = client_info(request)
     async with services.database.transaction() as stores:
         pending = await _pending(request, services, stores)
-    if isinstance(pending, Refused):
-        return _flow_gone(request, services, pending.error)
-    data, _ = pending
-    async with services.database.transaction() as stores:
-        outcome = await amazon.confirm_link(
-            stores,
-            services.accounts,
-            data["flow"],
-            password,
-            client=client_info(request),
-            binding=data["binding"],
+        if isinstance(pending, Refused):
+            return _flow_gone(request, services, pending.error)
+        data, _ = pending
+        attempt = await amazon.begin_link(
+            stores, services.accounts, data["flow"], client=client, binding=data["binding"]
         )
-        if isinstance(outcome, SignedInWithAmazon):
-            return await _signed_in_response(
-                request, services, stores, outcome.signed_in, safe_next(data.get("next"))
+    outcome: SignedInWithAmazon | amazon.FlowCompleted | Refused
+    if isinstance(attempt, Refused):
+        outcome = attempt
+    else:
+        # argon2 outside any transaction; finish_link re-checks the flow and the password.
+        check = await amazon.check_link_password(
+            services.accounts, attempt, password, client=client
+        )
+        async with services.database.transaction() as stores:
+            outcome = await amazon.finish_link(
+                stores, services.accounts, attempt, check, client=client, binding=data["binding"]
             )
+            if isinstance(outcome, SignedInWithAmazon):
+                return await _signed_in_response(
+                    request, services, stores, outcome.signed_in, safe_next(data.get("next"))
+                )
     assert isinstance(outcome, Refused)
     error = outcome.error
     if isinstance(error, FlowExpired | FlowNotFound):
