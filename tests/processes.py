@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,3 +56,22 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# The `lwa-accounts` command, run by the interpreter running the tests.
+CLI = [sys.executable, "-m", "lwa_accounts.cli"]
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``lwa-accounts *args`` in a fresh process; the caller checks the return code."""
+    return subprocess.run(
+        [*CLI, *args],
+        input=input,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

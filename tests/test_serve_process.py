@@ -4,18 +4,16 @@ fresh DATA_DIR (so the development lifespan must create the database itself)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import httpx
 import pytest
 
-from tests.processes import free_port, running_server
+from tests.processes import CLI, free_port, run_cli, running_server
 
 PASSWORD = "tangerine-elephant-42"
-CLI = [sys.executable, "-m", "lwa_accounts.cli"]
 
 
 def environment(data_dir: Path) -> dict[str, str]:
@@ -74,52 +72,25 @@ def test_register_sign_in_and_me_over_real_http(server: tuple[str, Path]) -> Non
 
 def test_accounts_cli_create_and_list(tmp_path: Path) -> None:
     env = environment(tmp_path / "var")
-    created = subprocess.run(
-        [
-            *CLI,
-            "accounts",
-            "create",
-            "Grace",
-            "--email",
-            "grace@example.com",
-            "--name",
-            "Grace H",
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+    def create(username: str, name: str, password: str, *extra: str) -> CompletedProcess[str]:
+        return run_cli(
+            *("accounts", "create", username, "--name", name, "--password-stdin", *extra),
+            env=env,
+            input=password + "\n",
+        )
+
+    created = create("Grace", "Grace H", PASSWORD, "--email", "grace@example.com")
     assert created.returncode == 0, created.stderr
     assert created.stdout.strip().startswith("acc_")
-    duplicate = subprocess.run(
-        [*CLI, "accounts", "create", "grace", "--name", "G", "--password-stdin"],
-        input=PASSWORD + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    duplicate = create("grace", "G", PASSWORD)
     assert duplicate.returncode == 1
     assert "taken" in duplicate.stderr
-    weak = subprocess.run(
-        [*CLI, "accounts", "create", "weakling", "--name", "W", "--password-stdin"],
-        input="short\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    weak = create("weakling", "W", "short")
     assert weak.returncode == 1
     assert "password" in weak.stderr
-    listing = subprocess.run(
-        [*CLI, "accounts", "list"], env=env, capture_output=True, text=True, timeout=60, check=True
-    )
+    listing = run_cli("accounts", "list", env=env)
+    assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.strip().splitlines()
     assert lines[0].split("\t")[:2] == ["id", "username"]
     assert len(lines) == 2

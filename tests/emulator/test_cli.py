@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from lwa_accounts.emulator.app import create_app
 from lwa_accounts.emulator.cli import SeedFileError, load_customers
 from lwa_accounts.emulator.config import EmulatorConfig, refuse_in_production
 from lwa_accounts.errors import EmulatorRefused
-from tests.processes import free_port, running_server
+from tests.processes import free_port, run_cli, running_server
 
 COMMAND = str(Path(sys.executable).parent / "lwa-accounts")
 SEED_YAML = """\
@@ -86,13 +85,8 @@ def test_standalone_server_over_real_http(server: str) -> None:
 
 
 def test_refuses_to_start_in_production(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [COMMAND, "emulator", "serve", "--port", str(free_port())],
-        env=environment(tmp_path, "production"),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    result = run_cli(
+        "emulator", "serve", "--port", str(free_port()), env=environment(tmp_path, "production")
     )
     assert result.returncode == 2
     assert "LWA_ACCOUNTS_ENV=production" in result.stderr
