@@ -28,6 +28,7 @@ from lwa_accounts.errors import (
     AccountDisabled,
     InvalidCredentials,
     LwaAccountsError,
+    NotAuthenticated,
     NotFound,
     ReauthenticationRequired,
     TooManyAttempts,
@@ -338,7 +339,14 @@ async def reauthenticate(
     password: str,
     client: ClientInfo,
 ) -> Refused | None:
-    """Prove the password again: the session counts as freshly authenticated."""
+    """Prove the password again: the session counts as freshly authenticated.
+
+    For bearer (device) callers of the API: the token is kept, because a device cannot be
+    handed a new token in the middle of an unrelated request (attach/detach Amazon answer
+    with the account, not a session) and would be signed out by its own request. A token
+    in a device's storage is not a fixation risk the way a planted cookie is. Browsers
+    re-authenticate with ``finish_reauthentication``, which rotates the session instead.
+    """
     refused = await verify_password(
         stores, deps, account=account, account_key=account.id, password=password, client=client
     )
@@ -347,6 +355,59 @@ async def reauthenticate(
     await stores.sessions.mark_authenticated(session.id)
     await _audit(stores, deps, REAUTHENTICATED, account.id, client, f"session={session.id}")
     return None
+
+
+async def finish_reauthentication(
+    stores: Stores,
+    deps: AccountDeps,
+    check: PasswordCheck,
+    *,
+    session: Session,
+    client: ClientInfo,
+) -> SignedIn | Refused:
+    """A browser re-entered its password (``check_password`` ran outside the transaction):
+    record the check and, if it holds, replace the session by a new one (security.md 19)."""
+    refused = await record_password_check(stores, deps, check, client)
+    if refused is not None:
+        return refused
+    account = await stores.accounts.get(session.account_id)
+    if account is None:
+        return Refused(NotAuthenticated())
+    return await rotate_session(stores, deps, session=session, account=account, client=client)
+
+
+async def rotate_session(
+    stores: Stores,
+    deps: AccountDeps,
+    *,
+    session: Session,
+    account: Account,
+    client: ClientInfo,
+    method: str = "reauthentication",
+) -> SignedIn:
+    """A new session id for a browser that just proved itself again (no fixation): the old
+    session ends, the new one (freshly authenticated) starts through ``start_session``.
+    NotAuthenticated when the old session ended meanwhile (signed out elsewhere)."""
+    if not await stores.sessions.revoke(account.id, session.id):
+        raise NotAuthenticated("The session is unknown, expired or signed out.")
+    signed_in = await start_session(
+        stores,
+        account,
+        kind=session.kind,
+        device_name=session.device_name,
+        user_agent=client.user_agent,
+        ip=client.ip,
+        method=method,
+    )
+    await _audit(
+        stores,
+        deps,
+        REAUTHENTICATED,
+        account.id,
+        client,
+        f"session={signed_in.session.id} replaces={session.id}",
+    )
+    return signed_in
 
 
 async def change_password(

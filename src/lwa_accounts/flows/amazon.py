@@ -985,6 +985,9 @@ async def _require_recent_auth(
     client: ClientInfo,
 ) -> Refused | None:
     if password:
+        # Only bearer (device) callers of the API pass the password here; their token is
+        # kept (see ``reauthenticate``). Browser pages re-authenticate before this and get
+        # a new session (``finish_reauthentication``).
         return await reauthenticate(
             stores, deps, session=session, account=account, password=password, client=client
         )

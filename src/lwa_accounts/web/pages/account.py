@@ -14,9 +14,11 @@ from lwa_accounts.flows.accounts import (
     change_password,
     list_sessions,
     revoke_session,
+    rotate_session,
 )
+from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.web.auth import Caller, client_info, optional_browser_caller
-from lwa_accounts.web.cookies import clear_session_cookie
+from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
 from lwa_accounts.web.forms import read_form
 from lwa_accounts.web.services import get_services
 from lwa_accounts.web.templating import render
@@ -94,6 +96,7 @@ async def account_change_password(request: Request) -> Response:
             status_code=422,
             errors={"confirm_password": "The two new passwords do not match."},
         )
+    rotated: SignedIn | None = None
     try:
         async with services.database.transaction() as stores:
             outcome = await change_password(
@@ -105,6 +108,17 @@ async def account_change_password(request: Request) -> Response:
                 new_password=new,
                 client=client_info(request),
             )
+            if outcome is None:
+                # The password was proven again (or set within a recent sign-in): a new
+                # session id, as at every sign-in (security.md item 19).
+                rotated = await rotate_session(
+                    stores,
+                    services.accounts,
+                    session=caller.session,
+                    account=caller.account,
+                    client=client_info(request),
+                    method="password_change",
+                )
     except ValidationFailed as failure:
         return await _account_page(request, caller, status_code=422, errors=failure.errors)
     except LwaAccountsError as failure:
@@ -126,7 +140,16 @@ async def account_change_password(request: Request) -> Response:
             errors={"current_password": message},
             headers=headers,
         )
-    return RedirectResponse("/account?done=password-changed", status_code=303)
+    assert rotated is not None  # the change succeeded
+    response = RedirectResponse("/account?done=password-changed", status_code=303)
+    set_session_cookie(
+        response,
+        rotated.token,
+        rotated.session.absolute_expires_at,
+        services.settings,
+        now=services.clock.now(),
+    )
+    return response
 
 
 @router.post("/account/sessions/{session_id}/signout")

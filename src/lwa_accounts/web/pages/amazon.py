@@ -27,7 +27,12 @@ from lwa_accounts.errors import (
     ValidationFailed,
 )
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import Refused, reauthenticate, recently_authenticated
+from lwa_accounts.flows.accounts import (
+    Refused,
+    check_password,
+    finish_reauthentication,
+    recently_authenticated,
+)
 from lwa_accounts.flows.amazon import (
     Attached,
     LinkRequired,
@@ -516,25 +521,43 @@ async def _signed_in_caller(request: Request, services: Services) -> Caller | No
 
 async def _confirm_recent(
     request: Request, services: Services, caller: Caller, password: str
-) -> Response | None:
-    """None when the session may change sign-in methods now (recent sign-in or password)."""
+) -> Response | SignedIn | None:
+    """None when the session may change sign-in methods now (recent sign-in); after the
+    password is given again, the browser's new session (the old one ended: no fixation),
+    to be set as the cookie of the response; else the redirect that says why not."""
     if not password:
         if recently_authenticated(caller.session, services.accounts):
             return None
         return _to_account(amazon_error="reauth")
+    client = client_info(request)
+    # argon2 outside any transaction, as on /signin.
+    check = await check_password(
+        services.accounts,
+        account=caller.account,
+        account_key=caller.account.id,
+        password=password,
+        client=client,
+    )
     async with services.database.transaction() as stores:
-        refused = await reauthenticate(
-            stores,
-            services.accounts,
-            session=caller.session,
-            account=caller.account,
-            password=password,
-            client=client_info(request),
+        outcome = await finish_reauthentication(
+            stores, services.accounts, check, session=caller.session, client=client
         )
-    if refused is None:
-        return None
-    code = "too-many" if refused.error.code == "too_many_attempts" else "wrong-password"
+    if isinstance(outcome, SignedIn):
+        return outcome
+    code = "too-many" if outcome.error.code == "too_many_attempts" else "wrong-password"
     return _to_account(amazon_error=code)
+
+
+def _with_session(response: Response, services: Services, signed_in: SignedIn | None) -> Response:
+    if signed_in is not None:
+        set_session_cookie(
+            response,
+            signed_in.token,
+            signed_in.session.absolute_expires_at,
+            services.settings,
+            now=services.clock.now(),
+        )
+    return response
 
 
 @router.post("/account/amazon/link")
@@ -544,12 +567,13 @@ async def account_link(request: Request) -> Response:
     caller = await _signed_in_caller(request, services)
     if caller is None:
         return RedirectResponse("/signin?next=/account", status_code=303)
-    problem = await _confirm_recent(request, services, caller, form.get("password", 1100))
-    if problem is not None:
-        return problem
-    return RedirectResponse(
+    confirmed = await _confirm_recent(request, services, caller, form.get("password", 1100))
+    if isinstance(confirmed, Response):
+        return confirmed
+    response = RedirectResponse(
         "/auth/amazon/start?" + urlencode({"intent": "attach", "next": "/account"}), status_code=303
     )
+    return _with_session(response, services, confirmed)
 
 
 @router.post("/account/amazon/unlink")
@@ -559,23 +583,24 @@ async def account_unlink(request: Request) -> Response:
     caller = await _signed_in_caller(request, services)
     if caller is None:
         return RedirectResponse("/signin?next=/account", status_code=303)
-    problem = await _confirm_recent(request, services, caller, form.get("password", 1100))
-    if problem is not None:
-        return problem
+    confirmed = await _confirm_recent(request, services, caller, form.get("password", 1100))
+    if isinstance(confirmed, Response):
+        return confirmed
+    session = confirmed.session if confirmed is not None else caller.session
     try:
         async with services.database.transaction() as stores:
             refused = await amazon.detach_amazon(
                 stores,
                 services.accounts,
-                session=caller.session,
+                session=session,
                 account=caller.account,
                 password=None,
                 client=client_info(request),
             )
     except ReauthenticationRequired:
-        return _to_account(amazon_error="reauth")
+        return _with_session(_to_account(amazon_error="reauth"), services, confirmed)
     except LwaAccountsError:  # nothing linked (a second click): the page shows the truth
-        return _to_account()
+        return _with_session(_to_account(), services, confirmed)
     if refused is not None:
-        return _to_account(amazon_error="last-method")
-    return _to_account(amazon="unlinked")
+        return _with_session(_to_account(amazon_error="last-method"), services, confirmed)
+    return _with_session(_to_account(amazon="unlinked"), services, confirmed)
