@@ -161,3 +161,41 @@ async def test_bearer_reauthentication_keeps_the_token(tmp_path: Path, method: s
             )
             assert detach.status_code == 204, detach.text
         assert (await client.get("/api/v1/me", headers=bearer)).status_code == 200
+
+
+async def test_change_password_hashes_outside_the_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _signed_in(tmp_path) as (app, client):
+        database = database_of(app)
+        hasher = app.state.services.accounts.hasher
+        locked: list[tuple[str, bool]] = []
+        real_verify, real_hash = hasher.verify, hasher.hash
+
+        def writer_locked() -> bool:
+            writer = database._sqlite_writer
+            return writer is not None and writer.locked()
+
+        async def verify(password_hash: str, password: str) -> bool:
+            locked.append(("verify", writer_locked()))
+            result: bool = await real_verify(password_hash, password)
+            return result
+
+        async def hash_(password: str) -> str:
+            locked.append(("hash", writer_locked()))
+            result: str = await real_hash(password)
+            return result
+
+        monkeypatch.setattr(hasher, "verify", verify)
+        monkeypatch.setattr(hasher, "hash", hash_)
+        page = await client.get("/account")
+        fields = form_fields(page.text, "/account/password") | {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        }
+        assert (await client.post("/account/password", data=fields)).status_code == 303
+        assert locked == [("verify", False), ("hash", False)]
+        signin = await client.get("/signin")
+        again = form_fields(signin.text, "/signin") | {"username": "ada", "password": NEW_PASSWORD}
+        assert (await client.post("/signin", data=again)).status_code == 303

@@ -423,27 +423,73 @@ async def change_password(
     """Set a new password and end every other session of the account.
 
     An account with a password must give it; one without (created through Amazon) may
-    set one only within a recent sign-in.
+    set one only within a recent sign-in. All in the caller's transaction; request
+    handlers run ``prepare_password_change`` (argon2, no database) before it and
+    ``finish_password_change`` inside it.
     """
+    prepared = await prepare_password_change(
+        deps,
+        account=account,
+        current_password=current_password,
+        new_password=new_password,
+        client=client,
+    )
+    return await finish_password_change(
+        stores, deps, prepared, session=session, account=account, client=client
+    )
+
+
+@dataclass(frozen=True)
+class PreparedPasswordChange:
+    """The current password checked (None: the account has none) and the new one hashed."""
+
+    check: PasswordCheck | None
+    new_hash: str | None = field(repr=False)  # None when the check failed
+
+
+async def prepare_password_change(
+    deps: AccountDeps,
+    *,
+    account: Account,
+    current_password: str | None,
+    new_password: str,
+    client: ClientInfo,
+) -> PreparedPasswordChange:
+    """Validate the new password (ValidationFailed), check the current one (throttled) and
+    hash the new one, touching no database."""
     checked = validate_password(new_password, deps.common_passwords)
     if isinstance(checked, Invalid):
         raise ValidationFailed(errors={"new_password": checked.message})
+    check: PasswordCheck | None = None
     if account.has_password:
         if not current_password:
             raise ValidationFailed(errors={"current_password": "Enter your current password."})
-        refused = await verify_password(
-            stores,
-            deps,
-            account=account,
-            account_key=account.id,
-            password=current_password,
-            client=client,
+        check = await check_password(
+            deps, account=account, account_key=account.id, password=current_password, client=client
         )
+    new_hash = await deps.hasher.hash(new_password) if check is None or check.ok else None
+    return PreparedPasswordChange(check=check, new_hash=new_hash)
+
+
+async def finish_password_change(
+    stores: Stores,
+    deps: AccountDeps,
+    prepared: PreparedPasswordChange,
+    *,
+    session: Session,
+    account: Account,
+    client: ClientInfo,
+) -> Refused | None:
+    """Record the check (refused if the password changed since), store the new hash and
+    end the account's other sessions."""
+    if prepared.check is not None:
+        refused = await record_password_check(stores, deps, prepared.check, client)
         if refused is not None:
             return refused
     elif not recently_authenticated(session, deps):
         raise ReauthenticationRequired()
-    await stores.accounts.update(account.id, password_hash=await deps.hasher.hash(new_password))
+    assert prepared.new_hash is not None  # hashed whenever the check passed
+    await stores.accounts.update(account.id, password_hash=prepared.new_hash)
     ended = await stores.sessions.revoke_all(account.id, except_session_id=session.id)
     await _audit(
         stores, deps, PASSWORD_CHANGED, account.id, client, f"other_sessions_ended={ended}"

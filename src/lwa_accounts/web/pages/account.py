@@ -11,8 +11,9 @@ from starlette.responses import RedirectResponse, Response
 from lwa_accounts.errors import LwaAccountsError, NotFound, ValidationFailed
 from lwa_accounts.flows.accounts import (
     Refused,
-    change_password,
+    finish_password_change,
     list_sessions,
+    prepare_password_change,
     revoke_session,
     rotate_session,
 )
@@ -97,16 +98,24 @@ async def account_change_password(request: Request) -> Response:
             errors={"confirm_password": "The two new passwords do not match."},
         )
     rotated: SignedIn | None = None
+    client = client_info(request)
     try:
+        # argon2 (current and new password) outside any transaction, as on /signin.
+        prepared = await prepare_password_change(
+            services.accounts,
+            account=caller.account,
+            current_password=current or None,
+            new_password=new,
+            client=client,
+        )
         async with services.database.transaction() as stores:
-            outcome = await change_password(
+            outcome = await finish_password_change(
                 stores,
                 services.accounts,
+                prepared,
                 session=caller.session,
                 account=caller.account,
-                current_password=current or None,
-                new_password=new,
-                client=client_info(request),
+                client=client,
             )
             if outcome is None:
                 # The password was proven again (or set within a recent sign-in): a new
@@ -116,7 +125,7 @@ async def account_change_password(request: Request) -> Response:
                     services.accounts,
                     session=caller.session,
                     account=caller.account,
-                    client=client_info(request),
+                    client=client,
                     method="password_change",
                 )
     except ValidationFailed as failure:
