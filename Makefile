@@ -6,7 +6,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit format clean
+.PHONY: install run test test-postgres lint typecheck format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ typecheck: install
 
 test: lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The same suite with PostgreSQL (127.0.0.1:5432) as every test's default database.
+test-postgres: install
+	LWA_TEST_DATABASE=postgres $(BIN)/pytest $(PYTEST_ARGS)
 
 format: install
 	$(BIN)/ruff format src tests

@@ -6,10 +6,12 @@ Tests that need a service skip when it is unreachable, unless LWA_ACCOUNTS_REQUI
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -37,30 +39,63 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+async def _admin(sql: str) -> None:
     import asyncpg
 
-    name = f"lwa_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(
         host=POSTGRES_HOST, port=POSTGRES_PORT, user="postgres", database="postgres"
     )
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(sql)
     finally:
         await admin.close()
+
+
+def _new_database_name() -> str:
+    return f"lwa_test_{uuid.uuid4().hex[:12]}"
+
+
+def _database_url(name: str) -> str:
+    return f"postgresql+asyncpg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+    name = _new_database_name()
+    await _admin(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+asyncpg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
+        yield _database_url(name)
     finally:
-        admin = await asyncpg.connect(
-            host=POSTGRES_HOST, port=POSTGRES_PORT, user="postgres", database="postgres"
-        )
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# LWA_TEST_DATABASE=postgres runs the whole suite with PostgreSQL as the default database:
+# every test gets a fresh database through LWA_ACCOUNTS_DATABASE_URL, which every Settings()
+# (and every `lwa-accounts` subprocess) reads when a test does not name a database itself.
+DEFAULT_DATABASE = os.environ.get("LWA_TEST_DATABASE", "sqlite")
+
+
+def _in_thread(sql: str) -> None:
+    # A thread of its own: the test may already run an event loop in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _admin(sql)).result()
+
+
+@pytest.fixture(autouse=True)
+def _default_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    if DEFAULT_DATABASE != "postgres":
+        yield
+        return
+    require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+    name = _new_database_name()
+    _in_thread(f'CREATE DATABASE "{name}"')
+    monkeypatch.setenv("LWA_ACCOUNTS_DATABASE_URL", _database_url(name))
+    try:
+        yield
+    finally:
+        _in_thread(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -15,7 +15,10 @@ from lwa_accounts.store.db import Database
 from tests.store.conftest import sqlite_url
 
 
-async def test_from_settings_uses_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
+async def test_from_settings_uses_a_sqlite_file_in_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LWA_ACCOUNTS_DATABASE_URL", raising=False)  # the default, even in CI
     data_dir = tmp_path / "nested" / "data"
     db = Database.from_settings(Settings(env="test", data_dir=data_dir))
     try:
