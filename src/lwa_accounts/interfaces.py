@@ -121,6 +121,10 @@ class SessionStore(Protocol):
         """Re-authentication: set ``authenticated_at`` to now. False if no such session."""
         ...
 
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` sessions expired or revoked before ``before``."""
+        ...
+
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
@@ -235,6 +239,10 @@ class PendingFlowStore(Protocol):
 
     async def delete_expired(self, now: datetime) -> int: ...
 
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` flows (pending or finished) that expired before ``before``."""
+        ...
+
 
 class DeviceStore(Protocol):
     """Device grants, phone hand-offs and server-assisted Amazon code pairs (issue 6).
@@ -278,3 +286,7 @@ class DeviceStore(Protocol):
     ) -> bool: ...
 
     async def delete_expired(self, before: datetime) -> int: ...
+
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` grants and code pairs that expired before ``before``."""
+        ...

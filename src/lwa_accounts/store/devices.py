@@ -273,3 +273,18 @@ class SqlDeviceStore:
             )
         )
         return grants.rowcount + auths.rowcount
+
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` grants and code pairs that expired before ``before``,
+        whatever their status (a consumed or finished one is dead once expired)."""
+        deleted = 0
+        for table, key in (
+            (device_grants, device_grants.c.id),
+            (amazon_device_authorizations, amazon_device_authorizations.c.id_hash),
+        ):
+            if deleted >= limit:
+                break
+            ids = select(key).where(table.c.expires_at < before).limit(limit - deleted)
+            result = await self._conn.execute(delete(table).where(key.in_(ids)))
+            deleted += int(result.rowcount)
+        return deleted

@@ -147,3 +147,11 @@ class SqlPendingFlowStore:
             delete(pending_flows).where(pending_flows.c.expires_at <= now)
         )
         return result.rowcount
+
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` flows that expired before ``before``, finished or not (a
+        finished flow is refused from then on either way)."""
+        c = pending_flows.c
+        ids = select(c.id_hash).where(c.expires_at < before).limit(limit)
+        result = await self._conn.execute(delete(pending_flows).where(c.id_hash.in_(ids)))
+        return int(result.rowcount)

@@ -103,6 +103,9 @@ sessions = Table(
     CheckConstraint("kind IN ('browser', 'device')", name="kind"),
     Index(None, "token_hash", unique=True),
     Index(None, "account_id"),
+    # Housekeeping (migration 0004_housekeeping): find expired and revoked sessions.
+    Index(None, "idle_expires_at"),
+    Index(None, "revoked_at"),
 )
 
 audit_events = Table(

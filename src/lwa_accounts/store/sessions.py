@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, select, update
+from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwa_accounts.core.models import Account, Session, SessionKind
@@ -210,3 +210,18 @@ class SqlSessionStore:
             stmt = stmt.where(sessions.c.id != except_session_id)
         result = await self._conn.execute(stmt.values(revoked_at=self._clock.now()))
         return int(result.rowcount)
+
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` sessions expired or revoked before ``before``.
+
+        ``idle_expires_at`` never passes ``absolute_expires_at``, so it alone says when a
+        session expired; both lookups use an index (migration 0004_housekeeping).
+        """
+        deleted = 0
+        for condition in (sessions.c.idle_expires_at < before, sessions.c.revoked_at < before):
+            if deleted >= limit:
+                break
+            ids = select(sessions.c.id).where(condition).limit(limit - deleted)
+            result = await self._conn.execute(delete(sessions).where(sessions.c.id.in_(ids)))
+            deleted += int(result.rowcount)
+        return deleted
