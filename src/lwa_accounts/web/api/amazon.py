@@ -389,16 +389,11 @@ async def link_flow(flow_id: str, body: LinkRequest, request: Request) -> Amazon
     check = await amazon.check_link_password(
         services.accounts, attempt, body.password, client=client
     )
-    async with services.database.transaction() as stores:
-        outcome = await amazon.finish_link(stores, services.accounts, attempt, check, client=client)
-        rendered = (
-            await signed_in_json(stores, outcome)
-            if isinstance(outcome, SignedInWithAmazon)
-            else None
-        )
-    unwrap(outcome)
-    assert rendered is not None
-    return rendered
+
+    async def finish(stores: Stores) -> FlowFinish:
+        return await amazon.finish_link(stores, services.accounts, attempt, check, client=client)
+
+    return await finish_flow(services, finish)
 
 
 @router.post(
