@@ -18,6 +18,7 @@ row does not open.
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlencode
@@ -34,6 +35,8 @@ from lwa_accounts.sealing import Purpose, SealBroken, Sealer
 from lwa_accounts.settings import Settings
 
 FLOW_ID_MAX = 100
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,13 @@ def unseal_flow_id(settings: Settings, user_code: str, sealed: str) -> str | Non
     try:
         return Sealer(settings).open(SEAL_PURPOSE, sealed, aad=dg.code_digest(user_code))
     except SealBroken:
+        # Possible tampering with the database: make it visible (never log the value).
+        logger.warning(
+            "sealed %s value did not open: altered, copied from another row, or sealed with "
+            "another secret key",
+            SEAL_PURPOSE,
+            extra={"seal_purpose": SEAL_PURPOSE},
+        )
         return None
 
 

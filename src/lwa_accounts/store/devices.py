@@ -9,6 +9,7 @@ race (two workers, two hosts) cannot both collect the same session: the loser se
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,8 @@ from lwa_accounts.sealing import Purpose, SealBroken, Sealer
 from lwa_accounts.store.schema import amazon_device_authorizations, device_grants
 
 DEVICE_CODE_SEAL: Purpose = "amazon-device-code"
+
+logger = logging.getLogger(__name__)
 
 _GRANT_STATUSES: dict[str, GrantStatus] = {
     "pending": "pending",
@@ -79,6 +82,13 @@ def _open_device_code(sealer: Sealer, id_hash: str, sealed: str | None) -> str |
     try:
         return sealer.open(DEVICE_CODE_SEAL, sealed, aad=id_hash)
     except SealBroken:
+        # Possible tampering with the database: make it visible (never log the value).
+        logger.warning(
+            "sealed %s value did not open: altered, copied from another row, or sealed with "
+            "another secret key",
+            DEVICE_CODE_SEAL,
+            extra={"seal_purpose": DEVICE_CODE_SEAL},
+        )
         return None
 
 
