@@ -35,6 +35,8 @@ if not Path(CHROMIUM).exists() and os.environ.get("LWA_ACCOUNTS_REQUIRE_SERVICES
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+from tests.browser.artifacts import save_screenshot  # noqa: E402
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -96,7 +98,7 @@ def browser() -> Iterator[Browser]:
 
 
 def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    save_screenshot(page, ARTIFACTS / f"{name}.png", full_page=True)
 
 
 def amazon_sign_in_and_consent(page: Page, customer: str) -> None:

@@ -33,6 +33,8 @@ if not Path(CHROMIUM).exists() and os.environ.get("LWA_ACCOUNTS_REQUIRE_SERVICES
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+from tests.browser.artifacts import save_screenshot  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
@@ -118,7 +120,7 @@ def local_account(server: LiveServer, username: str, email: str) -> None:
 
 
 def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    save_screenshot(page, ARTIFACTS / f"{name}.png")
 
 
 def tv_press(tv: Page, *keys: str) -> None:
