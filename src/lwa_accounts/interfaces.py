@@ -176,22 +176,42 @@ class AmazonClient(Protocol):
         ...
 
 
+class PasswordAttempt(Protocol):
+    """One password attempt, already taken from its budgets before the password is verified."""
+
+    @property
+    def left(self) -> int:
+        """Attempts left after this one before 429."""
+        ...
+
+    def failed(self) -> int:
+        """A wrong password: the attempt counts; returns the attempts left."""
+        ...
+
+    async def succeeded(self) -> None:
+        """The right password: the attempt is given back and the account's budget starts
+        again (the IP's does not)."""
+        ...
+
+
 class Throttle(Protocol):
-    """Password-attempt throttling (implemented in ``throttle.py`` over ``limits``).
+    """Password-attempt throttling (implemented in ``throttle.py``: a sliding log in memory
+    or Redis).
 
     ``account_key`` names the account under attack (its id, or the login as typed when no
-    such account exists) so unknown and known logins are throttled alike.
+    such account exists) so unknown and known logins are throttled alike. An attempt is
+    reserved atomically from every budget it belongs to (account and IP) *before* the
+    password is verified, so parallel attempts never get more than the budget through.
     """
 
-    async def guard_password(self, account_key: str, ip: str | None) -> None:
-        """Raise TooManyAttempts (with retry_after) before a password is even checked."""
+    async def reserve_password(self, account_key: str, ip: str | None) -> PasswordAttempt:
+        """Take one attempt from the account's and the IP's budget, or from neither and
+        raise TooManyAttempts (with retry_after)."""
         ...
 
-    async def password_failed(self, account_key: str, ip: str | None) -> int:
-        """Count a wrong password; returns the attempts left before 429."""
+    async def peek_password(self, account_key: str, ip: str | None) -> None:
+        """Raise TooManyAttempts if a budget is spent; reserves nothing (early refusal only)."""
         ...
-
-    async def password_succeeded(self, account_key: str) -> None: ...
 
 
 class AmazonDeviceClient(AmazonClient, Protocol):

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"
     redis_url: str | None = None
+    redis_key_prefix: str = "lwa-accounts"  # namespaces our keys (hosts sharing a Redis)
     log_level: str = "INFO"
 
     # Sessions. Browser sessions are short-lived; device (TV) sessions live long.
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
     device_session_absolute_seconds: int = Field(default=365 * 24 * 3600, gt=0)
     recent_auth_seconds: int = Field(default=300, gt=0)
 
-    # Brute-force protection (``limits`` rate-limit strings).
+    # Brute-force protection (``limits`` rate-limit strings, e.g. "5/15minutes").
     password_limit_per_account: str = "5/15minutes"  # noqa: S105
     password_limit_per_ip: str = "30/15minutes"  # noqa: S105
     registration_limit_per_ip: str = "20/hour"

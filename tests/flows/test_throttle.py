@@ -1,74 +1,224 @@
-"""The throttle over `limits`: memory by default, Redis when REDIS_URL is set."""
+"""The throttle's reservations: memory by default, Redis (several "hosts") when configured.
+
+Every test that can run on both stores runs on both: ``throttles`` builds Throttle instances
+over one memory store (one process) or over one Redis key prefix (each instance is a host).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
+from limits import parse
 
+from lwa_accounts import interfaces
 from lwa_accounts.errors import ServiceUnavailable, TooManyAttempts
-from lwa_accounts.throttle import Throttle, redis_storage_uri
+from lwa_accounts.throttle import Bucket, PasswordReservation, Throttle, redis_client_url
 from tests.flows.conftest import fast_settings
 
+IP = "192.0.2.1"
 
-def test_redis_url_gets_the_async_scheme() -> None:
-    assert redis_storage_uri("redis://127.0.0.1:6379/0") == "async+redis://127.0.0.1:6379/0"
-    assert redis_storage_uri("rediss://h:1/2") == "async+rediss://h:1/2"
-    assert redis_storage_uri("async+redis://h") == "async+redis://h"
+Factory = Callable[..., Throttle]
 
 
-async def exercise(throttle: Throttle, account: str) -> None:
-    for expected_left in (2, 1, 0):
-        await throttle.guard_password(account, "192.0.2.1")
-        assert await throttle.password_failed(account, "192.0.2.1") == expected_left
-    with pytest.raises(TooManyAttempts) as caught:
-        await throttle.guard_password(account, "192.0.2.1")
-    assert caught.value.retry_after is not None
-    assert 1 <= caught.value.retry_after <= 15 * 60
-    # Another account from the same IP is still fine (IP budget is 10).
-    await throttle.guard_password(account + "-other", "192.0.2.1")
-    await throttle.password_succeeded(account)
-    await throttle.guard_password(account, "192.0.2.1")
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def throttles(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    """``throttles(**settings)`` -> a Throttle; all of one test share one store."""
+    made: list[Throttle] = []
+    shared: dict[str, Throttle] = {}
+    prefix = f"lwa-test-{uuid.uuid4().hex}"
+    redis_url: str | None = None
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+
+    def make(**overrides: object) -> Throttle:
+        values: dict[str, object] = {"password_limit_per_account": "5/15minutes"}
+        values.update(overrides)
+        if redis_url is None:
+            # One process: every "instance" is the same Throttle (one memory store).
+            if "memory" not in shared:
+                shared["memory"] = Throttle(fast_settings(tmp_path, **values))
+            return shared["memory"]
+        throttle = Throttle(
+            fast_settings(tmp_path, redis_url=redis_url, **values), key_prefix=prefix
+        )
+        made.append(throttle)
+        return throttle
+
+    yield make
+    for throttle in made + list(shared.values()):
+        await throttle.aclose()
+    if redis_url is not None:
+        client = aioredis.Redis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(match=prefix + ":*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
 
 
-async def test_memory_storage(tmp_path: Path) -> None:
-    throttle = Throttle(fast_settings(tmp_path))
-    assert throttle.storage_name == "MemoryStorage"
-    await exercise(throttle, "acc_1")
+def test_redis_url_takes_the_limits_form_too() -> None:
+    assert redis_client_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redis_client_url("async+rediss://h:1/2") == "rediss://h:1/2"
 
 
-async def test_ip_budget_spans_accounts(tmp_path: Path) -> None:
-    throttle = Throttle(fast_settings(tmp_path, password_limit_per_ip="4/minute"))
+def test_the_throttle_fits_its_protocol(tmp_path: Path) -> None:
+    throttle: interfaces.Throttle = Throttle(fast_settings(tmp_path))  # mypy checks the fit
+    assert throttle is not None
+
+
+async def test_parallel_reservations_get_exactly_the_budget(throttles: Factory) -> None:
+    hosts = [throttles() for _ in range(4)]
+    results = await asyncio.gather(
+        *(hosts[n % 4].reserve_password("acc_1", IP) for n in range(40)), return_exceptions=True
+    )
+    granted = [r for r in results if isinstance(r, PasswordReservation)]
+    refused = [r for r in results if isinstance(r, TooManyAttempts)]
+    assert len(granted) == 5
+    assert len(refused) == 35
+    assert sorted(r.left for r in granted) == [0, 1, 2, 3, 4]
+    assert all(r.retry_after is not None and 1 <= r.retry_after <= 15 * 60 for r in refused)
+
+
+async def test_a_full_ip_bucket_leaves_the_account_bucket_untouched(throttles: Factory) -> None:
+    throttle = throttles(password_limit_per_account="3/minute", password_limit_per_ip="4/minute")
     for n in range(4):
-        await throttle.password_failed(f"acc_{n}", "203.0.113.9")
+        (await throttle.reserve_password(f"acc_{n}", IP)).failed()
     with pytest.raises(TooManyAttempts):
-        await throttle.guard_password("acc_new", "203.0.113.9")
-    await throttle.guard_password("acc_new", "203.0.113.10")
-    # Success on one account does not give the IP its budget back.
-    await throttle.password_succeeded("acc_0")
+        await throttle.reserve_password("acc_new", IP)
+    # acc_new lost nothing to the refusal: its whole budget of 3 is there from another IP.
+    first = await throttle.reserve_password("acc_new", "192.0.2.2")
+    assert first.left == 2
+
+
+async def test_a_full_account_bucket_leaves_the_ip_bucket_untouched(throttles: Factory) -> None:
+    throttle = throttles(password_limit_per_account="2/minute", password_limit_per_ip="10/minute")
+    for _ in range(2):
+        (await throttle.reserve_password("acc_1", "192.0.2.9")).failed()
+    for _ in range(3):
+        with pytest.raises(TooManyAttempts):
+            await throttle.reserve_password("acc_1", IP)
+    # IP spent nothing on the three refusals: 10 - 1 = 9 left after this attempt.
+    ip_only = await throttle.reserve([Bucket("password:ip", parse("10/minute"), IP)])
+    assert ip_only.left == 9
+
+
+async def test_give_back_removes_exactly_that_attempt(throttles: Factory) -> None:
+    throttle = throttles()
+    bucket = [Bucket("register:ip", parse("3/hour"), IP)]
+    first, second, third = [await throttle.reserve(bucket) for _ in range(3)]
+    assert (first.left, second.left, third.left) == (2, 1, 0)
     with pytest.raises(TooManyAttempts):
-        await throttle.guard_password("acc_0", "203.0.113.9")
+        await throttle.reserve(bucket)
+    await second.give_back()
+    again = await throttle.reserve(bucket)
+    assert again.left == 0  # exactly one place came back
+    with pytest.raises(TooManyAttempts):
+        await throttle.reserve(bucket)
+    with pytest.raises(RuntimeError):
+        await second.give_back()  # settled once
+    with pytest.raises(RuntimeError):
+        second.keep()
+
+
+async def test_a_right_password_gives_the_ip_entry_back_and_resets_the_account(
+    throttles: Factory,
+) -> None:
+    throttle = throttles(password_limit_per_account="3/minute", password_limit_per_ip="10/minute")
+    for left in (2, 1):
+        assert (await throttle.reserve_password("acc_1", IP)).failed() == left
+    right = await throttle.reserve_password("acc_1", IP)
+    assert right.left == 0
+    await right.succeeded()
+    assert (await throttle.reserve_password("acc_1", "192.0.2.77")).left == 2  # budget anew
+    # The IP keeps its two wrong guesses; the right one was given back: 10 - 2 - 1 = 7.
+    ip_only = await throttle.reserve([Bucket("password:ip", parse("10/minute"), IP)])
+    assert ip_only.left == 7
+
+
+async def test_reserving_keeps_on_success_and_follows_on_error(throttles: Factory) -> None:
+    throttle = throttles()
+    bucket = [Bucket("register:ip", parse("10/hour"), IP)]
+    with pytest.raises(LookupError):
+        async with throttle.reserving(bucket, on_error="give_back"):
+            raise LookupError("e.g. the username is taken")
+    async with throttle.reserving(bucket, on_error="give_back") as kept:
+        pass
+    assert kept.left == 9
+    assert kept.settled
+    with pytest.raises(LookupError):
+        async with throttle.reserving(bucket, on_error="keep"):
+            raise LookupError("counted anyway")
+    async with throttle.reserving(bucket, on_error="give_back") as settled:
+        await settled.give_back()  # settled inside: nothing more happens on exit
+    assert (await throttle.reserve(bucket)).left == 7  # the kept two and this one
+
+
+async def test_consume_and_peek(throttles: Factory) -> None:
+    throttle = throttles()
+    bucket = [Bucket("device_start:ip", parse("2/hour"), IP)]
+    await throttle.peek(bucket)  # grants nothing
+    await throttle.peek(bucket)
+    assert await throttle.consume(bucket) == 1
+    assert await throttle.consume(bucket) == 0
+    with pytest.raises(TooManyAttempts):
+        await throttle.peek(bucket)
+    with pytest.raises(TooManyAttempts):
+        await throttle.consume(bucket)
+    await throttle.reset(bucket)
+    assert await throttle.consume(bucket) == 1
+
+
+async def test_no_bucket_means_no_limit(throttles: Factory) -> None:
+    throttle = throttles()
+    reservation = await throttle.reserve([])
+    assert reservation.left is None
+    await reservation.give_back()
+
+
+async def test_memory_windows_slide_and_retry_after_is_exact(tmp_path: Path) -> None:
+    now = [1_000.0]
+    throttle = Throttle(fast_settings(tmp_path), clock=lambda: now[0])
+    per_minute = Bucket("x", parse("2/minute"), IP)
+    per_hour = Bucket("y", parse("3/hour"), IP)
+    await throttle.consume([per_minute, per_hour])  # t = 0
+    now[0] += 20
+    await throttle.consume([per_minute, per_hour])  # t = 20
+    now[0] += 10
+    with pytest.raises(TooManyAttempts) as caught:
+        await throttle.consume([per_minute])  # t = 30: room when the t=0 entry leaves
+    assert caught.value.retry_after == 30
+    now[0] += 31  # t = 61
+    assert await throttle.consume([per_minute, per_hour]) == 0  # hour bucket: third of 3
+    with pytest.raises(TooManyAttempts) as caught:
+        await throttle.consume([per_minute, per_hour])  # both full: the later room counts
+    assert caught.value.retry_after == 3600 - 61
+    now[0] += 3600
+    assert await throttle.consume([per_minute, per_hour]) == 1  # everything slid out
 
 
 @pytest.mark.redis
-async def test_redis_storage_is_shared_between_instances(tmp_path: Path, redis_url: str) -> None:
-    settings = fast_settings(tmp_path, redis_url=redis_url)
+async def test_redis_windows_slide_and_keys_expire(tmp_path: Path, redis_url: str) -> None:
     prefix = f"lwa-test-{uuid.uuid4().hex}"
-    first, second = Throttle(settings, key_prefix=prefix), Throttle(settings, key_prefix=prefix)
+    throttle = Throttle(fast_settings(tmp_path, redis_url=redis_url), key_prefix=prefix)
+    client = aioredis.Redis.from_url(redis_url)
+    bucket = [Bucket("x", parse("2/second"), IP)]
     try:
-        assert first.storage_name == "RedisStorage"
-        await exercise(first, "acc_r")
-        # Two workers (or hosts) share one budget.
-        for _ in range(3):
-            await first.password_failed("acc_shared", None)
-        with pytest.raises(TooManyAttempts):
-            await second.guard_password("acc_shared", None)
+        await throttle.consume(bucket)
+        await throttle.consume(bucket)
+        with pytest.raises(TooManyAttempts) as caught:
+            await throttle.consume(bucket)
+        assert caught.value.retry_after == 1
+        assert 0 < await client.pttl(f"{prefix}:x:{IP}") <= 1000
+        await asyncio.sleep(1.1)  # longer than the window: room again, whatever the load
+        assert await throttle.consume(bucket) == 1
     finally:
-        await first.reset(first.password_buckets("acc_r", "192.0.2.1"))
-        await first.reset(first.password_buckets("acc_shared", None))
-        await first.aclose()
-        await second.aclose()
+        await client.delete(f"{prefix}:x:{IP}")
+        await client.aclose()
+        await throttle.aclose()
 
 
 async def test_unreachable_redis_fails_closed_with_503(tmp_path: Path) -> None:
@@ -76,10 +226,12 @@ async def test_unreachable_redis_fails_closed_with_503(tmp_path: Path) -> None:
     throttle = Throttle(fast_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"))
     try:
         with pytest.raises(ServiceUnavailable) as caught:
-            await throttle.guard_password("acc_x", "192.0.2.1")
+            await throttle.reserve_password("acc_x", IP)
         assert caught.value.status == 503
         assert caught.value.retry_after
         with pytest.raises(ServiceUnavailable):
-            await throttle.password_failed("acc_x", "192.0.2.1")
+            await throttle.peek_password("acc_x", IP)
+        with pytest.raises(ServiceUnavailable):
+            await throttle.consume(throttle.registration_buckets(IP))
     finally:
         await throttle.aclose()

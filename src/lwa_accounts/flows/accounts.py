@@ -10,7 +10,8 @@ then raise ``outcome.error`` (see ``unwrap``). Plain bad input is raised at once
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
@@ -39,7 +40,7 @@ from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.passwords import verify_against_dummy
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Stores
-from lwa_accounts.throttle import Bucket, Throttle
+from lwa_accounts.throttle import Throttle
 
 # Audit event kinds (stable strings).
 ACCOUNT_REGISTERED = "account.registered"
@@ -94,13 +95,15 @@ async def register(
     """Create a password account. Raises ValidationFailed, UsernameTaken, EmailTaken or
     TooManyAttempts (registrations per IP).
 
-    Request handlers call ``prepare_registration`` before opening the transaction (argon2
-    holds no lock then) and ``create_prepared`` inside it; this runs both.
+    Request handlers enter ``prepare_registration`` before opening the transaction (argon2
+    holds no lock then) and call ``create_prepared`` inside it, so a failure anywhere up to
+    the commit gives the registration's reservation back; this runs both in the caller's
+    transaction.
     """
-    prepared = await prepare_registration(
+    async with prepare_registration(
         deps, username=username, email=email, name=name, password=password, client=client
-    )
-    return await create_prepared(stores, deps, prepared, client)
+    ) as prepared:
+        return await create_prepared(stores, deps, prepared, client)
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,9 @@ class PreparedAccount:
     """A checked registration with its password already hashed."""
 
     new: NewAccount
-    buckets: list[Bucket]
 
 
+@asynccontextmanager
 async def prepare_registration(
     deps: AccountDeps,
     *,
@@ -119,8 +122,12 @@ async def prepare_registration(
     name: str,
     password: str,
     client: ClientInfo,
-) -> PreparedAccount:
-    """Validate every field, check the per-IP budget, hash the password. No database."""
+) -> AsyncIterator[PreparedAccount]:
+    """Validate every field (ValidationFailed), reserve one registration from the per-IP
+    budget (TooManyAttempts) and hash the password; no database. Create the account (and
+    commit) inside the block: the reservation is kept when the block ends normally and
+    given back when it raises (taken, database down, ...), so the limit counts accounts
+    actually created and parallel sign-ups can never exceed it."""
     checked = validate_registration(
         username=username,
         email=email,
@@ -131,14 +138,14 @@ async def prepare_registration(
     if not checked.ok:
         raise ValidationFailed(errors=checked.errors)
     buckets = deps.throttle.registration_buckets(client.ip)
-    await deps.throttle.check(buckets)
-    new = NewAccount(
-        username=checked.username,
-        email=checked.email,
-        name=checked.name,
-        password_hash=await deps.hasher.hash(checked.password),
-    )
-    return PreparedAccount(new=new, buckets=buckets)
+    async with deps.throttle.reserving(buckets, on_error="give_back"):
+        new = NewAccount(
+            username=checked.username,
+            email=checked.email,
+            name=checked.name,
+            password_hash=await deps.hasher.hash(checked.password),
+        )
+        yield PreparedAccount(new=new)
 
 
 async def create_prepared(
@@ -146,7 +153,6 @@ async def create_prepared(
 ) -> Account:
     """Store the account (UsernameTaken / EmailTaken on conflict) and audit it."""
     account = await stores.accounts.create(prepared.new)
-    await deps.throttle.hit(prepared.buckets)
     await _audit(stores, deps, ACCOUNT_REGISTERED, account.id, client, "method=password")
     return account
 
@@ -166,7 +172,7 @@ async def sign_in_with_password(
 ) -> SignedIn | Refused:
     """Username or email + password -> a new session, all in the caller's transaction.
 
-    Throttled per account and per IP (checked before verifying, failures counted); an
+    Throttled per account and per IP (the attempt is reserved before verifying); an
     unknown login verifies against a dummy hash so it takes as long as a wrong password;
     the hash is upgraded when the parameters changed. Every failure gets the same
     ``invalid_credentials`` answer.
@@ -227,9 +233,14 @@ async def check_password(
     client: ClientInfo,
 ) -> PasswordCheck:
     """Throttle and argon2, without touching the database. Refusals carry
-    ``attempts_left`` so a client can warn before the lockout."""
+    ``attempts_left`` (after this attempt) so a client can warn before the lockout.
+
+    The attempt is reserved from the account's and the IP's budget before argon2 runs, so
+    parallel guesses can never get more than the budget verified; a wrong password keeps
+    it, the right one gives it back (and starts the account's budget again). A check that
+    raises keeps it too: an unfinished check counts like a wrong one."""
     try:
-        await deps.throttle.guard_password(account_key, client.ip)
+        attempt = await deps.throttle.reserve_password(account_key, client.ip)
     except TooManyAttempts as error:
         return PasswordCheck(account, error, "throttled")
     password_hash = account.password_hash if account else None
@@ -241,10 +252,10 @@ async def check_password(
     else:
         ok = await deps.hasher.verify(password_hash, password)
     if not ok:
-        left = await deps.throttle.password_failed(account_key, client.ip)
+        left = attempt.failed()
         return PasswordCheck(account, InvalidCredentials(attempts_left=left), "wrong_password")
     assert password_hash is not None
-    await deps.throttle.password_succeeded(account_key)
+    await attempt.succeeded()
     new_hash = None
     if deps.hasher.needs_rehash(password_hash):
         new_hash = await deps.hasher.hash(password)

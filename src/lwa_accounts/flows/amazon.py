@@ -737,9 +737,10 @@ async def begin_link(
     account = await stores.accounts.get(flow.target_account_id)
     if account is None:
         return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
-    # The sign-in throttle first, so the N+1th wrong password is a 429 like on /signin.
+    # An early refusal when the sign-in throttle is spent, so the N+1th wrong password is a
+    # 429 like on /signin (the attempt itself is reserved in check_link_password).
     try:
-        await deps.throttle.guard_password(account.id, client.ip)
+        await deps.throttle.peek_password(account.id, client.ip)
     except TooManyAttempts as throttled:
         return await _refuse(
             stores, deps, throttled, client=client, account_id=account.id, profile=flow.profile
@@ -754,7 +755,8 @@ async def begin_link(
 async def check_link_password(
     deps: AccountDeps, attempt: LinkAttempt, password: str, *, client: ClientInfo
 ) -> PasswordCheck:
-    """Throttle and argon2 against the target account; touches no database."""
+    """Throttle (the attempt reserved before argon2) and argon2 against the target
+    account; touches no database."""
     return await check_password(
         deps,
         account=attempt.account,
@@ -792,6 +794,11 @@ async def finish_link(
         return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
     # Audits a wrong or throttled password, and refuses one changed since it was checked.
     refused = await record_password_check(stores, deps, check, client)
+    if refused is not None and isinstance(refused.error, TooManyAttempts):
+        # Throttled before argon2: 429, however far concurrent attempts spent the flow.
+        return await _refuse(
+            stores, deps, refused.error, client=client, account_id=account.id, profile=flow.profile
+        )
     if flow.attempts_left <= 0:  # spent by concurrent attempts meanwhile
         return await _refuse(
             stores, deps, FlowExpired(), client=client, account_id=account.id, profile=flow.profile

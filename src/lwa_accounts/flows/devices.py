@@ -197,7 +197,8 @@ def code_buckets(settings: Settings, code: str | None, ip: str | None) -> list[B
 
 async def guard_device_start(settings: Settings, throttle: Throttle, client: ClientInfo) -> None:
     """Starting a device sign-in is anonymous and (for Amazon) costs an upstream call:
-    limit it per IP (TooManyAttempts, 429)."""
+    limit it per IP (TooManyAttempts, 429). The start is taken from the budget atomically
+    before the work and counts whether or not it succeeds."""
     if client.ip:
         limit = parse(settings.device_start_limit_per_ip)
         await throttle.consume([Bucket("device_start:ip", limit, client.ip)])
@@ -229,8 +230,9 @@ async def find_code(
     text: str,
     client: ClientInfo,
 ) -> FoundCode | Refused:
-    """Look up what a person typed. Every lookup counts against the IP and the code, so
-    guessing is bounded (TooManyAttempts, 429). A wrong code is refused with
+    """Look up what a person typed. Every lookup is taken from the IP's and the code's
+    budget (both or neither, atomically) before the lookup and counts whether or not it
+    finds a code, so guessing is bounded (TooManyAttempts, 429). A wrong code is refused with
     InvalidUserCode and audited (the edge commits the audit event, then raises)."""
     code = dg.parse_user_code(text)
     buckets = code_buckets(settings, code, client.ip)

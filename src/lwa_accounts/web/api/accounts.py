@@ -28,15 +28,18 @@ async def create_account(body: RegisterRequest, request: Request) -> AccountEnve
     services = get_services(request)
     client = client_info(request)
     # argon2 before the transaction: no connection or write lock is held while hashing.
-    prepared = await prepare_registration(
-        services.accounts,
-        username=body.username,
-        email=body.email,
-        name=body.name,
-        password=body.password,
-        client=client,
-    )
-    async with services.database.transaction() as stores:
+    # The per-IP reservation is given back if anything up to the commit fails.
+    async with (
+        prepare_registration(
+            services.accounts,
+            username=body.username,
+            email=body.email,
+            name=body.name,
+            password=body.password,
+            client=client,
+        ) as prepared,
+        services.database.transaction() as stores,
+    ):
         account = await create_prepared(stores, services.accounts, prepared, client)
     return AccountEnvelope(account=account_json(account))
 

@@ -120,15 +120,18 @@ async def register_submit(request: Request) -> Response:
     shown = {k: v[:256] for k, v in fields.items() if k != "password"}
     client = client_info(request)
     try:
-        prepared = await prepare_registration(
-            services.accounts,
-            username=fields["username"],
-            email=fields["email"] or None,
-            name=fields["name"],
-            password=fields["password"],
-            client=client,
-        )
-        async with services.database.transaction() as stores:
+        # The per-IP reservation is given back if anything up to the commit fails.
+        async with (
+            prepare_registration(
+                services.accounts,
+                username=fields["username"],
+                email=fields["email"] or None,
+                name=fields["name"],
+                password=fields["password"],
+                client=client,
+            ) as prepared,
+            services.database.transaction() as stores,
+        ):
             account = await create_prepared(stores, services.accounts, prepared, client)
             await _replace_browser_session(stores, request, services)
             signed_in = await start_session(
