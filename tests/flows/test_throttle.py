@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,24 @@ import redis.asyncio as aioredis
 from limits import parse
 
 from lwa_accounts import interfaces
-from lwa_accounts.errors import ServiceUnavailable, TooManyAttempts
+from lwa_accounts.clock import FixedClock
+from lwa_accounts.core.models import Account
+from lwa_accounts.errors import (
+    ServiceUnavailable,
+    TooManyAttempts,
+    UsernameTaken,
+    ValidationFailed,
+)
+from lwa_accounts.flows.accounts import (
+    AccountDeps,
+    check_password,
+    create_prepared,
+    prepare_registration,
+)
+from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Bucket, PasswordReservation, Throttle, redis_client_url
-from tests.flows.conftest import fast_settings
+from tests.flows.conftest import CLIENT, PASSWORD, START, CountingHasher, fast_settings
 
 IP = "192.0.2.1"
 
@@ -81,6 +97,24 @@ async def test_parallel_reservations_get_exactly_the_budget(throttles: Factory) 
     assert len(refused) == 35
     assert sorted(r.left for r in granted) == [0, 1, 2, 3, 4]
     assert all(r.retry_after is not None and 1 <= r.retry_after <= 15 * 60 for r in refused)
+
+
+async def test_parallel_consumes_of_two_buckets_get_exactly_the_tighter_budget(
+    throttles: Factory,
+) -> None:
+    """User-code lookups (per IP and per code) and device starts: counted either way."""
+    hosts = [throttles() for _ in range(3)]
+    buckets = [
+        Bucket("user_code:ip", parse("20/10minutes"), IP),
+        Bucket("user_code:code", parse("10/10minutes"), "BCDFGHJK"),
+    ]
+    results = await asyncio.gather(
+        *(hosts[n % 3].consume(buckets) for n in range(40)), return_exceptions=True
+    )
+    assert sorted(r for r in results if isinstance(r, int)) == list(range(10))
+    assert sum(isinstance(r, TooManyAttempts) for r in results) == 30
+    # The IP spent exactly the 10 lookups that went through: 20 - 10 - 1 left after this.
+    assert await hosts[0].consume(buckets[:1]) == 9
 
 
 async def test_a_full_ip_bucket_leaves_the_account_bucket_untouched(throttles: Factory) -> None:
@@ -235,3 +269,97 @@ async def test_unreachable_redis_fails_closed_with_503(tmp_path: Path) -> None:
             await throttle.consume(throttle.registration_buckets(IP))
     finally:
         await throttle.aclose()
+
+
+# ---- the flows over the throttle -------------------------------------------------------------
+
+
+class BrokenHasher(CountingHasher):
+    """argon2 failing mid-check (e.g. out of memory)."""
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        raise MemoryError("argon2 could not allocate")
+
+
+def flow_deps(settings: Settings, hasher: CountingHasher) -> AccountDeps:
+    return AccountDeps(
+        settings=settings,
+        hasher=hasher,
+        throttle=Throttle(settings),
+        clock=FixedClock(START),
+        common_passwords=frozenset(),
+    )
+
+
+async def sign_up(deps: AccountDeps, db: Database, username: str) -> None:
+    async with (
+        prepare_registration(
+            deps, username=username, email=None, name="N", password=PASSWORD, client=CLIENT
+        ) as prepared,
+        db.transaction() as stores,
+    ):
+        await create_prepared(stores, deps, prepared, CLIENT)
+
+
+async def test_a_failed_registration_gives_its_reservation_back(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path, registration_limit_per_ip="2/hour")
+    deps = flow_deps(settings, CountingHasher(settings))
+    db = Database.from_settings(settings, clock=FixedClock(START))
+    await db.upgrade()
+    try:
+        await sign_up(deps, db, "taken")  # 1 of 2
+        for _ in range(3):
+            with pytest.raises(UsernameTaken):
+                await sign_up(deps, db, "taken")
+        with pytest.raises(ValidationFailed):
+            await sign_up(deps, db, "x")  # refused before any reservation
+        with pytest.raises(RuntimeError):
+            async with prepare_registration(
+                deps, username="grace", email=None, name="G", password=PASSWORD, client=CLIENT
+            ):
+                raise RuntimeError("database down")
+        await sign_up(deps, db, "grace")  # 2 of 2: no failure above cost anything
+        with pytest.raises(TooManyAttempts):
+            await sign_up(deps, db, "hopper")
+    finally:
+        await deps.throttle.aclose()
+        await db.dispose()
+
+
+async def test_a_password_check_that_raises_keeps_its_attempt(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path)  # 3 per account
+    working = flow_deps(settings, CountingHasher(settings))
+    broken = replace(working, hasher=BrokenHasher(settings))  # the same throttle
+    account = Account(
+        id="acc_1",
+        username="ada",
+        email=None,
+        name="Ada",
+        email_verified=False,
+        disabled=False,
+        created_at=START,
+        updated_at=START,
+        password_hash=await working.hasher.hash(PASSWORD),
+    )
+    try:
+        with pytest.raises(MemoryError):
+            await check_password(
+                broken, account=account, account_key=account.id, password=PASSWORD, client=CLIENT
+            )
+        check = await check_password(
+            working, account=account, account_key=account.id, password="wrong", client=CLIENT
+        )
+        assert check.reason == "wrong_password"
+        assert check.error is not None
+        assert check.error.extra["attempts_left"] == 1  # the check that raised counted
+        right = await check_password(
+            working, account=account, account_key=account.id, password=PASSWORD, client=CLIENT
+        )
+        assert right.ok  # the last attempt of the budget, and the right password
+        again = await check_password(
+            working, account=account, account_key=account.id, password="wrong", client=CLIENT
+        )
+        assert again.error is not None
+        assert again.error.extra["attempts_left"] == 2  # the account's budget started again
+    finally:
+        await working.throttle.aclose()
