@@ -2,7 +2,7 @@
 
 An attempt (a password verified with argon2, an account created, a device code issued, a
 user code looked up) belongs to one or more ``Bucket`` values (per account, per IP, per
-code), each a sliding-log budget of ``limit.amount`` attempts within ``limit`` 's window.
+code), each a sliding-log budget of ``limit.amount`` attempts within the limit's window.
 ``Throttle.reserve`` takes one attempt from *every* bucket or from none: when any bucket
 is full it raises ``TooManyAttempts`` with ``retry_after`` (seconds until all of them have
 room again) and records nothing. Because the attempt is recorded before the work starts,
@@ -35,7 +35,8 @@ so one reservation's entry cannot be given back. This store is a small sliding l
   time in ms) and one Lua script per operation (reserve, release, peek), so each operation
   is atomic across every process sharing the Redis. The scripts read Redis's own clock
   (``TIME``), so hosts with skewed clocks still share one window. Keys expire with their
-  window.
+  window. One script touches several keys, so this needs one Redis (or a primary with
+  replicas), not Redis Cluster.
 
 Redis unreachable or failing: every operation raises ``ServiceUnavailable`` (503,
 retryable): the throttle fails closed rather than let guessing through.

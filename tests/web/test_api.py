@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -254,8 +255,8 @@ async def test_two_app_instances_share_the_throttle_through_redis(
     tmp_path: Path, redis_url: str
 ) -> None:
     """Two hosts behind one database and one Redis behave as one."""
-    # A per-IP budget far above anything this test (or earlier runs) could use up.
-    shared = {"redis_url": redis_url, "password_limit_per_ip": "100000/15minutes"}
+    # Keys of this test only: no budget is shared with earlier runs or other tests.
+    shared = {"redis_url": redis_url, "redis_key_prefix": f"lwa-test-{uuid.uuid4().hex}"}
     first = make_settings(tmp_path, **shared)
     second = make_settings(tmp_path, **shared)
     async with serve_app(first) as host_a, serve_app(second) as host_b:
