@@ -8,8 +8,10 @@ import logging.config
 import secrets
 import string
 import sys
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -244,3 +246,36 @@ def test_sec01_install_covers_the_last_resort_handler() -> None:
     redaction.install()  # twice is once
     assert logging.lastResort is not None
     assert sum(isinstance(f, RedactSecrets) for f in logging.lastResort.filters) == 1
+
+
+def test_sec01_the_lwa_clients_own_httpx_filter_still_redacts_tokeninfo(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import lwa_accounts.lwa.client  # noqa: F401  (installs its filter on the httpx logger)
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    url = httpx.URL("https://api.amazon.com/auth/o2/tokeninfo?access_token=Atza|tok3n")
+    logging.getLogger("httpx").info(
+        'HTTP Request: %s %s "%s %d %s"', "GET", url, "HTTP/1.1", 200, "OK"
+    )
+    assert "Atza|tok3n" not in caplog.text
+    assert "tokeninfo?access_token=[redacted]" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "/x@" + "a" * 60_000,
+        "/" + ("a" * 70 + "@") * 900,
+        "/" + "a." * 30_000 + "://",
+        "/?" + "a=" * 30_000,
+        "/api/v1/flows/" + "flw_" * 15_000,
+    ],
+)
+def test_sec01_redaction_stays_linear_on_hostile_targets(hostile: str) -> None:
+    # Every request target passes through the access-log filter: a pattern that backtracks
+    # quadratically would let one long URL stall the server (the e-mail one once took 66 s).
+    started = time.perf_counter()
+    redact_target(hostile)
+    redact_text(f'"GET {hostile} HTTP/1.1" 404')
+    assert time.perf_counter() - started < 5

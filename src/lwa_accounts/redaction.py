@@ -55,7 +55,10 @@ def _random_word(match: re.Match[str]) -> str:
     return REDACTED if mixed or any(c.isdigit() for c in word) else word
 
 
-_EMAIL = re.compile(r"[^\s@\"'<>(),;:\[\]/?#&=]+@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+# Bounded like RFC 5321 (local part <= 64, labels <= 63): no quadratic backtracking.
+_EMAIL = re.compile(
+    r"[^\s@\"'<>(),;:\[\]/?#&=]{1,64}@([A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,10})"
+)
 
 
 def _redact_path(path: str) -> str:
@@ -64,7 +67,12 @@ def _redact_path(path: str) -> str:
     for index, segment in enumerate(segments):
         if segment and (_is_handle(lowered, index) or _TOKEN_SEGMENT.fullmatch(segment)):
             segments[index] = REDACTED
-    return _EMAIL.sub(REDACTED + r"@\1", "/".join(segments))
+    return _redact_emails("/".join(segments))
+
+
+def _redact_emails(text: str) -> str:
+    # The cheap test first: the pattern backtracks over long runs of characters.
+    return _EMAIL.sub(REDACTED + r"@\1", text) if "@" in text else text
 
 
 def _is_handle(lowered: list[str], index: int) -> bool:
@@ -110,11 +118,13 @@ def _redact_url(match: re.Match[str]) -> str:
 
 def redact_text(text: str) -> str:
     """Free text (a log message, a traceback) with every secret we can recognise replaced."""
-    text = _URL.sub(_redact_url, text)
-    text = _PATH.sub(lambda match: redact_target(match.group(0)), text)
+    if "://" in text:  # the URL pattern backtracks over long words: only when needed
+        text = _URL.sub(_redact_url, text)
+    if "/" in text:
+        text = _PATH.sub(lambda match: redact_target(match.group(0)), text)
     text = _KNOWN_SECRETS.sub(REDACTED, text)
     text = _LONG_WORD.sub(_random_word, text)
-    return _EMAIL.sub(REDACTED + r"@\1", text)
+    return _redact_emails(text)
 
 
 _EXCEPTION_FORMATTER = logging.Formatter()
