@@ -42,8 +42,8 @@ _QUERY_SEPARATOR = re.compile(r"([&;])")
 # Free text: a URL, or a path that starts a word.
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>`]*")
 _PATH = re.compile(r"(?<![\w.~\-/:%])/[^\s\"'<>`]*")
-# Shapes of secrets wherever they stand: Amazon tokens and codes, our flow ids, and long
-# random words (a session token, a device code, a digest) with letters and digits.
+# Shapes of secrets wherever they stand: Amazon's tokens (Atza|, Atzr|) and our flow ids;
+# then long random-looking words (a session token, a device code, an OAuth code, a digest).
 _KNOWN_SECRETS = re.compile(r"\bAtz[a-z]\|[^\s\"'<>&,;)\]}]*|\bflw_[A-Za-z0-9_\-]+")
 _LONG_WORD = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{32,}(?![A-Za-z0-9_\-])")
 
