@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from lwa_accounts import redaction
+
 # Modules that define ``register(subparsers: argparse._SubParsersAction) -> None``. Each
 # sub-parser sets ``handler=`` (a callable taking the parsed namespace, returning an exit code).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever a command logs is redacted (`serve` configures its own redacting handlers).
+    redaction.install()
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     return handler(args)

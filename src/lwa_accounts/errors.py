@@ -232,6 +232,17 @@ class FlowExpired(LwaAccountsError):
     default_detail = "This sign-in step expired or was already used. Start again."
 
 
+class Moved(LwaAccountsError):
+    """An endpoint that took a secret handle in its path; ``moved_to`` names its successor.
+
+    Answered without looking at the handle: a path ends up in access logs and proxies."""
+
+    code = "moved"
+    status = 410
+    title = "Endpoint moved"
+    default_detail = "This endpoint moved: send the id in the JSON body of the new one."
+
+
 # ---- devices ---------------------------------------------------------------------------
 
 

@@ -86,15 +86,19 @@ async def test_email_collision_wrong_then_right_password(service: Client) -> Non
     assert flow["kind"] == "link"
     assert "token" not in outcome.text  # no session for an email match
 
-    poll = await client.get(f"/api/v1/flows/{flow['id']}")
+    poll = await client.post("/api/v1/flows/poll", json={"flow_id": flow["id"]})
     assert poll.status_code == 200
     assert poll.json()["result"] == "pending"
 
-    wrong = await client.post(f"/api/v1/flows/{flow['id']}/link", json={"password": "wrong-pw-1"})
+    wrong = await client.post(
+        "/api/v1/flows/link", json={"flow_id": flow["id"], "password": "wrong-pw-1"}
+    )
     assert wrong.status_code == 401
     assert wrong.json()["code"] == "invalid_credentials"
     assert wrong.json()["attempts_left"] == 2
-    right = await client.post(f"/api/v1/flows/{flow['id']}/link", json={"password": PASSWORD})
+    right = await client.post(
+        "/api/v1/flows/link", json={"flow_id": flow["id"], "password": PASSWORD}
+    )
     assert right.status_code == 201, right.text
     assert right.json()["account"]["id"] == local["id"]
     assert right.json()["account"]["amazon_user_id"] == ADA
@@ -105,7 +109,9 @@ async def test_email_collision_wrong_then_right_password(service: Client) -> Non
     # Password sign-in reports the link too (one serializer).
     token = await password_token(client)
     assert (await me(client, token))["amazon_user_id"] == ADA
-    replay = await client.post(f"/api/v1/flows/{flow['id']}/link", json={"password": PASSWORD})
+    replay = await client.post(
+        "/api/v1/flows/link", json={"flow_id": flow["id"], "password": PASSWORD}
+    )
     assert replay.status_code == 410
     assert replay.json()["code"] == "flow_expired"
     kinds = [kind for kind, _ in await audit_details(app)]
@@ -119,7 +125,7 @@ async def test_sec08_link_throttle_over_http(service: Client) -> None:
     statuses = []
     for _ in range(4):
         response = await client.post(
-            f"/api/v1/flows/{flow_id}/link", json={"password": "nope-nope"}
+            "/api/v1/flows/link", json={"flow_id": flow_id, "password": "nope-nope"}
         )
         statuses.append(response.status_code)
     assert statuses == [401, 401, 401, 429]
@@ -135,12 +141,14 @@ async def test_registration_with_missing_fields(service: Client) -> None:
     flow = outcome.json()["flow"]
     assert flow["required"] == ["email", "name"]
     assert flow["prefill"] == {"name": None, "email": None, "postal_code": None}
-    missing = await client.post(f"/api/v1/flows/{flow['id']}/register", json={"name": "Ada"})
+    missing = await client.post(
+        "/api/v1/flows/register", json={"flow_id": flow["id"], "name": "Ada"}
+    )
     assert missing.status_code == 422
     assert set(missing.json()["errors"]) == {"email"}
     done = await client.post(
-        f"/api/v1/flows/{flow['id']}/register",
-        json={"name": "Ada Lovelace", "email": "ada@example.org"},
+        "/api/v1/flows/register",
+        json={"flow_id": flow["id"], "name": "Ada Lovelace", "email": "ada@example.org"},
     )
     assert done.status_code == 201, done.text
     assert done.json()["created"] is True
@@ -323,12 +331,12 @@ async def test_flow_finished_on_another_device_is_collected_by_polling(service: 
             deliver_to="originator",
         )
     assert isinstance(done, amazon.FlowCompleted)
-    collected = await client.get(f"/api/v1/flows/{flow_id}")
+    collected = await client.post("/api/v1/flows/poll", json={"flow_id": flow_id})
     assert collected.status_code == 201, collected.text
     assert collected.json()["result"] == "signed_in"
     session_token = collected.json()["session"]["token"]
     assert (await me(client, session_token))["amazon_user_id"] == ADA
-    again = await client.get(f"/api/v1/flows/{flow_id}")
+    again = await client.post("/api/v1/flows/poll", json={"flow_id": flow_id})
     assert again.status_code == 410
 
 
@@ -358,24 +366,76 @@ async def test_sec22_bad_sign_in_bodies_get_4xx_problems(service: Client, body: 
 
 async def test_sec22_bad_flow_requests(service: Client) -> None:
     _, client = service
-    for path in ("/api/v1/flows/nope", "/api/v1/flows/" + "a" * 300, "/api/v1/flows/flw_%00"):
-        response = await client.get(path)
+    for flow_id in ("nope", "flw_\x00", "flw_é"):
+        response = await client.post("/api/v1/flows/poll", json={"flow_id": flow_id})
         assert response.status_code == 404, response.text
-        assert response.json()["code"] in ("flow_not_found", "not_found")
-    bad = await client.post("/api/v1/flows/nope/link", json={"password": ["x"]})
+        assert response.json()["code"] == "flow_not_found"
+    bad = await client.post("/api/v1/flows/link", json={"flow_id": "nope", "password": ["x"]})
     assert bad.status_code == 422
-    unknown = await client.post("/api/v1/flows/flw_unknown/link", json={"password": "x"})
+    unknown = await client.post(
+        "/api/v1/flows/link", json={"flow_id": "flw_unknown", "password": "x"}
+    )
     assert unknown.status_code == 404
     huge = await client.post(
-        "/api/v1/flows/nope/register", content=b'{"name": "' + b"a" * 70_000 + b'"}'
+        "/api/v1/flows/register", content=b'{"name": "' + b"a" * 70_000 + b'"}'
     )
     assert huge.status_code == 413
     text_body = await client.post(
-        "/api/v1/flows/nope/register",
-        content=b"name=x",
+        "/api/v1/flows/register",
+        content=b"flow_id=nope&name=x",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert 400 <= text_body.status_code < 500
+
+
+@pytest.mark.parametrize("path", ["poll", "link", "register"])
+@pytest.mark.parametrize("flow_id", [None, 12, "", "flw_" + "a" * 300, ["flw_a"], {"a": 1}])
+async def test_sec01_bad_flow_ids_get_422_and_nothing_is_looked_up(
+    service: Client, path: str, flow_id: object
+) -> None:
+    app, client = service
+    body: dict[str, object] = {"password": "x", "name": "Ada"} if path != "poll" else {}
+    if path == "register":
+        body.pop("password")
+    if flow_id is not None:
+        body["flow_id"] = flow_id
+    before = await count(app, "audit_events")
+    response = await client.post(f"/api/v1/flows/{path}", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "validation_failed"
+    assert "flow_id" in response.json()["errors"]
+    # A looked-up bad id is audited as a refusal; nothing was looked up here.
+    assert await count(app, "audit_events") == before
+
+
+async def test_sec01_retired_flow_paths_answer_410_moved_without_looking(
+    service: Client,
+) -> None:
+    app, client = service
+    await register_password_account(client)
+    flow_id = (await amazon_sign_in(client, await mint(client))).json()["flow"]["id"]
+    before = await count(app, "audit_events")
+    for method, old, new in (
+        ("GET", f"/api/v1/flows/{flow_id}", "/api/v1/flows/poll"),
+        ("POST", f"/api/v1/flows/{flow_id}/link", "/api/v1/flows/link"),
+        ("POST", f"/api/v1/flows/{flow_id}/register", "/api/v1/flows/register"),
+        ("POST", "/api/v1/flows/flw_unknown/link", "/api/v1/flows/link"),
+    ):
+        response = await client.request(method, old, json={"password": PASSWORD, "name": "x"})
+        assert response.status_code == 410, (old, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "moved"
+        assert response.json()["moved_to"] == new
+    # Nothing looked up or acted on: no audit event, the flow still pending and unlinked.
+    assert await count(app, "audit_events") == before
+    assert await count(app, "amazon_identities") == 0
+    still = await client.post("/api/v1/flows/poll", json={"flow_id": flow_id})
+    assert still.json()["result"] == "pending"
+    # GET on a new endpoint is a wrong method, not a retired flow id.
+    wrong_method = await client.get("/api/v1/flows/poll")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
 
 
 async def test_openapi_documents_the_amazon_api_with_examples(service: Client) -> None:
@@ -385,12 +445,26 @@ async def test_openapi_documents_the_amazon_api_with_examples(service: Client) -
     assert {"200", "201", "401", "503"} <= set(post["responses"])
     assert post["responses"]["200"]["content"]["application/json"]["examples"]
     for path in (
+        "/api/v1/flows/poll",
+        "/api/v1/flows/link",
+        "/api/v1/flows/register",
+        "/api/v1/flows/handoff",
+        "/api/v1/amazon/device-authorizations/poll",
+        "/api/v1/me/amazon",
+    ):
+        assert "flow_id" not in path
+        assert path in spec["paths"]
+    # The retired paths are documented as deprecated, answering only 410 (and 405).
+    for path in (
         "/api/v1/flows/{flow_id}",
         "/api/v1/flows/{flow_id}/link",
         "/api/v1/flows/{flow_id}/register",
-        "/api/v1/me/amazon",
+        "/api/v1/flows/{flow_id}/handoff",
+        "/api/v1/amazon/device-authorizations/{authorization_id}/poll",
     ):
-        assert path in spec["paths"]
+        (operation,) = spec["paths"][path].values()
+        assert operation["deprecated"] is True
+        assert set(operation["responses"]) <= {"405", "410", "422"}
     me_amazon = spec["paths"]["/api/v1/me/amazon"]
     assert me_amazon["post"]["security"] == me_amazon["delete"]["security"] != []
 

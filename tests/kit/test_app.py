@@ -179,11 +179,15 @@ async def test_amazon_email_of_a_legacy_user_must_prove_the_legacy_password(
     flow_id = body["flow"]["id"]
     assert await fetch(legacy_db, "SELECT * FROM amazon_identities") == []
 
-    wrong = await kit_client.post(f"/api/v1/flows/{flow_id}/link", json={"password": "nope"})
+    wrong = await kit_client.post(
+        "/api/v1/flows/link", json={"flow_id": flow_id, "password": "nope"}
+    )
     assert wrong.status_code == 401, wrong.text
     assert await fetch(legacy_db, "SELECT * FROM amazon_identities") == []
 
-    linked = await kit_client.post(f"/api/v1/flows/{flow_id}/link", json={"password": "s3cr3t"})
+    linked = await kit_client.post(
+        "/api/v1/flows/link", json={"flow_id": flow_id, "password": "s3cr3t"}
+    )
     assert linked.status_code == 201, linked.text
     ada_pk = str(await user_pk(legacy_db, "AdaL"))
     assert linked.json()["account"]["id"] == ada_pk

@@ -154,9 +154,8 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> ht
 async def link_with_password(
     client: httpx.AsyncClient, flow_id: str, password: str
 ) -> httpx.Response:
-    """The link step's password (the one place to switch when the flow id moves to the body:
-    POST /api/v1/flows/link {"flow_id", "password"})."""
-    return await client.post(f"/api/v1/flows/{flow_id}/link", json={"password": password})
+    """The link step's password (the flow id travels in the body, never in the path)."""
+    return await client.post("/api/v1/flows/link", json={"flow_id": flow_id, "password": password})
 
 
 async def link_required_flow(client: httpx.AsyncClient) -> str:

@@ -30,7 +30,9 @@ async def start(env: DeviceEnv, name: str = "Living-room TV") -> dict[str, Any]:
 
 
 async def poll(env: DeviceEnv, auth: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = await env.tv.post(f"/api/v1/amazon/device-authorizations/{auth['id']}/poll")
+    response = await env.tv.post(
+        "/api/v1/amazon/device-authorizations/poll", json={"authorization_id": auth["id"]}
+    )
     body: dict[str, Any] = response.json()
     return response.status_code, body
 
@@ -106,7 +108,9 @@ async def test_sec16_device_polling_too_fast_gets_429_slow_down(env: DeviceEnv) 
     await env.advance(1)
     status, body = await poll(env, auth)
     assert (status, body["code"], body["interval"]) == (429, "slow_down", 10)
-    response = await env.tv.post(f"/api/v1/amazon/device-authorizations/{auth['id']}/poll")
+    response = await env.tv.post(
+        "/api/v1/amazon/device-authorizations/poll", json={"authorization_id": auth["id"]}
+    )
     assert int(response.headers["Retry-After"]) >= 10
     await env.advance(15)
     assert (await poll(env, auth))[0] == 200
@@ -136,10 +140,26 @@ async def test_denied_at_amazon_gets_403_access_denied(env: DeviceEnv) -> None:
 
 
 async def test_unknown_authorization_is_404(env: DeviceEnv) -> None:
-    for handle in ("nope", "x" * 150, "%00"):
-        response = await env.tv.post(f"/api/v1/amazon/device-authorizations/{handle}/poll")
-        assert response.status_code == 404
+    for handle, status in (("nope", 404), ("%00", 404), ("\x00", 404), ("x" * 150, 422)):
+        response = await env.tv.post(
+            "/api/v1/amazon/device-authorizations/poll", json={"authorization_id": handle}
+        )
+        assert response.status_code == status, handle
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_sec01_retired_poll_path_answers_410_moved_without_polling(env: DeviceEnv) -> None:
+    user_id = await env.add_customer("Olive Old", "olive@example.net")
+    auth = await start(env)
+    await env.decide_at_amazon(auth["user_code"], user_id)
+    await env.advance(AMAZON_INTERVAL)
+    old = await env.tv.post(f"/api/v1/amazon/device-authorizations/{auth['id']}/poll")
+    assert old.status_code == 410
+    assert old.json()["code"] == "moved"
+    assert old.json()["moved_to"] == "/api/v1/amazon/device-authorizations/poll"
+    # The authorization was not touched: the new endpoint still signs the TV in.
+    status, body = await poll(env, auth)
+    assert status == 201, body
 
 
 async def test_amazon_down_is_503_and_the_next_poll_recovers(env: DeviceEnv) -> None:
@@ -179,7 +199,7 @@ async def test_link_is_finished_on_the_phone_without_typing_on_the_tv(env: Devic
     assert handoff["qr_svg"].startswith("<svg")
 
     # The TV waits on its flow.
-    pending = await env.tv.get(f"/api/v1/flows/{flow_id}")
+    pending = await env.tv.post("/api/v1/flows/poll", json={"flow_id": flow_id})
     assert (pending.status_code, pending.json()["result"]) == (200, "pending")
 
     # On the phone: open the QR's URL (pre-fills only), type the code, give the password.
@@ -194,13 +214,13 @@ async def test_link_is_finished_on_the_phone_without_typing_on_the_tv(env: Devic
     assert done.status_code == 200, done.text
     assert "Linked" in done.text
 
-    collected = await env.tv.get(f"/api/v1/flows/{flow_id}")
+    collected = await env.tv.post("/api/v1/flows/poll", json={"flow_id": flow_id})
     assert collected.status_code == 201, collected.text
     signed_in = collected.json()
     assert signed_in["account"]["id"] == local["id"]
     assert signed_in["account"]["amazon_user_id"] == user_id
     # Exactly once.
-    assert (await env.tv.get(f"/api/v1/flows/{flow_id}")).status_code == 410
+    assert (await env.tv.post("/api/v1/flows/poll", json={"flow_id": flow_id})).status_code == 410
     # The hand-off code is spent too.
     again = await env.phone_form("/activate", {"code": code})
     assert again.status_code == 400
@@ -227,7 +247,7 @@ async def test_registration_is_finished_on_the_phone(tmp_path: Path) -> None:
             {"code": code, "username": "reg", "name": "Reg Istrant", "email": "reg@example.net"},
         )
         assert done.status_code == 200, done.text
-        collected = await env.tv.get(f"/api/v1/flows/{body['flow']['id']}")
+        collected = await env.tv.post("/api/v1/flows/poll", json={"flow_id": body["flow"]["id"]})
         assert collected.status_code == 201, collected.text
         assert collected.json()["account"]["username"] == "reg"
         assert collected.json()["created"] is True
@@ -246,15 +266,16 @@ async def test_handoff_endpoint_for_devices_that_ran_amazons_flow(env: DeviceEnv
     )
     assert outcome.json()["result"] == "link_required", outcome.text
     flow_id = outcome.json()["flow"]["id"]
-    first = await env.tv.post(f"/api/v1/flows/{flow_id}/handoff")
+    first = await env.tv.post("/api/v1/flows/handoff", json={"flow_id": flow_id})
     assert first.status_code == 201, first.text
-    second = await env.tv.post(f"/api/v1/flows/{flow_id}/handoff")
+    second = await env.tv.post("/api/v1/flows/handoff", json={"flow_id": flow_id})
     # A new code replaces the old one.
     assert (await env.phone_form("/activate", {"code": first.json()["code"]})).status_code == 400
     page = await env.phone_form("/activate", {"code": second.json()["code"]})
     assert page.status_code == 200
     assert "Stick" in page.text
-    assert (await env.tv.post("/api/v1/flows/flw_unknown/handoff")).status_code == 404
+    unknown = await env.tv.post("/api/v1/flows/handoff", json={"flow_id": "flw_unknown"})
+    assert unknown.status_code == 404
 
 
 async def test_sec18_a_revoked_tv_gets_401_at_its_next_call(env: DeviceEnv) -> None:

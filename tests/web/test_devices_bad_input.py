@@ -11,10 +11,12 @@ from tests.tv.harness import DeviceEnv, device_env, device_settings
 
 ENDPOINTS = [
     "/api/v1/amazon/device-authorizations",
-    "/api/v1/amazon/device-authorizations/abc/poll",
+    "/api/v1/amazon/device-authorizations/poll",
+    "/api/v1/amazon/device-authorizations/abc/poll",  # retired: 410 moved
     "/api/v1/device/authorize",
     "/api/v1/device/token",
-    "/api/v1/flows/flw_abc/handoff",
+    "/api/v1/flows/handoff",
+    "/api/v1/flows/flw_abc/handoff",  # retired: 410 moved
 ]
 BODIES: list[bytes] = [
     b"",
@@ -28,6 +30,10 @@ BODIES: list[bytes] = [
     b'{"device_name": "\\u0000\\u202e"}',
     b'{"device_code": null}',
     b'{"device_code": "\\ud800"}',
+    b'{"flow_id": 12}',
+    b'{"flow_id": "\\ud800"}',
+    b'{"authorization_id": ["x"]}',
+    b'{"authorization_id": "' + b"x" * 5000 + b'"}',
     b"\xff\xfe\x00garbage",
     b'{"device_name": "' + b"x" * 70_000 + b'"}',
 ]

@@ -56,7 +56,9 @@ async def test_parallel_amazon_polls_ask_amazon_once_and_sign_in_once(env: Devic
     await env.decide_at_amazon(auth["user_code"], user_id)
     responses = await asyncio.gather(
         *(
-            env.tv.post(f"/api/v1/amazon/device-authorizations/{auth['id']}/poll")
+            env.tv.post(
+                "/api/v1/amazon/device-authorizations/poll", json={"authorization_id": auth["id"]}
+            )
             for _ in range(PARALLEL)
         )
     )

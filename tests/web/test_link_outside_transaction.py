@@ -1,7 +1,7 @@
 """The "prove your local password" link step runs argon2 outside any transaction.
 
 On every edge that links with a password (/auth/amazon/link, /activate/link and
-POST /api/v1/flows/{id}/link) the password is verified while no SQLite write lock is held;
+POST /api/v1/flows/link) the password is verified while no SQLite write lock is held;
 the step is finished in a second transaction that re-checks the flow and the password.
 Each test hooks the hasher: while it verifies, it records whether the write lock is held
 and can run another transaction (which would wait for itself if the lock were held).
@@ -81,10 +81,12 @@ async def test_api_link_verifies_outside_the_transaction(
 ) -> None:
     local, flow_id = await _api_link_flow(env)
     spy = Spy(env.app, monkeypatch)
-    wrong = await env.tv.post(f"/api/v1/flows/{flow_id}/link", json={"password": "wrong-pass1"})
+    wrong = await env.tv.post(
+        "/api/v1/flows/link", json={"flow_id": flow_id, "password": "wrong-pass1"}
+    )
     assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_credentials")
     assert wrong.json()["attempts_left"] >= 1
-    right = await env.tv.post(f"/api/v1/flows/{flow_id}/link", json={"password": PASSWORD})
+    right = await env.tv.post("/api/v1/flows/link", json={"flow_id": flow_id, "password": PASSWORD})
     assert right.status_code == 201, right.text
     assert right.json()["account"]["id"] == local["id"]
     assert spy.locked == [False, False]
@@ -96,11 +98,13 @@ async def test_api_link_refused_when_the_password_changed_meanwhile(
     local, flow_id = await _api_link_flow(env)
     spy = Spy(env.app, monkeypatch)
     spy.meanwhile = _change_password_of(local["id"])
-    response = await env.tv.post(f"/api/v1/flows/{flow_id}/link", json={"password": PASSWORD})
+    response = await env.tv.post(
+        "/api/v1/flows/link", json={"flow_id": flow_id, "password": PASSWORD}
+    )
     assert (response.status_code, response.json()["code"]) == (401, "invalid_credentials")
     async with spy.database.transaction() as stores:
         assert await stores.identities.get_for_account(local["id"]) is None
-    pending = await env.tv.get(f"/api/v1/flows/{flow_id}")
+    pending = await env.tv.post("/api/v1/flows/poll", json={"flow_id": flow_id})
     assert (pending.status_code, pending.json()["result"]) == (200, "pending")
 
 
@@ -116,7 +120,9 @@ async def test_api_link_refused_when_the_flow_was_used_meanwhile(
         )
 
     spy.meanwhile = spend
-    response = await env.tv.post(f"/api/v1/flows/{flow_id}/link", json={"password": PASSWORD})
+    response = await env.tv.post(
+        "/api/v1/flows/link", json={"flow_id": flow_id, "password": PASSWORD}
+    )
     assert (response.status_code, response.json()["code"]) == (410, "flow_expired")
     async with spy.database.transaction() as stores:
         assert await stores.identities.get_for_account(local["id"]) is None
@@ -131,7 +137,9 @@ async def test_activate_link_verifies_outside_the_transaction(
     auth = start.json()
     await env.decide_at_amazon(auth["user_code"], user_id)
     await env.advance(AMAZON_INTERVAL)
-    polled = await env.tv.post(f"/api/v1/amazon/device-authorizations/{auth['id']}/poll")
+    polled = await env.tv.post(
+        "/api/v1/amazon/device-authorizations/poll", json={"authorization_id": auth["id"]}
+    )
     body = polled.json()
     assert body["result"] == "link_required", body
     code = body["handoff"]["code"]
@@ -149,7 +157,7 @@ async def test_activate_link_verifies_outside_the_transaction(
     assert done.status_code == 200, done.text
     assert "Linked" in done.text
     assert spy.locked == [False, False, False]
-    collected = await env.tv.get(f"/api/v1/flows/{body['flow']['id']}")
+    collected = await env.tv.post("/api/v1/flows/poll", json={"flow_id": body["flow"]["id"]})
     assert collected.status_code == 201
     assert collected.json()["account"]["id"] == local["id"]
 

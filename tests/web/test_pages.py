@@ -318,6 +318,22 @@ async def test_security_headers_on_pages(client: httpx.AsyncClient) -> None:
     assert "frame-ancestors 'none'" in csp
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/activate?code=BCDF-GHJK",
+        "/auth/amazon/callback?code=secret-code&state=secret-state",
+        "/signin?next=/account",
+    ],
+)
+async def test_sec01_a_url_with_a_query_is_never_sent_on_as_referer(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    # The code in such a URL would reach the next page's Referer (and a proxy's log).
+    response = await client.get(url)
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
 async def test_health_and_static(client: httpx.AsyncClient) -> None:
     health = await client.get("/health")
     assert health.status_code == 200

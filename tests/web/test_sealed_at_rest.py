@@ -50,7 +50,9 @@ async def _start(env: DeviceEnv) -> dict[str, Any]:
 
 
 async def _poll(env: DeviceEnv, auth: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = await env.tv.post(f"/api/v1/amazon/device-authorizations/{auth['id']}/poll")
+    response = await env.tv.post(
+        "/api/v1/amazon/device-authorizations/poll", json={"authorization_id": auth["id"]}
+    )
     body: dict[str, Any] = response.json()
     return response.status_code, body
 

@@ -3,7 +3,8 @@
 A Python device (a TV, a set-top box, a script) uses ``DeviceClient`` to talk to the
 lwa-accounts JSON API. It needs no Amazon logic: the server runs Amazon's code-based
 linking for it. ``journeys.py`` drives these calls in loops; this module only translates
-one response into one value.
+one response into one value. Secret handles (authorization and flow ids, device codes)
+travel in JSON bodies, never in URLs.
 
 Every call answers with one of the small frozen values below, or raises ``DeviceApiError``
 for an answer the journey cannot act on (bad request, server error, unreachable server).
@@ -173,7 +174,10 @@ class DeviceClient:
         )
 
     async def poll_amazon(self, code: AmazonCode, *, interval: int) -> PollResult:
-        response = await self._send("POST", f"/amazon/device-authorizations/{code.id}/poll", {})
+        # Handles go in the body, never the URL (URLs end up in logs).
+        response = await self._send(
+            "POST", "/amazon/device-authorizations/poll", {"authorization_id": code.id}
+        )
         return self._sign_in_outcome(response, interval)
 
     # -- Sign in with your phone (our RFC 8628 shaped grant) --
@@ -212,7 +216,7 @@ class DeviceClient:
     # -- Finish on your phone --
 
     async def poll_flow(self, handoff: HandOff, *, interval: int) -> PollResult:
-        response = await self._send("GET", f"/flows/{handoff.flow_id}", None)
+        response = await self._send("POST", "/flows/poll", {"flow_id": handoff.flow_id})
         if response.status_code == 200 and _body(response).get("result") == "pending":
             return Waiting(interval)
         if response.status_code in (404, 410):

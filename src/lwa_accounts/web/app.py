@@ -45,6 +45,11 @@ a bearer token; send it as `Authorization: Bearer <token>`.
 Every error is `application/problem+json` (RFC 9457) with `status`, `title`, `detail` and a
 stable machine `code` (for example `invalid_credentials`, `validation_failed`,
 `username_taken`, `too_many_attempts`, `not_authenticated`). A 429 carries `Retry-After`.
+
+Secret handles (flow ids, authorization ids, device codes, tokens) travel in JSON bodies or
+headers, never in URLs. The endpoints that took one in their path (`/api/v1/flows/{flow_id}`
+and `.../device-authorizations/{authorization_id}/poll`, marked deprecated) answer 410
+`moved` with `moved_to` naming the new endpoint for one release, then go away.
 """
 
 

@@ -1,4 +1,10 @@
-"""Security headers on every response we render ourselves."""
+"""Security headers on every response we render ourselves.
+
+``Referrer-Policy`` is ``same-origin``, and ``no-referrer`` on any response to a URL with a
+query: such a URL may carry a secret (``/activate?code=``, ``/auth/amazon/callback?code=
+&state=``) that must not travel on in a ``Referer`` header, not even to ourselves (a
+reverse proxy's access log records it).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
 }
+STRICT_REFERRER_POLICY = "no-referrer"
 # The embedded emulator plays another site (Amazon) with its own rules.
 EXEMPT_PREFIXES = ("/_amazon",)
 
@@ -30,11 +37,15 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        carries_query = bool(scope.get("query_string"))
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if carries_query:
+                    headers["Referrer-Policy"] = STRICT_REFERRER_POLICY
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,9 +1,14 @@
-"""Run the app under uvicorn (one process; scale out with more processes or hosts)."""
+"""Run the app under uvicorn (one process; scale out with more processes or hosts).
+
+Every handler uvicorn sets up, and the root handler our own loggers and httpx log to,
+carries ``redaction.RedactSecrets``: no token, handle, code or e-mail reaches a log line.
+"""
 
 from __future__ import annotations
 
 import uvicorn
 
+from lwa_accounts.redaction import logging_config
 from lwa_accounts.settings import Settings
 from lwa_accounts.web.app import create_app
 
@@ -16,6 +21,7 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),
         proxy_headers=True,
         server_header=False,
     )

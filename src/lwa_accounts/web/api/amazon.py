@@ -3,7 +3,9 @@
 A device that ran Amazon's own flow posts the access token; the server verifies it with
 Amazon (tokeninfo ``aud`` must be one of our client ids, then the profile) and answers with
 one of three outcomes. Link and registration steps are server-side flows the device finishes
-with the flow id (or hands to a phone and polls).
+with the flow id (or hands to a phone and polls). The flow id is a bearer-like handle, so it
+travels in the JSON body (``POST /api/v1/flows/poll|link|register``); the retired
+``/api/v1/flows/{id}...`` paths answer 410 ``moved`` without looking at the id.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, USERNAME_MAX
@@ -30,12 +33,16 @@ from lwa_accounts.flows.amazon import (
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web.amazon_edge import verify_token
 from lwa_accounts.web.api.models import (
+    MOVED_NOTE,
     AccountOut,
     DeviceName,
+    FlowId,
+    FlowRequest,
     Password,
     SessionTokenOut,
     Strict,
     account_json,
+    moved,
     problems,
 )
 from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
@@ -152,14 +159,21 @@ class FlowPendingOut(BaseModel):
 
 
 class LinkRequest(Strict):
+    flow_id: FlowId
     password: Password
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"password": "correct horse battery"}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"flow_id": "flw_Xb1…(47 characters)", "password": "correct horse battery"}
+            ]
+        },
     )
 
 
 class FlowRegisterRequest(Strict):
+    flow_id: FlowId
     username: Annotated[str, Field(max_length=USERNAME_MAX * 2)] = Field(
         default="", description="Optional: derived from the email or name when left out."
     )
@@ -170,7 +184,14 @@ class FlowRegisterRequest(Strict):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"username": "ada", "name": "Ada Lovelace", "email": "ada@example.com"}]
+            "examples": [
+                {
+                    "flow_id": "flw_Xb1…(47 characters)",
+                    "username": "ada",
+                    "name": "Ada Lovelace",
+                    "email": "ada@example.com",
+                }
+            ]
         },
     )
 
@@ -263,8 +284,8 @@ SIGN_IN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
             "A step is needed: `link_required` (prove the password of the account that holds "
-            "this email: POST /api/v1/flows/{id}/link) or `registration_required` (POST "
-            "/api/v1/flows/{id}/register)."
+            'this email: POST /api/v1/flows/link `{"flow_id", "password"}`) or '
+            '`registration_required` (POST /api/v1/flows/register `{"flow_id", ...}`).'
         ),
         "content": {
             "application/json": {
@@ -335,21 +356,27 @@ async def sign_in_with_amazon(
     return rendered
 
 
-@router.get(
-    "/flows/{flow_id}",
+# The path segments after /flows/ that are endpoints, not retired flow ids.
+FLOW_ACTIONS = frozenset({"poll", "link", "register", "handoff"})
+
+
+@router.post(
+    "/flows/poll",
     response_model=FlowPendingOut | AmazonSignedInOut,
-    responses=FLOW_POLL_RESPONSES | problems(404, 410),
+    responses=FLOW_POLL_RESPONSES | problems(400, 404, 410, 413, 422),
     summary="Poll a pending flow (e.g. while it is finished on a phone)",
     description=(
-        'While the flow is pending: 200 `{"result": "pending", "flow": {...}}`. Once it '
-        "was completed elsewhere: 201 with this device's new session, exactly once; then the "
-        "flow is spent (410 `flow_expired`)."
+        'Body `{"flow_id"}`. While the flow is pending: 200 `{"result": "pending", "flow": '
+        "{...}}`. Once it was completed elsewhere: 201 with this device's new session, "
+        "exactly once; then the flow is spent (410 `flow_expired`). Replaces `GET "
+        "/api/v1/flows/{id}`: the id is a secret and stays out of URLs."
     ),
 )
-async def get_flow(
-    flow_id: str, request: Request, response: Response
+async def poll_flow(
+    body: FlowRequest, request: Request, response: Response
 ) -> FlowPendingOut | AmazonSignedInOut:
     services = get_services(request)
+    flow_id = body.flow_id
     async with services.database.transaction() as stores:
         outcome = await amazon.collect_completed_flow(
             stores, services.accounts, flow_id, client=client_info(request)
@@ -368,22 +395,23 @@ async def get_flow(
 
 
 @router.post(
-    "/flows/{flow_id}/link",
+    "/flows/link",
     status_code=201,
     response_model=AmazonSignedInOut,
-    responses=problems(401, 404, 409, 410, 413, 422, 429),
+    responses=problems(400, 401, 404, 409, 410, 413, 422, 429),
     summary="Prove the local password and link Amazon to that account",
     description=(
-        "Wrong password: 401 `invalid_credentials` with `attempts_left`. The attempts count "
-        "against the same throttle as password sign-in (429 `too_many_attempts` with "
-        "`Retry-After`). Expired or used flow: 410 `flow_expired`."
+        'Body `{"flow_id", "password"}`. Wrong password: 401 `invalid_credentials` with '
+        "`attempts_left`. The attempts count against the same throttle as password sign-in "
+        "(429 `too_many_attempts` with `Retry-After`). Expired or used flow: 410 "
+        "`flow_expired`."
     ),
 )
-async def link_flow(flow_id: str, body: LinkRequest, request: Request) -> AmazonSignedInOut:
+async def link_flow(body: LinkRequest, request: Request) -> AmazonSignedInOut:
     services = get_services(request)
     client = client_info(request)
     async with services.database.transaction() as stores:
-        begun = await amazon.begin_link(stores, services.accounts, flow_id, client=client)
+        begun = await amazon.begin_link(stores, services.accounts, body.flow_id, client=client)
     attempt = unwrap(begun)
     # argon2 outside any transaction; finish_link re-checks the flow and the password.
     check = await amazon.check_link_password(
@@ -397,19 +425,18 @@ async def link_flow(flow_id: str, body: LinkRequest, request: Request) -> Amazon
 
 
 @router.post(
-    "/flows/{flow_id}/register",
+    "/flows/register",
     status_code=201,
     response_model=AmazonSignedInOut,
-    responses=problems(403, 404, 409, 410, 413, 422),
+    responses=problems(400, 403, 404, 409, 410, 413, 422),
     summary="Finish a registration (or create a separate account instead of linking)",
     description=(
-        "Only the fields in the flow's `required` list must be given; 422 "
-        "`validation_failed` with `errors` per field; 409 `username_taken` / `email_taken`."
+        'Body `{"flow_id", ...}`: only the fields in the flow\'s `required` list must be '
+        "given; 422 `validation_failed` with `errors` per field; 409 `username_taken` / "
+        "`email_taken`."
     ),
 )
-async def register_flow(
-    flow_id: str, body: FlowRegisterRequest, request: Request
-) -> AmazonSignedInOut:
+async def register_flow(body: FlowRegisterRequest, request: Request) -> AmazonSignedInOut:
     services = get_services(request)
     form = RegistrationForm(
         username=body.username, name=body.name, email=body.email, postal_code=body.postal_code
@@ -417,10 +444,52 @@ async def register_flow(
 
     async def finish(stores: Stores) -> FlowFinish:
         return await amazon.complete_registration(
-            stores, services.accounts, flow_id, form, client=client_info(request)
+            stores, services.accounts, body.flow_id, form, client=client_info(request)
         )
 
     return await finish_flow(services, finish)
+
+
+# ---- retired: the flow id in the path (one release; the id is never looked up) ----
+
+
+@router.get(
+    "/flows/{flow_id}",
+    status_code=410,
+    responses=problems(405, 410),
+    deprecated=True,
+    summary="Moved to POST /api/v1/flows/poll",
+    description=MOVED_NOTE,
+)
+async def retired_get_flow(flow_id: str) -> Response:
+    if flow_id in FLOW_ACTIONS:
+        # GET on one of the new endpoints: the method is wrong, nothing moved.
+        raise StarletteHTTPException(405, headers={"Allow": "POST"})
+    raise moved("/api/v1/flows/poll", '{"flow_id"}')
+
+
+@router.post(
+    "/flows/{flow_id}/link",
+    status_code=410,
+    responses=problems(410),
+    deprecated=True,
+    summary="Moved to POST /api/v1/flows/link",
+    description=MOVED_NOTE,
+)
+async def retired_link_flow(flow_id: str) -> Response:
+    raise moved("/api/v1/flows/link", '{"flow_id", "password"}')
+
+
+@router.post(
+    "/flows/{flow_id}/register",
+    status_code=410,
+    responses=problems(410),
+    deprecated=True,
+    summary="Moved to POST /api/v1/flows/register",
+    description=MOVED_NOTE,
+)
+async def retired_register_flow(flow_id: str) -> Response:
+    raise moved("/api/v1/flows/register", '{"flow_id", ...}')
 
 
 @router.post(

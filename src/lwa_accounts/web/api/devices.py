@@ -1,13 +1,18 @@
 """The device API of issue 6: TVs sign in without typing a password.
 
-- ``POST /api/v1/amazon/device-authorizations`` and ``.../{id}/poll``: server-assisted
-  code-based linking (the server runs Amazon's device flow; see flows/tv_amazon.py).
+- ``POST /api/v1/amazon/device-authorizations`` and ``.../poll`` (``{"authorization_id"}``):
+  server-assisted code-based linking (the server runs Amazon's device flow; see
+  flows/tv_amazon.py).
 - ``POST /api/v1/device/authorize`` and ``POST /api/v1/device/token``: our own RFC 8628
   shaped device sign-in, approved on /activate (flows/devices.py). The token endpoint
   answers RFC 8628 error bodies ``{"error", "error_description"}``, not problem+json.
-- ``POST /api/v1/flows/{id}/handoff``: a "finish on your phone" code for a pending device
-  flow (devices that ran Amazon's flow themselves and got ``link_required`` or
-  ``registration_required`` from ``POST /api/v1/sessions/amazon``).
+- ``POST /api/v1/flows/handoff`` (``{"flow_id"}``): a "finish on your phone" code for a
+  pending device flow (devices that ran Amazon's flow themselves and got ``link_required``
+  or ``registration_required`` from ``POST /api/v1/sessions/amazon``).
+
+Secret handles travel in JSON bodies, never in paths (security.md item 1); the retired
+``.../device-authorizations/{id}/poll`` and ``/flows/{id}/handoff`` paths answer 410
+``moved`` without looking at the id.
 """
 
 from __future__ import annotations
@@ -43,7 +48,14 @@ from lwa_accounts.interfaces import AmazonDeviceClient, DeviceStore
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.api.amazon import AmazonSignedInOut, FlowOut, flow_json, signed_in_json
-from lwa_accounts.web.api.models import Strict, problems
+from lwa_accounts.web.api.models import (
+    MOVED_NOTE,
+    AuthorizationPollRequest,
+    FlowRequest,
+    Strict,
+    moved,
+    problems,
+)
 from lwa_accounts.web.auth import client_info
 from lwa_accounts.web.services import Services, get_services
 
@@ -146,7 +158,7 @@ def _handoff_json(offer: HandOffOffer) -> HandOffOut:
     description=(
         "The server asks Amazon for a code pair with the device client id and keeps Amazon's "
         "device code to itself. Show `user_code` and `verification_uri` (and the QR code), "
-        "then poll `POST .../{id}/poll` every `interval` seconds."
+        'then poll `POST .../poll` `{"authorization_id": id}` every `interval` seconds.'
     ),
 )
 async def create_amazon_authorization(
@@ -178,23 +190,24 @@ async def create_amazon_authorization(
 
 
 @router.post(
-    "/amazon/device-authorizations/{authorization_id}/poll",
+    "/amazon/device-authorizations/poll",
     response_model=AmazonSignedInOut | PendingResult | NeedsPhoneResult,
     responses={
         201: {"model": AmazonSignedInOut, "description": "Signed in (as POST /sessions/amazon)."},
-        **problems(401, 403, 404, 410, 429, 502, 503),
+        **problems(400, 401, 403, 404, 410, 413, 422, 429, 502, 503),
     },
     summary="Poll a server-assisted Amazon sign-in",
     description=(
-        '200 `{"result": "pending"}`; 429 `slow_down` with `interval` when polled faster '
-        "than `interval`; 201 signed in; 200 `link_required` / `registration_required` "
-        "with a `handoff` to finish on a phone; 410 `expired`: ask for a new code; 403 "
-        "`access_denied`."
+        'Body `{"authorization_id"}`. 200 `{"result": "pending"}`; 429 `slow_down` with '
+        "`interval` when polled faster than `interval`; 201 signed in; 200 `link_required` / "
+        "`registration_required` with a `handoff` to finish on a phone; 410 `expired`: ask "
+        "for a new code; 403 `access_denied`."
     ),
 )
-async def poll_amazon_authorization(authorization_id: str, request: Request) -> Response:
+async def poll_amazon_authorization(body: AuthorizationPollRequest, request: Request) -> Response:
     services = get_services(request)
     client = client_info(request)
+    authorization_id = body.authorization_id
     async with device_transaction(services) as (_, devices):
         step = await tv_amazon.begin_poll(devices, services.clock, authorization_id)
     if isinstance(step, Refused):
@@ -226,14 +239,14 @@ async def poll_amazon_authorization(authorization_id: str, request: Request) -> 
             return await _signed_in_response(stores, outcome)
         if isinstance(outcome, tv_amazon.NeedsPhone):
             pending = outcome.outcome
-            body = NeedsPhoneResult(
+            needs_phone = NeedsPhoneResult(
                 result="link_required"
                 if isinstance(pending, LinkRequired)
                 else "registration_required",
                 flow=await flow_json(stores, services.accounts, pending.flow_id, pending.flow),
                 handoff=_handoff_json(outcome.handoff),
             )
-            return JSONResponse(body.model_dump(mode="json"), headers=_NO_STORE)
+            return JSONResponse(needs_phone.model_dump(mode="json"), headers=_NO_STORE)
     raise outcome.error  # refused: its audit event is committed
 
 
@@ -382,20 +395,22 @@ async def device_token(request: Request) -> Response:
 
 
 @router.post(
-    "/flows/{flow_id}/handoff",
+    "/flows/handoff",
     status_code=201,
     response_model=HandOffOut,
-    responses=problems(404, 410),
+    responses=problems(400, 404, 410, 413, 422),
     summary="Finish a pending device flow on a phone: get a hand-off code",
     description=(
-        "For a `link_required` or `registration_required` flow a device started: the person "
-        "types the code at /activate on a phone and gives the password or the registration "
-        "there; the device keeps polling `GET /api/v1/flows/{id}` for its session."
+        'Body `{"flow_id"}`. For a `link_required` or `registration_required` flow a device '
+        "started: the person types the code at /activate on a phone and gives the password "
+        "or the registration there; the device keeps polling `POST /api/v1/flows/poll` for "
+        "its session."
     ),
 )
-async def create_handoff(flow_id: str, request: Request) -> JSONResponse:
+async def create_handoff(body: FlowRequest, request: Request) -> JSONResponse:
     services = get_services(request)
     client = client_info(request)
+    flow_id = body.flow_id
     async with device_transaction(services) as (stores, devices):
         flow = await get_flow(stores, services.accounts, flow_id, binding=None, client=client)
         if isinstance(flow, Refused):
@@ -415,3 +430,30 @@ async def create_handoff(flow_id: str, request: Request) -> JSONResponse:
     return JSONResponse(
         _handoff_json(offer).model_dump(mode="json"), status_code=201, headers=_NO_STORE
     )
+
+
+# ---- retired: the handle in the path (one release; the handle is never looked up) --------
+
+
+@router.post(
+    "/amazon/device-authorizations/{authorization_id}/poll",
+    status_code=410,
+    responses=problems(410),
+    deprecated=True,
+    summary="Moved to POST /api/v1/amazon/device-authorizations/poll",
+    description=MOVED_NOTE,
+)
+async def retired_poll_amazon_authorization(authorization_id: str) -> Response:
+    raise moved("/api/v1/amazon/device-authorizations/poll", '{"authorization_id"}')
+
+
+@router.post(
+    "/flows/{flow_id}/handoff",
+    status_code=410,
+    responses=problems(410),
+    deprecated=True,
+    summary="Moved to POST /api/v1/flows/handoff",
+    description=MOVED_NOTE,
+)
+async def retired_create_handoff(flow_id: str) -> Response:
+    raise moved("/api/v1/flows/handoff", '{"flow_id"}')

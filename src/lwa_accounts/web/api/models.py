@@ -16,6 +16,9 @@ from lwa_accounts.core.validation import (
     Invalid,
     validate_name,
 )
+from lwa_accounts.errors import Moved
+from lwa_accounts.flows.amazon import FLOW_ID_MAX
+from lwa_accounts.flows.tv_amazon import ID_MAX as AUTHORIZATION_ID_MAX
 
 # Generous upper bounds: the flows apply the real rules; these only stop huge inputs
 # before any work is done.
@@ -38,6 +41,56 @@ DeviceName = Annotated[
 class Strict(BaseModel):
     # Unknown fields are refused (422 "Unknown field.") so a typo never passes silently.
     model_config = ConfigDict(extra="forbid")
+
+
+# Bearer-like handles travel in JSON bodies, never in paths or queries: a URL lands in
+# access logs, proxy logs and browser history (security.md item 1). Too long or not a
+# string: 422 before anything is looked up.
+FlowId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=FLOW_ID_MAX,
+        description="The flow's id (`flow.id`); keep it secret.",
+    ),
+]
+AuthorizationId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=AUTHORIZATION_ID_MAX,
+        description="The authorization's `id`; keep it secret.",
+    ),
+]
+
+
+class FlowRequest(Strict):
+    flow_id: FlowId
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"flow_id": "flw_Xb1…(47 characters)"}]}
+    )
+
+
+class AuthorizationPollRequest(Strict):
+    authorization_id: AuthorizationId
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"authorization_id": "pV3…(43 characters)"}]},
+    )
+
+
+def moved(new_path: str, body: str) -> Moved:
+    """The answer of a retired handle-in-the-path endpoint (kept for one release)."""
+    return Moved(f"Send POST {new_path} with the JSON body {body}.", moved_to=new_path)
+
+
+# What the retired endpoints say in the OpenAPI description.
+MOVED_NOTE = (
+    "**Moved** (kept for one release): answers 410 `moved` with `moved_to` naming the new "
+    "endpoint, without looking at the id. A secret in a URL ends up in access logs."
+)
 
 
 class RegisterRequest(Strict):
@@ -142,6 +195,7 @@ class ProblemOut(BaseModel):
     code: str
     errors: dict[str, str] | None = None
     attempts_left: int | None = None
+    moved_to: str | None = None
 
 
 def account_json(account: Account, amazon_link: AmazonLink | None = None) -> AccountOut:

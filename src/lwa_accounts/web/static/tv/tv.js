@@ -208,9 +208,10 @@
       if (mine !== generation) return;
       let response;
       if (flowId) {
-        response = await api("GET", `/flows/${encodeURIComponent(flowId)}`);
+        // Secret handles travel in the body, never in the URL (URLs end up in logs).
+        response = await api("POST", "/flows/poll", { flow_id: flowId });
       } else if (kind === "amazon") {
-        response = await api("POST", `/amazon/device-authorizations/${encodeURIComponent(data.id)}/poll`, {});
+        response = await api("POST", "/amazon/device-authorizations/poll", { authorization_id: data.id });
       } else {
         response = await api("POST", "/device/token", { device_code: data.device_code });
       }
