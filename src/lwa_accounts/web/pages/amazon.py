@@ -1,17 +1,27 @@
 """The "Login with Amazon" web flow and the Amazon section of /account.
 
-/auth/amazon/start -> Amazon's /ap/oa (state + PKCE S256, bound to this browser by a signed
-cookie) -> /auth/amazon/callback (the code is exchanged server-side with the client secret,
-the token verified) -> signed in, or /auth/amazon/link (prove the local password of the
-account holding the email) or /auth/amazon/register (prefilled registration). Every form
-carries a CSRF token; every sign-in gets a new session.
+A trip to Amazon (``begin_trip``: state + PKCE S256, bound to this browser by a signed
+single-use cookie) -> Amazon's /ap/oa -> /auth/amazon/callback (the code is exchanged
+server-side with the client secret, the token verified: ``aud``, profile). What the
+callback does depends on the trip's intent, fixed when the trip began:
+
+- ``signin`` (``GET /auth/amazon/start``, the "Login with Amazon" link): signed in, or
+  /auth/amazon/link (prove the local password of the account holding the email) or
+  /auth/amazon/register (prefilled registration).
+- ``attach`` (only from a CSRF-checked POST: the /account page's form to
+  ``/account/amazon/link``, or ``POST /auth/amazon/start`` with ``intent=attach``; never a
+  GET, security.md item 20): links this Amazon identity to the signed-in account, and only
+  if the browser is still in the session that started the trip.
+
+Every form carries a CSRF token; every sign-in gets a new session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
@@ -48,6 +58,7 @@ from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.auth import Caller, client_info, optional_browser_caller
 from lwa_accounts.web.cookies import set_session_cookie
 from lwa_accounts.web.forms import read_form
+from lwa_accounts.web.headers import CONTENT_SECURITY_POLICY
 from lwa_accounts.web.redirects import safe_next
 from lwa_accounts.web.services import Services, get_services
 from lwa_accounts.web.templating import render
@@ -122,12 +133,31 @@ async def _signed_in_response(
 
 # ---- start and callback ----
 
+Intent = str  # "signin" | "attach"
 
-@router.get("/auth/amazon/start")
-async def start(request: Request) -> Response:
-    services = get_services(request)
-    intent = "attach" if request.query_params.get("intent") == "attach" else "signin"
-    next_url = safe_next(request.query_params.get("next"))
+
+def amazon_form_headers(services: Services) -> dict[str, str]:
+    """Headers for a page whose form starts a trip to Amazon.
+
+    Chrome and Safari check a form's ``form-action`` against every redirect its submission
+    leads to, so our ``form-action 'self'`` would stop the 303 to Amazon's sign-in page:
+    such pages also allow exactly Amazon's authorization origin.
+    """
+    parts = urlsplit(services.settings.amazon_authorize_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    policy = CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+    return {"Content-Security-Policy": policy}
+
+
+def _session_digest(session_id: str) -> str:
+    return hashlib.sha256(b"attach-session:" + session_id.encode()).hexdigest()
+
+
+def begin_trip(
+    services: Services, *, intent: Intent, next_url: str, extra: dict[str, str] | None = None
+) -> Response:
+    """The 303 to Amazon, with this trip's single-use cookie (state, PKCE verifier, intent
+    and what the intent is bound to)."""
     state = secrets.token_urlsafe(32)
     verifier = new_code_verifier()
     url = amazon_client(services).authorize_url(
@@ -140,11 +170,70 @@ async def start(request: Request) -> Response:
         response,
         services.settings,
         cookies.OAUTH_COOKIE,
-        {"state": state, "verifier": verifier, "next": next_url, "intent": intent},
+        {
+            **(extra or {}),
+            "state": state,
+            "verifier": verifier,
+            "next": next_url,
+            "intent": intent,
+        },
         now=services.clock.now(),
         max_age=cookies.OAUTH_MAX_AGE,
     )
     return response
+
+
+def _begin_attach(services: Services, session_id: str) -> Response:
+    # Bound to the session that asked: the callback links only into that same session.
+    return begin_trip(
+        services,
+        intent="attach",
+        next_url="/account",
+        extra={"session": _session_digest(session_id)},
+    )
+
+
+@router.get("/auth/amazon/start")
+async def start(request: Request) -> Response:
+    """A plain sign-in only. Opening a link never attaches anything (security.md item
+    20): ``intent=attach`` on a GET is refused."""
+    services = get_services(request)
+    if request.query_params.get("intent", "signin") != "signin":
+        return _message(
+            request,
+            "Link Amazon from your account page",
+            "Linking an Amazon account to your account starts from the button on your "
+            "account page. Nothing was changed.",
+            status_code=400,
+            back="/account",
+        )
+    return begin_trip(
+        services, intent="signin", next_url=safe_next(request.query_params.get("next"))
+    )
+
+
+@router.post("/auth/amazon/start")
+async def start_posted(request: Request) -> Response:
+    """The same trips from a form (CSRF-checked): ``intent=signin`` or ``intent=attach``
+    (signed in, with a recent sign-in; /account's form also takes the password)."""
+    services = get_services(request)
+    form = await read_form(request)
+    intent = form.get("intent", 16) or "signin"
+    if intent == "signin":
+        return begin_trip(services, intent="signin", next_url=safe_next(form.get("next")))
+    if intent != "attach":
+        return _message(
+            request,
+            "Unknown request",
+            "This sign-in with Amazon was not understood. Nothing was changed.",
+            status_code=400,
+        )
+    caller = await _signed_in_caller(request, services)
+    if caller is None:
+        return RedirectResponse("/signin?next=/account", status_code=303)
+    if not recently_authenticated(caller.session, services.accounts):
+        return _to_account(amazon_error="reauth")
+    return _begin_attach(services, caller.session.id)
 
 
 @router.get(CALLBACK_PATH)
@@ -180,7 +269,8 @@ async def _callback(request: Request, services: Services) -> Response:
             "This sign-in with Amazon expired or was already used. Please start again.",
             status_code=400,
         )
-    back = "/account" if trip.get("intent") == "attach" else "/signin"
+    intent = trip.get("intent")
+    back = "/account" if intent == "attach" else "/signin"
     if "error" in params:
         message = AMAZON_ERRORS.get(params["error"], DEFAULT_AMAZON_ERROR)
         return _message(
@@ -203,8 +293,8 @@ async def _callback(request: Request, services: Services) -> Response:
     except AmazonError as error:
         return _error_page(request, error, back=back)
     next_url = safe_next(trip.get("next"))
-    if trip.get("intent") == "attach":
-        return await _attach(request, services, profile)
+    if intent == "attach":
+        return await _attach(request, services, profile, trip)
     binding = secrets.token_urlsafe(32)
     async with services.database.transaction() as stores:
         outcome = await amazon.sign_in_with_profile(
@@ -227,12 +317,24 @@ async def _callback(request: Request, services: Services) -> Response:
     return response
 
 
-async def _attach(request: Request, services: Services, profile: AmazonProfile) -> Response:
+async def _attach(
+    request: Request, services: Services, profile: AmazonProfile, trip: dict[str, Any]
+) -> Response:
     client = client_info(request)
     async with services.database.transaction() as stores:
         caller = await optional_browser_caller(stores, request)
     if caller is None:
         return RedirectResponse("/signin?next=/account", status_code=303)
+    expected = trip.get("session")
+    if not isinstance(expected, str) or not secrets.compare_digest(
+        expected.encode(), _session_digest(caller.session.id).encode()
+    ):
+        # Another session than the one that pressed "Link": link into nobody.
+        async with services.database.transaction() as stores:
+            await amazon.audit_refusal(
+                stores, services.accounts, "attach_session_changed", client=client
+            )
+        return _to_account(amazon_error="failed")
     try:
         async with services.database.transaction() as stores:
             outcome = await amazon.attach_amazon(
@@ -570,10 +672,10 @@ async def account_link(request: Request) -> Response:
     confirmed = await _confirm_recent(request, services, caller, form.get("password", 1100))
     if isinstance(confirmed, Response):
         return confirmed
-    response = RedirectResponse(
-        "/auth/amazon/start?" + urlencode({"intent": "attach", "next": "/account"}), status_code=303
-    )
-    return _with_session(response, services, confirmed)
+    # Straight to Amazon from this CSRF-checked POST, bound to the session that will be
+    # current when Amazon sends the browser back (the new one if the password was given).
+    session = confirmed.session if confirmed is not None else caller.session
+    return _with_session(_begin_attach(services, session.id), services, confirmed)
 
 
 @router.post("/account/amazon/unlink")
