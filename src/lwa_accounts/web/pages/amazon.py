@@ -12,6 +12,10 @@ callback does depends on the trip's intent, fixed when the trip began:
   ``/account/amazon/link``, or ``POST /auth/amazon/start`` with ``intent=attach``; never a
   GET, security.md item 20): links this Amazon identity to the signed-in account, and only
   if the browser is still in the session that started the trip.
+- ``handoff`` (from /activate's "Sign in with Amazon", a CSRF-checked POST): the phone
+  proves the Amazon identity of a TV's pending link flow (security.md item 14b); a match
+  leaves a short-lived signed proof cookie for /activate, a mismatch is refused and
+  audited (flows/tv_handoff.py).
 
 Every form carries a CSRF token; every sign-in gets a new session.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
@@ -32,6 +36,7 @@ from lwa_accounts.errors import (
     FlowExpired,
     FlowNotFound,
     InvalidCredentials,
+    InvalidUserCode,
     LwaAccountsError,
     ReauthenticationRequired,
     ValidationFailed,
@@ -51,6 +56,12 @@ from lwa_accounts.flows.amazon import (
 )
 from lwa_accounts.flows.amazon_profile import available_username, username_base
 from lwa_accounts.flows.sessions import SignedIn, end_session
+from lwa_accounts.flows.tv_handoff import (
+    AmazonProof,
+    handoff_by_grant,
+    handoff_flow_id,
+    prove_amazon,
+)
 from lwa_accounts.lwa.protocol import code_challenge_s256, new_code_verifier
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web import amazon_cookies as cookies
@@ -133,7 +144,11 @@ async def _signed_in_response(
 
 # ---- start and callback ----
 
-Intent = str  # "signin" | "attach"
+Intent = Literal["signin", "attach", "handoff"]
+PROOF_COOKIE = "lwa_handoff_proof"
+PROOF_PATH = "/activate"
+PROOF_MAX_AGE = 600
+PROOF_COOKIE_MAX = 1000
 
 
 def amazon_form_headers(services: Services) -> dict[str, str]:
@@ -198,7 +213,7 @@ async def start(request: Request) -> Response:
     """A plain sign-in only. Opening a link never attaches anything (security.md item
     20): ``intent=attach`` on a GET is refused."""
     services = get_services(request)
-    if request.query_params.get("intent", "signin") != "signin":
+    if request.query_params.get("intent", "") not in ("", "signin"):
         return _message(
             request,
             "Link Amazon from your account page",
@@ -270,7 +285,7 @@ async def _callback(request: Request, services: Services) -> Response:
             status_code=400,
         )
     intent = trip.get("intent")
-    back = "/account" if intent == "attach" else "/signin"
+    back = {"attach": "/account", "handoff": "/activate"}.get(str(intent), "/signin")
     if "error" in params:
         message = AMAZON_ERRORS.get(params["error"], DEFAULT_AMAZON_ERROR)
         return _message(
@@ -295,6 +310,8 @@ async def _callback(request: Request, services: Services) -> Response:
     next_url = safe_next(trip.get("next"))
     if intent == "attach":
         return await _attach(request, services, profile, trip)
+    if intent == "handoff":
+        return await _handoff_proof(request, services, profile, trip)
     binding = secrets.token_urlsafe(32)
     async with services.database.transaction() as stores:
         outcome = await amazon.sign_in_with_profile(
@@ -359,6 +376,97 @@ async def _attach(
         "already_linked": "already-linked",
     }.get(outcome.error.code, "failed")
     return RedirectResponse(f"/account?amazon_error={key}", status_code=303)
+
+
+# ---- "finish on your phone": the phone proves the TV's Amazon identity ----
+
+
+def write_proof(
+    response: Response, services: Services, proof: AmazonProof, code: str, *, max_age: int
+) -> None:
+    """The proof, for /activate only: HttpOnly, SameSite=Lax (it is set on the answer to
+    Amazon's top-level redirect), signed, and no longer-lived than the hand-off."""
+    data = {
+        "grant": proof.grant_id,
+        "flow": proof.flow_id_hash,
+        "amazon": proof.amazon_digest,
+        "code": code,
+    }
+    response.set_cookie(
+        PROOF_COOKIE,
+        cookies.seal(services.settings, PROOF_COOKIE, data, now=services.clock.now()),
+        max_age=max(1, min(max_age, PROOF_MAX_AGE)),
+        httponly=True,
+        samesite="lax",
+        secure=services.settings.secure_cookies,
+        path=PROOF_PATH,
+    )
+
+
+def read_proof(request: Request, services: Services) -> tuple[AmazonProof, str] | None:
+    """This browser's proof and the hand-off code it was made for, if intact and recent."""
+    value = request.cookies.get(PROOF_COOKIE)
+    if not value or len(value) > PROOF_COOKIE_MAX or not value.isascii():
+        return None
+    data = cookies.unseal(
+        services.settings, PROOF_COOKIE, value, now=services.clock.now(), max_age=PROOF_MAX_AGE
+    )
+    if data is None or not all(
+        isinstance(data.get(key), str) for key in ("grant", "flow", "amazon", "code")
+    ):
+        return None
+    proof = AmazonProof(
+        grant_id=data["grant"], flow_id_hash=data["flow"], amazon_digest=data["amazon"]
+    )
+    return proof, data["code"]
+
+
+def clear_proof(response: Response, services: Services) -> None:
+    response.delete_cookie(
+        PROOF_COOKIE,
+        httponly=True,
+        samesite="lax",
+        secure=services.settings.secure_cookies,
+        path=PROOF_PATH,
+    )
+
+
+async def _handoff_proof(
+    request: Request, services: Services, profile: AmazonProfile, trip: dict[str, Any]
+) -> Response:
+    """Back from Amazon on the phone: the same Amazon user as the TV's flow, or nothing."""
+    client = client_info(request)
+    grant_id, code = trip.get("grant"), trip.get("code")
+    if not isinstance(grant_id, str) or not isinstance(code, str):
+        return _error_page(request, InvalidUserCode(), back="/activate")
+    outcome: AmazonProof | PendingFlow | Refused = Refused(InvalidUserCode())
+    try:
+        async with services.database.transaction() as stores:
+            found = await handoff_by_grant(
+                stores.devices, services.clock, grant_id=grant_id, code=code
+            )
+            if found is not None:  # else the code was used or expired meanwhile
+                outcome = await amazon.get_flow(
+                    stores,
+                    services.accounts,
+                    handoff_flow_id(services.settings, found),
+                    binding=None,
+                    client=client,
+                )
+            if found is not None and isinstance(outcome, PendingFlow):
+                # Refusals are values: their audit lines commit with this transaction.
+                outcome = await prove_amazon(
+                    stores, services.accounts, found, outcome, profile, client=client
+                )
+    except LwaAccountsError as gone:
+        return _error_page(request, gone, back="/activate")
+    if not isinstance(outcome, AmazonProof) or found is None:
+        refusal = outcome.error if isinstance(outcome, Refused) else InvalidUserCode()
+        return _error_page(request, refusal, back="/activate")
+    left = int((found.record.grant.expires_at - services.clock.now()).total_seconds())
+    response = RedirectResponse("/activate/link", status_code=303)
+    write_proof(response, services, outcome, found.code, max_age=left)
+    return response
 
 
 # ---- pending flows: link and register ----
