@@ -158,8 +158,7 @@ async def activate_submit(request: Request) -> Response:
             request,
             "activate/confirm.html",
             {
-                "device_name": found.device_name,
-                "display_code": found.display_code,
+                **_asked(found),
                 "account": caller.account,
             },
         )
