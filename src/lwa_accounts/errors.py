@@ -274,6 +274,32 @@ class InvalidUserCode(LwaAccountsError):
     default_detail = "That code is not valid or has expired. Check the code on your TV."
 
 
+class AmazonProofRequired(LwaAccountsError):
+    """A hand-off link step without proof, on this phone, of the TV's Amazon identity
+    (security.md item 14b)."""
+
+    code = "amazon_proof_required"
+    status = 403
+    title = "Sign in with Amazon first"
+    default_detail = (
+        "Sign in with Amazon on this phone first, with the Amazon account your TV used. "
+        "Nothing was linked."
+    )
+
+
+class AmazonUserMismatch(LwaAccountsError):
+    """The phone proved a different Amazon identity than the TV's flow holds."""
+
+    code = "amazon_user_mismatch"
+    status = 403
+    title = "Not the same Amazon account"
+    default_detail = (
+        "That is not the Amazon account the TV signed in with, so nothing was linked. If "
+        "you did not start this on a TV in front of you, someone else may be trying to use "
+        "your account: do not continue."
+    )
+
+
 # ---- emulator --------------------------------------------------------------------------
 
 

@@ -206,6 +206,14 @@ def test_link_is_finished_on_the_phone(tv: Page, phone: Page, server: LiveServer
     phone.goto(f"{server.url}/activate?code={handoff_code}")
     expect(phone.locator("#code")).not_to_have_value("")
     phone.get_by_role("button", name="Continue").click()
+    # First the same Amazon account as the TV, on the phone (security.md item 14b): the
+    # page names the device and warns; the emulated Amazon keeps the phone's session from
+    # the /code page, so this is one tap on its consent page.
+    expect(phone.get_by_text("Only continue for a screen in front of you")).to_be_visible()
+    expect(phone.locator("#password")).to_have_count(0)
+    shot(phone, "06-phone-link-amazon-first")
+    phone.get_by_role("button", name="Sign in with Amazon").click()
+    phone.get_by_role("button", name="Allow").click()
     phone.fill("#password", PASSWORD)
     shot(phone, "06-phone-link-password")
     phone.get_by_role("button", name="Link and sign in the TV").click()

@@ -7,6 +7,7 @@ server asked Amazon. Our server runs on a FixedClock; ``advance`` moves both clo
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -31,6 +33,11 @@ AMAZON_URL = "http://amazon.test"
 PASSWORD = "tangerine-elephant-42"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+AMAZON_PASSWORD = "amazon-pass"  # every customer add_customer creates
+CALLBACK_PATH = "/auth/amazon/callback"
+_FORM_RE = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S)
+_INPUT_RE = re.compile(r"<input\b[^>]*>", re.S)
+_ATTR_RE = re.compile(r'(\w[\w-]*)="([^"]*)"')
 
 
 def device_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -40,12 +47,76 @@ def device_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-0123456789abcdef",
         "public_url": BASE_URL,
         "lwa_api_url": AMAZON_URL,
+        # A phone's "Sign in with Amazon" goes to the same emulated Amazon.
+        "lwa_authorize_url": AMAZON_URL + "/ap/oa",
         "argon2_memory_kib": 64,
         "argon2_time_cost": 1,
         "device_poll_interval_seconds": 5,
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The named inputs (with their values) of the first form posting to ``action``."""
+    for match in _FORM_RE.finditer(page):
+        attrs = dict(_ATTR_RE.findall(match.group(1)))
+        if html.unescape(attrs.get("action", "")) != action:
+            continue
+        fields: dict[str, str] = {}
+        for tag in _INPUT_RE.findall(match.group(2)):
+            named = dict(_ATTR_RE.findall(tag))
+            if "name" in named:
+                fields[named["name"]] = html.unescape(named.get("value", ""))
+        return fields
+    raise AssertionError(f"no form posting to {action}")
+
+
+async def through_amazon_pages(
+    start: httpx.Response,
+    *,
+    ours: httpx.AsyncClient,
+    amazon: httpx.AsyncClient | None = None,
+    email: str,
+    password: str = AMAZON_PASSWORD,
+    decision: str = "allow",
+) -> httpx.Response:
+    """One browser's trip: from our 303 to Amazon, through Amazon's sign-in and consent
+    pages (whatever it shows), to our callback's answer. ``amazon`` is the browser's
+    cookie jar for a separate Amazon host (None: Amazon is embedded in ``ours``)."""
+    assert start.status_code == 303, start.text
+    ours_host = urlsplit(str(ours.base_url)).netloc
+
+    def client_for(url: str) -> httpx.AsyncClient:
+        host = urlsplit(url).netloc
+        return ours if amazon is None or host in ("", ours_host) else amazon
+
+    url = urljoin(str(start.request.url), start.headers["location"])
+    response = await client_for(url).get(url)
+    for _ in range(8):  # sign-in page, consent page, redirects
+        here = str(response.request.url)
+        if response.status_code in (302, 303):
+            url = urljoin(here, response.headers["location"])
+            if urlsplit(url).path == CALLBACK_PATH:
+                return await ours.get(url)
+            response = await client_for(url).get(url)
+            continue
+        forms = {
+            html.unescape(dict(_ATTR_RE.findall(m.group(1))).get("action", ""))
+            for m in _FORM_RE.finditer(response.text)
+        }
+        signin = next((a for a in forms if a.endswith("/ap/signin")), None)
+        consent = next((a for a in forms if a.endswith("/ap/consent")), None)
+        if signin is not None and 'name="password"' in response.text and consent is None:
+            fields = form_fields(response.text, signin) | {"email": email, "password": password}
+            url = urljoin(here, signin)
+        elif consent is not None:
+            fields = form_fields(response.text, consent) | {"decision": decision}
+            url = urljoin(here, consent)
+        else:
+            raise AssertionError(f"unexpected Amazon page {here}: {response.text[:500]}")
+        response = await client_for(url).post(url, data=fields)
+    raise AssertionError("Amazon never sent the browser back")
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
@@ -126,6 +197,16 @@ class DeviceEnv:
         token = await self.csrf()
         return await self.phone.post(path, data={**data, "csrf_token": token})
 
+    async def phone_proves_amazon(
+        self, code: str, email: str, *, password: str = AMAZON_PASSWORD
+    ) -> httpx.Response:
+        """On the phone's hand-off link page: "Sign in with Amazon" as ``email``; the
+        callback's answer (303 to the password step when it was the TV's Amazon user)."""
+        start = await self.phone_form("/activate/amazon", {"code": code})
+        return await through_amazon_pages(
+            start, ours=self.phone, amazon=self.amazon, email=email, password=password
+        )
+
     async def phone_sign_in(self, username: str, password: str = PASSWORD) -> None:
         response = await self.phone_form(
             "/signin", {"username": username, "password": password, "next": "/account"}
@@ -136,6 +217,7 @@ class DeviceEnv:
 @asynccontextmanager
 async def device_env(settings: Settings, **emulator: Any) -> AsyncIterator[DeviceEnv]:
     clock = FixedClock(START)
+    emulator.setdefault("web_redirect_uris", [BASE_URL + CALLBACK_PATH])
     amazon_app = create_emulator(EmulatorConfig(**emulator))
     counting = CountingTransport(httpx.ASGITransport(app=amazon_app))
     app = create_app(settings, clock=clock, amazon_transport=counting)

@@ -30,7 +30,7 @@ from lwa_accounts.tv.journeys import (
     sign_in_with_phone,
 )
 from lwa_accounts.tv.token_file import load_session
-from tests.tv.harness import CSRF_RE, PASSWORD
+from tests.tv.harness import CSRF_RE, PASSWORD, through_amazon_pages
 from tests.tv.live import LiveServer, live_server
 
 pytestmark = pytest.mark.slow
@@ -149,6 +149,10 @@ async def test_amazon_journey_link_finished_on_the_phone(server: LiveServer) -> 
     async def finish_on_phone(handoff: HandOff) -> None:
         page = await phone.form("/activate", {"code": handoff.code})
         assert "lin@example.net" in page.text
+        # The same Amazon account as the TV, on the phone (security.md item 14b).
+        start = await phone.form("/activate/amazon", {"code": handoff.code})
+        proven = await through_amazon_pages(start, ours=phone.http, email="lin@example.net")
+        assert proven.headers["location"] == "/activate/link", proven.text
         done = await phone.form("/activate/link", {"code": handoff.code, "password": PASSWORD})
         assert done.status_code == 200, done.text
 

@@ -202,12 +202,22 @@ async def test_link_is_finished_on_the_phone_without_typing_on_the_tv(env: Devic
     pending = await env.tv.post("/api/v1/flows/poll", json={"flow_id": flow_id})
     assert (pending.status_code, pending.json()["result"]) == (200, "pending")
 
-    # On the phone: open the QR's URL (pre-fills only), type the code, give the password.
+    # On the phone: open the QR's URL (pre-fills only), type the code, sign in with the
+    # same Amazon account as the TV (security.md item 14b), then give the password.
     opened = await env.phone.get(handoff["url"])
     assert code in opened.text
     page = await env.phone_form("/activate", {"code": code})
     assert page.status_code == 200
     assert "grace@example.net" in page.text
+    assert "Living-room TV" in page.text
+    assert "Only continue for a screen in front of you" in page.text
+    assert 'action="/activate/amazon"' in page.text
+    assert 'name="password"' not in page.text
+    proven = await env.phone_proves_amazon(code, "grace@example.net")
+    assert (proven.status_code, proven.headers["location"]) == (303, "/activate/link"), proven.text
+    step2 = await env.phone.get("/activate/link")
+    assert step2.status_code == 200
+    assert 'name="password"' in step2.text
     wrong = await env.phone_form("/activate/link", {"code": code, "password": "wrong-password"})
     assert wrong.status_code == 401
     done = await env.phone_form("/activate/link", {"code": code, "password": PASSWORD})

@@ -58,6 +58,12 @@ async def test_hostile_bodies_get_4xx(env: DeviceEnv, path: str) -> None:
 async def test_hostile_codes_on_activate_get_4xx(env: DeviceEnv, code: str) -> None:
     page = await env.phone.get("/activate", params={"code": code})
     assert page.status_code == 200
-    for path in ("/activate", "/activate/decide", "/activate/link", "/activate/register"):
+    paths = ("/activate", "/activate/decide", "/activate/amazon", "/activate/link")
+    for path in (*paths, "/activate/register"):
         response = await env.phone_form(path, {"code": code, "decision": "approve"})
         assert 400 <= response.status_code < 500, (path, response.text[:200])
+    # A proof cookie that is garbage, forged or not ASCII is no proof: a 4xx page.
+    for cookie in ("x", "e30.00", "\u00e9" * 10, "A" * 5000):
+        header = ("lwa_handoff_proof=" + cookie).encode()  # raw bytes: UTF-8 too
+        response = await env.phone.get("/activate/link", headers={b"cookie": header})
+        assert 400 <= response.status_code < 500, (cookie[:20], response.text[:200])

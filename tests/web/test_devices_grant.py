@@ -73,8 +73,11 @@ async def test_device_signs_in_after_explicit_approval_on_the_phone(env: DeviceE
 
     await env.phone_sign_in("ada")
     confirm_page = await approve_on_phone(env, data["user_code"])
-    # The approval page names the device (security.md item 17).
+    # The approval page names the device, where and when it asked (security.md item 17).
     assert "Living-room TV" in confirm_page
+    assert "Asked from" in confirm_page
+    assert "Asked at" in confirm_page
+    assert "Only continue for a screen in front of you" in confirm_page
     assert "Approve" in confirm_page
     assert "Deny" in confirm_page
 

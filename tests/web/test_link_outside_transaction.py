@@ -143,6 +143,8 @@ async def test_activate_link_verifies_outside_the_transaction(
     body = polled.json()
     assert body["result"] == "link_required", body
     code = body["handoff"]["code"]
+    proven = await env.phone_proves_amazon(code, "grace@example.net")
+    assert proven.headers["location"] == "/activate/link"
     spy = Spy(env.app, monkeypatch)
     spy.meanwhile = _change_password_of(local["id"])
     changed = await env.phone_form("/activate/link", {"code": code, "password": PASSWORD})

@@ -100,13 +100,14 @@ async def test_password_for_linking_amazon_rotates_the_session(tmp_path: Path) -
         link_form = form_fields(page.text, "/account/amazon/link") | {"password": PASSWORD}
         start = await client.post("/account/amazon/link", data=link_form)
         assert start.status_code == 303
-        assert start.headers["location"].startswith("/auth/amazon/start?intent=attach")
+        assert "/_amazon/ap/oa?" in start.headers["location"]  # straight to Amazon
         new = client.cookies.get(COOKIE)
         assert new not in (None, old)
         assert not await _cookie_works(app, old)
         assert await _cookie_works(app, new)
-        # The new session counts as freshly authenticated: linking goes through.
-        landed = await through_amazon(client, await client.get(start.headers["location"]))
+        # The new session counts as freshly authenticated (and is the one the trip is
+        # bound to): linking goes through.
+        landed = await through_amazon(client, start)
         assert landed.headers["location"] == "/account?amazon=linked"
         events = await _rotation_events(app)
         assert any(e.startswith(REAUTHENTICATED) and "replaces=" in e for e in events)
@@ -128,7 +129,7 @@ async def test_password_for_unlinking_rotates_the_session(tmp_path: Path) -> Non
         page = await client.get("/account")
         link_form = form_fields(page.text, "/account/amazon/link")
         start = await client.post("/account/amazon/link", data=link_form)  # recent sign-in
-        await through_amazon(client, await client.get(start.headers["location"]))
+        await through_amazon(client, start)
         old = client.cookies.get(COOKIE)
         page = await client.get("/account?amazon=linked")
         unlink = form_fields(page.text, "/account/amazon/unlink") | {"password": PASSWORD}

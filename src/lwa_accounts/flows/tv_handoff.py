@@ -5,8 +5,19 @@ registration (``RegistrationRequired``), nobody should type on the TV. ``offer_h
 issues a short user code (same rules as device codes: security.md item 15) with a URL and
 a QR code; the person opens /activate on a phone, types the code (the QR's URL pre-fills
 it but still needs a confirm), gives the password or fills in the registration there, and
-the flow is completed with ``deliver_to="originator"``. The TV, polling
-``GET /api/v1/flows/{id}``, then collects its own new device session (flows/amazon.py).
+the flow is completed with ``deliver_to="originator"``. The TV, polling its flow, then
+collects its own new device session (flows/amazon.py).
+
+A link is made only where one browser proved both sides (security.md item 14b). The TV
+proved the Amazon identity, the phone would prove the password: that alone would let an
+attacker whose Amazon account carries a victim's email send the victim a hand-off code
+and collect a session on the victim's account ("remote phishing of a device flow"). So the
+phone must first sign in with Amazon itself (the web redirect flow), and ``prove_amazon``
+accepts it only as the same Amazon ``user_id`` the flow holds; the edge keeps the result
+(``AmazonProof``, bound to this hand-off row, this flow and that user) in a short-lived
+signed cookie, and ``begin_handoff_link`` refuses the password step without it, before any
+password is checked and without using up the flow. A registration hand-off needs no such
+proof: it links no existing account.
 
 The hand-off row must lead from the typed code to the flow, whose id is stored elsewhere
 only as a digest. We store the id *sealed* (``sealing.Sealer``: AES-GCM under a key derived
@@ -17,6 +28,8 @@ row does not open.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import logging
 from dataclasses import dataclass, field
@@ -26,15 +39,25 @@ from urllib.parse import urlencode
 import segno
 
 from lwa_accounts.core import device_grant as dg
-from lwa_accounts.core.models import PendingFlow
-from lwa_accounts.errors import FlowExpired, InvalidUserCode
+from lwa_accounts.core.models import AmazonProfile, AuditEvent, PendingFlow
+from lwa_accounts.errors import (
+    AmazonProofRequired,
+    AmazonUserMismatch,
+    FlowExpired,
+    InvalidUserCode,
+    LwaAccountsError,
+)
+from lwa_accounts.flows.accounts import AccountDeps, Refused
+from lwa_accounts.flows.amazon import REFUSED, LinkAttempt, begin_link, get_flow
 from lwa_accounts.flows.devices import FoundCode, new_grant_record
 from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.sealing import Purpose, SealBroken, Sealer
 from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Stores
 
 FLOW_ID_MAX = 100
+HANDOFF_AMAZON_PROVEN = "amazon.handoff_proven"
 
 logger = logging.getLogger(__name__)
 
@@ -145,3 +168,142 @@ async def close_handoff(devices: DeviceStore, clock: Clock, found: FoundCode) ->
         account_id=before.account_id,
     )
     await devices.save_grant(found.record.id, before=before, after=after)
+
+
+async def handoff_by_grant(
+    devices: DeviceStore, clock: Clock, *, grant_id: str, code: str
+) -> FoundCode | None:
+    """A live hand-off row found again from what this server signed earlier (a cookie
+    naming the row and its code): no guess, so no lookup budget. ``handoff_flow_id`` still
+    proves that the code belongs to the row (the sealed flow id is bound to its digest)."""
+    record = await devices.grant_by_id(grant_id)
+    if record is None or record.purpose != "handoff" or not record.grant.is_open(clock.now()):
+        return None
+    if dg.parse_user_code(code) != code:
+        return None
+    return FoundCode(code=code, record=record)
+
+
+# ---- the phone proves the TV's Amazon identity (security.md item 14b) ----
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonProof:
+    """This browser signed in with Amazon as the flow's own Amazon user, for this hand-off
+    row and this flow. Holds a digest of the user id, never the id itself."""
+
+    grant_id: str
+    flow_id_hash: str
+    amazon_digest: str
+
+
+def amazon_digest(user_id: str) -> str:
+    return hashlib.sha256(b"handoff-amazon:" + user_id.encode()).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def proof_matches(proof: AmazonProof | None, found: FoundCode, flow: PendingFlow) -> bool:
+    """The proof was made for this very hand-off row, flow and Amazon user."""
+    return (
+        proof is not None
+        and _same(proof.grant_id, found.record.id)
+        and _same(proof.flow_id_hash, flow.id_hash)
+        and _same(proof.amazon_digest, amazon_digest(flow.profile.user_id))
+    )
+
+
+async def _audit(
+    stores: Stores,
+    deps: AccountDeps,
+    kind: str,
+    flow: PendingFlow,
+    profile: AmazonProfile | None,
+    *,
+    client: ClientInfo,
+    detail: str,
+) -> None:
+    await stores.audit.record(
+        AuditEvent(
+            kind=kind,
+            at=deps.clock.now(),
+            account_id=flow.target_account_id,
+            amazon_user_id=profile.user_id if profile else None,
+            client_id=profile.client_id if profile else None,
+            ip=client.ip,
+            detail=detail,
+        )
+    )
+
+
+async def _refuse(
+    stores: Stores,
+    deps: AccountDeps,
+    error: LwaAccountsError,
+    flow: PendingFlow,
+    profile: AmazonProfile | None,
+    *,
+    client: ClientInfo,
+    found: FoundCode,
+) -> Refused:
+    detail = f"reason={error.code} grant={found.record.id}"
+    await _audit(stores, deps, REFUSED, flow, profile, client=client, detail=detail)
+    return Refused(error)
+
+
+async def prove_amazon(
+    stores: Stores,
+    deps: AccountDeps,
+    found: FoundCode,
+    flow: PendingFlow,
+    profile: AmazonProfile,
+    *,
+    client: ClientInfo,
+) -> AmazonProof | Refused:
+    """The phone signed in with Amazon (token verified by the edge: ``aud``, profile) as
+    ``profile``. Only the Amazon user the TV proved may go on to link; anyone else is
+    refused (``AmazonUserMismatch``) and audited with *their* Amazon user id, and nothing
+    about the flow changes."""
+    if flow.kind != "link" or not _same(profile.user_id, flow.profile.user_id):
+        return await _refuse(
+            stores, deps, AmazonUserMismatch(), flow, profile, client=client, found=found
+        )
+    await _audit(
+        stores,
+        deps,
+        HANDOFF_AMAZON_PROVEN,
+        flow,
+        profile,
+        client=client,
+        detail=f"grant={found.record.id}",
+    )
+    return AmazonProof(
+        grant_id=found.record.id,
+        flow_id_hash=flow.id_hash,
+        amazon_digest=amazon_digest(profile.user_id),
+    )
+
+
+async def begin_handoff_link(
+    stores: Stores,
+    deps: AccountDeps,
+    settings: Settings,
+    found: FoundCode,
+    *,
+    proof: AmazonProof | None,
+    client: ClientInfo,
+) -> LinkAttempt | Refused:
+    """``begin_link`` for a flow handed to a phone, only with this browser's proof of the
+    flow's Amazon identity. Without it: refused (``AmazonProofRequired``) and audited
+    before the throttle, argon2 or the flow's attempts are touched."""
+    flow_id = handoff_flow_id(settings, found)
+    flow = await get_flow(stores, deps, flow_id, binding=None, client=client)
+    if isinstance(flow, Refused):
+        return flow
+    if not proof_matches(proof, found, flow):
+        return await _refuse(
+            stores, deps, AmazonProofRequired(), flow, None, client=client, found=found
+        )
+    return await begin_link(stores, deps, flow_id, client=client, deliver_to="originator")

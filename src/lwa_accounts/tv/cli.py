@@ -88,7 +88,8 @@ class TerminalScreen:
             )
         elif isinstance(event, HandOff):
             why = (
-                "Your email already has an account here: confirm its password on your phone."
+                "Your email already has an account here: on your phone, sign in with Amazon,"
+                " then confirm its password."
                 if event.reason == "link_required"
                 else "A few details are needed to create your account: finish on your phone."
             )

@@ -1,9 +1,11 @@
 """Short-lived signed cookies of the Amazon web flow.
 
 - ``lwa_amazon_oauth``: the ``state``, PKCE ``code_verifier``, ``next`` and intent of one
-  trip to Amazon (security.md items 4 and 5). It binds the callback to the browser that
-  started it, lives 10 minutes, and is cleared by the callback (single use; Amazon's
-  authorization code is single use too, so a replayed callback fails either way).
+  trip to Amazon, with what the intent is bound to (an attach: the session that asked; a
+  phone's hand-off proof: the hand-off row; security.md items 4, 5, 14b and 20). It binds
+  the callback to the browser that started it, lives 10 minutes, and is cleared by the
+  callback (single use; Amazon's authorization code is single use too, so a replayed
+  callback fails either way).
 - ``lwa_amazon_flow``: the id of this browser's pending link / registration flow and the
   browser's binding secret (the flow record stores only hashes of both), plus ``next``.
 

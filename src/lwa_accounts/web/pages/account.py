@@ -21,6 +21,7 @@ from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.web.auth import Caller, client_info, optional_browser_caller
 from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
 from lwa_accounts.web.forms import read_form
+from lwa_accounts.web.pages.amazon import amazon_form_headers
 from lwa_accounts.web.services import get_services
 from lwa_accounts.web.templating import render
 
@@ -63,7 +64,8 @@ async def _account_page(
             "error": error,
         },
         status_code=status_code,
-        headers=headers,
+        # Its "Link Amazon account" form leads to Amazon's sign-in page.
+        headers=amazon_form_headers(services) | (headers or {}),
     )
 
 

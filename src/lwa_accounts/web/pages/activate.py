@@ -6,8 +6,15 @@ CSRF token, and every code lookup is rate-limited per IP and per code (item 15).
 
 - A device code (our RFC 8628 shaped sign-in): sign in here (password or Amazon on the
   web), then Approve or Deny the named device.
-- A hand-off code ("finish on your phone"): give the local account's password, or fill
-  in the registration; the TV collects its session by itself.
+- A hand-off code ("finish on your phone"): the TV signed in with Amazon and either an
+  account here holds that Amazon email (link) or a registration is needed. The page names
+  the device, the IP and the time the TV asked, and warns: only continue for a screen in
+  front of you. A link first needs "Sign in with Amazon" on this phone as the same Amazon
+  user as the TV (``POST /activate/amazon`` -> Amazon -> the callback leaves a signed proof
+  cookie -> ``GET /activate/link``), and only then is the password accepted
+  (``POST /activate/link``; security.md item 14b: a password typed here for someone
+  else's TV must never link their Amazon account to yours). A registration needs no
+  Amazon proof (it links no existing account). The TV collects its session by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from starlette.responses import Response
 
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.errors import (
+    AmazonProofRequired,
     EmailTaken,
     InvalidCredentials,
     InvalidUserCode,
@@ -32,7 +40,6 @@ from lwa_accounts.flows.amazon import (
     FlowCompleted,
     RegistrationForm,
     SignedInWithAmazon,
-    begin_link,
     check_link_password,
     complete_registration,
     finish_link,
@@ -42,12 +49,25 @@ from lwa_accounts.flows.amazon import (
 from lwa_accounts.flows.amazon_profile import available_username, username_base
 from lwa_accounts.flows.devices import FoundCode, decide_device, find_code
 from lwa_accounts.flows.sessions import ClientInfo
-from lwa_accounts.flows.tv_handoff import close_handoff, handoff_flow_id
+from lwa_accounts.flows.tv_handoff import (
+    AmazonProof,
+    begin_handoff_link,
+    close_handoff,
+    handoff_by_grant,
+    handoff_flow_id,
+    proof_matches,
+)
 from lwa_accounts.interfaces import DeviceStore
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web.api.devices import device_transaction
 from lwa_accounts.web.auth import client_info, optional_browser_caller
 from lwa_accounts.web.forms import Form, read_form
+from lwa_accounts.web.pages.amazon import (
+    amazon_form_headers,
+    begin_trip,
+    clear_proof,
+    read_proof,
+)
 from lwa_accounts.web.services import Services, get_services
 from lwa_accounts.web.templating import render
 
@@ -138,15 +158,14 @@ async def activate_submit(request: Request) -> Response:
             request,
             "activate/confirm.html",
             {
-                "device_name": found.device_name,
-                "display_code": found.display_code,
+                **_asked(found),
                 "account": caller.account,
             },
         )
     if not isinstance(flow, PendingFlow):
         return _enter_page(request, code=typed, error=InvalidUserCode())
     if flow.kind == "link":
-        return await _link_page(request, services, found, flow)
+        return await _link_page(request, services, found, flow, proof=_proof_for(request, found))
     return _register_page(
         request,
         services,
@@ -168,28 +187,53 @@ async def _handoff_flow(
     return await get_flow(stores, services.accounts, flow_id, binding=None, client=client)
 
 
+def _proof_for(request: Request, found: FoundCode) -> AmazonProof | None:
+    """This browser's Amazon proof, if it was made for this hand-off code."""
+    held = read_proof(request, get_services(request))
+    if held is None or held[1] != found.code:
+        return None
+    return held[0]
+
+
+def _asked(found: FoundCode) -> dict[str, Any]:
+    """What the hand-off row knows about the TV's request: shown so a person can tell a
+    screen in front of them from someone else's."""
+    return {
+        "device_name": found.device_name,
+        "display_code": found.display_code,
+        "asked_ip": found.record.ip or "unknown",
+        "asked_at": found.record.grant.created_at,
+    }
+
+
 async def _link_page(
     request: Request,
     services: Services,
     found: FoundCode,
     flow: PendingFlow,
     *,
+    proof: AmazonProof | None,
     error: LwaAccountsError | None = None,
 ) -> Response:
+    """Step 1 (no proof yet): sign in with Amazon here. Step 2 (proven): the password."""
     async with services.database.transaction() as stores:
         target = await stores.accounts.get(flow.target_account_id or "")
+    proven = proof_matches(proof, found, flow)
+    headers = _retry_headers(error) if error else {}
+    if not proven:
+        headers |= amazon_form_headers(services)  # its form leads to Amazon
     return render(
         request,
         "activate/link.html",
         {
-            "device_name": found.record.device_name,
-            "display_code": found.display_code,
+            **_asked(found),
+            "proven": proven,
             "amazon_email": flow.profile.email,
             "account_email": target.email if target else "",
             "error": error.detail if error else None,
         },
         status_code=error.status if error else 200,
-        headers=_retry_headers(error) if error else None,
+        headers=headers,
     )
 
 
@@ -212,8 +256,7 @@ def _register_page(
         request,
         "activate/register.html",
         {
-            "device_name": found.record.device_name,
-            "display_code": found.display_code,
+            **_asked(found),
             "form": form_values,
             "required": sorted(required),
             "errors": errors,
@@ -268,8 +311,63 @@ async def activate_decide(request: Request) -> Response:
     return _done(request, "Device denied", f"{found.device_name} was not signed in.")
 
 
+@router.post("/activate/amazon")
+async def activate_amazon(request: Request) -> Response:
+    """Step 1 of a hand-off link: "Sign in with Amazon" on this phone. The trip is bound to
+    this hand-off row and its code (in the signed, single-use trip cookie)."""
+    services = get_services(request)
+    form = await read_form(request)
+    client = client_info(request)
+    typed = form.get("code", CODE_FIELD_MAX)
+    try:
+        async with device_transaction(services) as (stores, devices):
+            found = await _lookup(stores, devices, services, form, client)
+            if isinstance(found, Refused):
+                raise found.error
+            flow = await _handoff_flow(stores, services, found, client)
+            if isinstance(flow, Refused):
+                raise flow.error
+    except LwaAccountsError as error:
+        return _enter_page(request, code=typed, error=error)
+    if flow.kind != "link":
+        return _enter_page(request, code=typed, error=InvalidUserCode())
+    return begin_trip(
+        services,
+        intent="handoff",
+        next_url="/activate",
+        extra={"grant": found.record.id, "code": found.code},
+    )
+
+
+@router.get("/activate/link")
+async def activate_link_page(request: Request) -> Response:
+    """Back from Amazon with a proof: the password form for that hand-off."""
+    services = get_services(request)
+    client = client_info(request)
+    held = read_proof(request, services)
+    if held is None:
+        return _enter_page(request, error=AmazonProofRequired())
+    proof, code = held
+    try:
+        async with device_transaction(services) as (stores, devices):
+            await optional_browser_caller(stores, request)  # for the header's "signed in as"
+            found = await handoff_by_grant(
+                devices, services.clock, grant_id=proof.grant_id, code=code
+            )
+            flow = await _handoff_flow(stores, services, found, client) if found else None
+    except LwaAccountsError as error:
+        return _enter_page(request, error=error)
+    if found is None or not isinstance(flow, PendingFlow) or flow.kind != "link":
+        response = _enter_page(request, error=InvalidUserCode())
+        clear_proof(response, services)
+        return response
+    return await _link_page(request, services, found, flow, proof=proof)
+
+
 @router.post("/activate/link")
 async def activate_link(request: Request) -> Response:
+    """Step 2: the password, accepted only with this browser's Amazon proof for this very
+    hand-off; without one, 403 and nothing is checked, linked or used up."""
     services = get_services(request)
     form = await read_form(request)
     client = client_info(request)
@@ -284,12 +382,9 @@ async def activate_link(request: Request) -> Response:
             flow = await _handoff_flow(stores, services, found, client)
             if isinstance(flow, Refused):
                 return _enter_page(request, code=typed, error=flow.error)
-            attempt = await begin_link(
-                stores,
-                services.accounts,
-                handoff_flow_id(services.settings, found),
-                client=client,
-                deliver_to="originator",
+            proof = _proof_for(request, found)
+            attempt = await begin_handoff_link(
+                stores, services.accounts, services.settings, found, proof=proof, client=client
             )
         if isinstance(attempt, Refused):
             outcome = attempt
@@ -311,14 +406,16 @@ async def activate_link(request: Request) -> Response:
         return _enter_page(request, code=typed, error=error)
     if isinstance(outcome, Refused):
         refusal = outcome.error
-        if isinstance(refusal, InvalidCredentials):
-            return await _link_page(request, services, found, flow, error=refusal)
+        if isinstance(refusal, InvalidCredentials | AmazonProofRequired):
+            return await _link_page(request, services, found, flow, proof=proof, error=refusal)
         return _enter_page(request, code=typed, error=refusal)
-    return _done(
+    response = _done(
         request,
         "Linked",
         "Amazon is now linked to your account. Your TV is signing in; you can close this page.",
     )
+    clear_proof(response, services)
+    return response
 
 
 @router.post("/activate/register")

@@ -1,17 +1,31 @@
 """The "Login with Amazon" web flow and the Amazon section of /account.
 
-/auth/amazon/start -> Amazon's /ap/oa (state + PKCE S256, bound to this browser by a signed
-cookie) -> /auth/amazon/callback (the code is exchanged server-side with the client secret,
-the token verified) -> signed in, or /auth/amazon/link (prove the local password of the
-account holding the email) or /auth/amazon/register (prefilled registration). Every form
-carries a CSRF token; every sign-in gets a new session.
+A trip to Amazon (``begin_trip``: state + PKCE S256, bound to this browser by a signed
+single-use cookie) -> Amazon's /ap/oa -> /auth/amazon/callback (the code is exchanged
+server-side with the client secret, the token verified: ``aud``, profile). What the
+callback does depends on the trip's intent, fixed when the trip began:
+
+- ``signin`` (``GET /auth/amazon/start``, the "Login with Amazon" link): signed in, or
+  /auth/amazon/link (prove the local password of the account holding the email) or
+  /auth/amazon/register (prefilled registration).
+- ``attach`` (only from a CSRF-checked POST: the /account page's form to
+  ``/account/amazon/link``, or ``POST /auth/amazon/start`` with ``intent=attach``; never a
+  GET, security.md item 20): links this Amazon identity to the signed-in account, and only
+  if the browser is still in the session that started the trip.
+- ``handoff`` (from /activate's "Sign in with Amazon", a CSRF-checked POST): the phone
+  proves the Amazon identity of a TV's pending link flow (security.md item 14b); a match
+  leaves a short-lived signed proof cookie for /activate, a mismatch is refused and
+  audited (flows/tv_handoff.py).
+
+Every form carries a CSRF token; every sign-in gets a new session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
@@ -22,6 +36,7 @@ from lwa_accounts.errors import (
     FlowExpired,
     FlowNotFound,
     InvalidCredentials,
+    InvalidUserCode,
     LwaAccountsError,
     ReauthenticationRequired,
     ValidationFailed,
@@ -41,6 +56,12 @@ from lwa_accounts.flows.amazon import (
 )
 from lwa_accounts.flows.amazon_profile import available_username, username_base
 from lwa_accounts.flows.sessions import SignedIn, end_session
+from lwa_accounts.flows.tv_handoff import (
+    AmazonProof,
+    handoff_by_grant,
+    handoff_flow_id,
+    prove_amazon,
+)
 from lwa_accounts.lwa.protocol import code_challenge_s256, new_code_verifier
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web import amazon_cookies as cookies
@@ -48,6 +69,7 @@ from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.auth import Caller, client_info, optional_browser_caller
 from lwa_accounts.web.cookies import set_session_cookie
 from lwa_accounts.web.forms import read_form
+from lwa_accounts.web.headers import CONTENT_SECURITY_POLICY
 from lwa_accounts.web.redirects import safe_next
 from lwa_accounts.web.services import Services, get_services
 from lwa_accounts.web.templating import render
@@ -122,12 +144,35 @@ async def _signed_in_response(
 
 # ---- start and callback ----
 
+Intent = Literal["signin", "attach", "handoff"]
+PROOF_COOKIE = "lwa_handoff_proof"
+PROOF_PATH = "/activate"
+PROOF_MAX_AGE = 600
+PROOF_COOKIE_MAX = 1000
 
-@router.get("/auth/amazon/start")
-async def start(request: Request) -> Response:
-    services = get_services(request)
-    intent = "attach" if request.query_params.get("intent") == "attach" else "signin"
-    next_url = safe_next(request.query_params.get("next"))
+
+def amazon_form_headers(services: Services) -> dict[str, str]:
+    """Headers for a page whose form starts a trip to Amazon.
+
+    Chrome and Safari check a form's ``form-action`` against every redirect its submission
+    leads to, so our ``form-action 'self'`` would stop the 303 to Amazon's sign-in page:
+    such pages also allow exactly Amazon's authorization origin.
+    """
+    parts = urlsplit(services.settings.amazon_authorize_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    policy = CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+    return {"Content-Security-Policy": policy}
+
+
+def _session_digest(session_id: str) -> str:
+    return hashlib.sha256(b"attach-session:" + session_id.encode()).hexdigest()
+
+
+def begin_trip(
+    services: Services, *, intent: Intent, next_url: str, extra: dict[str, str] | None = None
+) -> Response:
+    """The 303 to Amazon, with this trip's single-use cookie (state, PKCE verifier, intent
+    and what the intent is bound to)."""
     state = secrets.token_urlsafe(32)
     verifier = new_code_verifier()
     url = amazon_client(services).authorize_url(
@@ -140,11 +185,70 @@ async def start(request: Request) -> Response:
         response,
         services.settings,
         cookies.OAUTH_COOKIE,
-        {"state": state, "verifier": verifier, "next": next_url, "intent": intent},
+        {
+            **(extra or {}),
+            "state": state,
+            "verifier": verifier,
+            "next": next_url,
+            "intent": intent,
+        },
         now=services.clock.now(),
         max_age=cookies.OAUTH_MAX_AGE,
     )
     return response
+
+
+def _begin_attach(services: Services, session_id: str) -> Response:
+    # Bound to the session that asked: the callback links only into that same session.
+    return begin_trip(
+        services,
+        intent="attach",
+        next_url="/account",
+        extra={"session": _session_digest(session_id)},
+    )
+
+
+@router.get("/auth/amazon/start")
+async def start(request: Request) -> Response:
+    """A plain sign-in only. Opening a link never attaches anything (security.md item
+    20): ``intent=attach`` on a GET is refused."""
+    services = get_services(request)
+    if request.query_params.get("intent", "") not in ("", "signin"):
+        return _message(
+            request,
+            "Link Amazon from your account page",
+            "Linking an Amazon account to your account starts from the button on your "
+            "account page. Nothing was changed.",
+            status_code=400,
+            back="/account",
+        )
+    return begin_trip(
+        services, intent="signin", next_url=safe_next(request.query_params.get("next"))
+    )
+
+
+@router.post("/auth/amazon/start")
+async def start_posted(request: Request) -> Response:
+    """The same trips from a form (CSRF-checked): ``intent=signin`` or ``intent=attach``
+    (signed in, with a recent sign-in; /account's form also takes the password)."""
+    services = get_services(request)
+    form = await read_form(request)
+    intent = form.get("intent", 16) or "signin"
+    if intent == "signin":
+        return begin_trip(services, intent="signin", next_url=safe_next(form.get("next")))
+    if intent != "attach":
+        return _message(
+            request,
+            "Unknown request",
+            "This sign-in with Amazon was not understood. Nothing was changed.",
+            status_code=400,
+        )
+    caller = await _signed_in_caller(request, services)
+    if caller is None:
+        return RedirectResponse("/signin?next=/account", status_code=303)
+    if not recently_authenticated(caller.session, services.accounts):
+        return _to_account(amazon_error="reauth")
+    return _begin_attach(services, caller.session.id)
 
 
 @router.get(CALLBACK_PATH)
@@ -180,7 +284,8 @@ async def _callback(request: Request, services: Services) -> Response:
             "This sign-in with Amazon expired or was already used. Please start again.",
             status_code=400,
         )
-    back = "/account" if trip.get("intent") == "attach" else "/signin"
+    intent = trip.get("intent")
+    back = {"attach": "/account", "handoff": "/activate"}.get(str(intent), "/signin")
     if "error" in params:
         message = AMAZON_ERRORS.get(params["error"], DEFAULT_AMAZON_ERROR)
         return _message(
@@ -203,8 +308,10 @@ async def _callback(request: Request, services: Services) -> Response:
     except AmazonError as error:
         return _error_page(request, error, back=back)
     next_url = safe_next(trip.get("next"))
-    if trip.get("intent") == "attach":
-        return await _attach(request, services, profile)
+    if intent == "attach":
+        return await _attach(request, services, profile, trip)
+    if intent == "handoff":
+        return await _handoff_proof(request, services, profile, trip)
     binding = secrets.token_urlsafe(32)
     async with services.database.transaction() as stores:
         outcome = await amazon.sign_in_with_profile(
@@ -227,12 +334,24 @@ async def _callback(request: Request, services: Services) -> Response:
     return response
 
 
-async def _attach(request: Request, services: Services, profile: AmazonProfile) -> Response:
+async def _attach(
+    request: Request, services: Services, profile: AmazonProfile, trip: dict[str, Any]
+) -> Response:
     client = client_info(request)
     async with services.database.transaction() as stores:
         caller = await optional_browser_caller(stores, request)
     if caller is None:
         return RedirectResponse("/signin?next=/account", status_code=303)
+    expected = trip.get("session")
+    if not isinstance(expected, str) or not secrets.compare_digest(
+        expected.encode(), _session_digest(caller.session.id).encode()
+    ):
+        # Another session than the one that pressed "Link": link into nobody.
+        async with services.database.transaction() as stores:
+            await amazon.audit_refusal(
+                stores, services.accounts, "attach_session_changed", client=client
+            )
+        return _to_account(amazon_error="failed")
     try:
         async with services.database.transaction() as stores:
             outcome = await amazon.attach_amazon(
@@ -257,6 +376,97 @@ async def _attach(request: Request, services: Services, profile: AmazonProfile) 
         "already_linked": "already-linked",
     }.get(outcome.error.code, "failed")
     return RedirectResponse(f"/account?amazon_error={key}", status_code=303)
+
+
+# ---- "finish on your phone": the phone proves the TV's Amazon identity ----
+
+
+def write_proof(
+    response: Response, services: Services, proof: AmazonProof, code: str, *, max_age: int
+) -> None:
+    """The proof, for /activate only: HttpOnly, SameSite=Lax (it is set on the answer to
+    Amazon's top-level redirect), signed, and no longer-lived than the hand-off."""
+    data = {
+        "grant": proof.grant_id,
+        "flow": proof.flow_id_hash,
+        "amazon": proof.amazon_digest,
+        "code": code,
+    }
+    response.set_cookie(
+        PROOF_COOKIE,
+        cookies.seal(services.settings, PROOF_COOKIE, data, now=services.clock.now()),
+        max_age=max(1, min(max_age, PROOF_MAX_AGE)),
+        httponly=True,
+        samesite="lax",
+        secure=services.settings.secure_cookies,
+        path=PROOF_PATH,
+    )
+
+
+def read_proof(request: Request, services: Services) -> tuple[AmazonProof, str] | None:
+    """This browser's proof and the hand-off code it was made for, if intact and recent."""
+    value = request.cookies.get(PROOF_COOKIE)
+    if not value or len(value) > PROOF_COOKIE_MAX or not value.isascii():
+        return None
+    data = cookies.unseal(
+        services.settings, PROOF_COOKIE, value, now=services.clock.now(), max_age=PROOF_MAX_AGE
+    )
+    if data is None or not all(
+        isinstance(data.get(key), str) for key in ("grant", "flow", "amazon", "code")
+    ):
+        return None
+    proof = AmazonProof(
+        grant_id=data["grant"], flow_id_hash=data["flow"], amazon_digest=data["amazon"]
+    )
+    return proof, data["code"]
+
+
+def clear_proof(response: Response, services: Services) -> None:
+    response.delete_cookie(
+        PROOF_COOKIE,
+        httponly=True,
+        samesite="lax",
+        secure=services.settings.secure_cookies,
+        path=PROOF_PATH,
+    )
+
+
+async def _handoff_proof(
+    request: Request, services: Services, profile: AmazonProfile, trip: dict[str, Any]
+) -> Response:
+    """Back from Amazon on the phone: the same Amazon user as the TV's flow, or nothing."""
+    client = client_info(request)
+    grant_id, code = trip.get("grant"), trip.get("code")
+    if not isinstance(grant_id, str) or not isinstance(code, str):
+        return _error_page(request, InvalidUserCode(), back="/activate")
+    outcome: AmazonProof | PendingFlow | Refused = Refused(InvalidUserCode())
+    try:
+        async with services.database.transaction() as stores:
+            found = await handoff_by_grant(
+                stores.devices, services.clock, grant_id=grant_id, code=code
+            )
+            if found is not None:  # else the code was used or expired meanwhile
+                outcome = await amazon.get_flow(
+                    stores,
+                    services.accounts,
+                    handoff_flow_id(services.settings, found),
+                    binding=None,
+                    client=client,
+                )
+            if found is not None and isinstance(outcome, PendingFlow):
+                # Refusals are values: their audit lines commit with this transaction.
+                outcome = await prove_amazon(
+                    stores, services.accounts, found, outcome, profile, client=client
+                )
+    except LwaAccountsError as gone:
+        return _error_page(request, gone, back="/activate")
+    if not isinstance(outcome, AmazonProof) or found is None:
+        refusal = outcome.error if isinstance(outcome, Refused) else InvalidUserCode()
+        return _error_page(request, refusal, back="/activate")
+    left = int((found.record.grant.expires_at - services.clock.now()).total_seconds())
+    response = RedirectResponse("/activate/link", status_code=303)
+    write_proof(response, services, outcome, found.code, max_age=left)
+    return response
 
 
 # ---- pending flows: link and register ----
@@ -570,10 +780,10 @@ async def account_link(request: Request) -> Response:
     confirmed = await _confirm_recent(request, services, caller, form.get("password", 1100))
     if isinstance(confirmed, Response):
         return confirmed
-    response = RedirectResponse(
-        "/auth/amazon/start?" + urlencode({"intent": "attach", "next": "/account"}), status_code=303
-    )
-    return _with_session(response, services, confirmed)
+    # Straight to Amazon from this CSRF-checked POST, bound to the session that will be
+    # current when Amazon sends the browser back (the new one if the password was given).
+    session = confirmed.session if confirmed is not None else caller.session
+    return _with_session(_begin_attach(services, session.id), services, confirmed)
 
 
 @router.post("/account/amazon/unlink")

@@ -172,7 +172,7 @@
     setText(
       "handoff-why",
       result.result === "link_required"
-        ? "This email already has an account here. To link it, confirm that account's password on your phone."
+        ? "This email already has an account here. To link it, sign in with Amazon on your phone, then confirm that account's password."
         : "A few more details are needed to create your account. Fill them in on your phone.",
     );
     // Show the short address (the code is shown on its own); the QR code has both.
