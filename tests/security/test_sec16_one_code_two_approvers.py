@@ -65,6 +65,7 @@ async def test_sec16_one_user_code_approved_from_two_accounts_one_wins(service: 
     assert counted[400] + counted[410] == len(phones) - 1, describe(responses)
     won = next(i for i, r in enumerate(responses) if r.status_code == 200)
     assert "Device approved" in responses[won].text
+    assert sum("Device approved" in r.text for r in responses) == 1
     winner = ada if phones[won] is ada_phone else mallory
     assert await service.count("audit_events WHERE kind = 'device.approved'") == 1
 
