@@ -7,6 +7,7 @@ this module changes:
     link_flow     POST /api/v1/flows/{id}/link {"password"}  ->  POST /api/v1/flows/link
     poll_flow     GET  /api/v1/flows/{id}                    ->  POST /api/v1/flows/poll
     register_flow POST /api/v1/flows/{id}/register {...}     ->  POST /api/v1/flows/register
+    handoff_flow  POST /api/v1/flows/{id}/handoff            ->  POST /api/v1/flows/handoff
 """
 
 from __future__ import annotations
@@ -31,3 +32,8 @@ async def register_flow(
 ) -> httpx.Response:
     """Finish a registration flow (or "create a separate account instead" of a link)."""
     return await client.post(f"/api/v1/flows/{flow_id}/register", json=fields)
+
+
+async def handoff_flow(client: httpx.AsyncClient, flow_id: str) -> httpx.Response:
+    """A "finish on your phone" code for a pending device flow."""
+    return await client.post(f"/api/v1/flows/{flow_id}/handoff")

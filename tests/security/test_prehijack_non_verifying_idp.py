@@ -29,6 +29,7 @@ from tests.security.service import (
     register,
     running,
     security_settings,
+    set_amazon_email,
 )
 
 
@@ -85,10 +86,7 @@ async def test_prehijack_non_verifying_idp_amazon_only_account_is_refused(
     victim = ada_in.json()["account"]
     # Ada's Amazon email moves on; Mallory's new Amazon account takes the old one.
     ada_email_now = "ada@elsewhere.example"
-    changed = await ada_tv.patch(
-        f"/_amazon/_emulator/customers/{ADA}", json={"email": ada_email_now}
-    )
-    assert changed.status_code == 200
+    await set_amazon_email(ada_tv, ADA, ada_email_now)
     mallory = await service.client()
     fake = await add_amazon_customer(mallory, "Ada Lovelace", "ada@example.com")
     refused = await amazon_sign_in(mallory, fake)
