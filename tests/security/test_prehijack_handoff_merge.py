@@ -39,14 +39,6 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         yield running_service
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 9 hole 2 (security.md 14b): /activate/link links the TV's Amazon identity "
-        "from a password typed on any phone that has the hand-off code; remove this mark "
-        "when the phone must also prove the TV's Amazon identity"
-    ),
-)
 async def test_prehijack_classic_federated_merge_through_a_seen_handoff_code(
     service: Service,
 ) -> None:
