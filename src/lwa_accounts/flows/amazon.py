@@ -13,8 +13,9 @@ Entry points (``deps`` is the account system's ``AccountDeps``):
     -> ``SignedInWithAmazon(created, signed_in)`` | ``LinkRequired`` |
     ``RegistrationRequired`` | ``Refused``. The one path for the web callback, devices
     posting an Amazon token, and server-assisted code-based linking. Creates and links in
-    one savepoint; on a unique-constraint race it looks again (20 parallel first sign-ins
-    of one Amazon user give one account and one link).
+    one savepoint; on a unique-constraint race, or when its reads straddle a concurrent
+    first sign-in's commit, it looks again (audited ``amazon.signin_conflict``), so N
+    parallel first sign-ins of one Amazon user give one account, one link, N sessions.
 
 Pending flows (``LinkRequired`` / ``RegistrationRequired``) are server-side records: a
 random id handed out once (stored as its SHA-256), the verified profile (the client never
@@ -141,6 +142,7 @@ LINKED = "amazon.linked"
 UNLINKED = "amazon.unlinked"
 FLOW_STARTED = "amazon.flow_started"
 REFUSED = "amazon.refused"
+SIGNIN_CONFLICT = "amazon.signin_conflict"  # lost a first sign-in race and looked again
 
 FLOW_ID_PREFIX = "flw_"
 FLOW_ID_MAX = 100
@@ -387,6 +389,13 @@ async def sign_in_with_profile(
     policy = policy_of(deps)
     for attempt in range(CONFLICT_RETRIES):
         facts, link, by_email = await _gather_facts(stores, profile, prefill, policy)
+        if _saw_concurrent_link(facts) and attempt < CONFLICT_RETRIES - 1:
+            # Under READ COMMITTED each read sees the latest commit: a concurrent first
+            # sign-in committed between our look-up by user_id (nothing) and by email (its
+            # new account, linked to *this* Amazon user). Without this the winner's own
+            # link would be refused as "another Amazon account's" (409). Look again.
+            await _audit_conflict(stores, deps, profile, client, "read")
+            continue
         decision = decide(facts)
         try:
             return await _act(
@@ -401,12 +410,34 @@ async def sign_in_with_profile(
                 device_name=device_name,
                 binding=binding,
             )
-        except (UsernameTaken, EmailTaken, AmazonLinkedElsewhere, AlreadyLinked):
-            # A concurrent sign-in created or linked first (the savepoint undid our half):
-            # look again and, most likely, sign in to what it made.
+        except (UsernameTaken, EmailTaken, AmazonLinkedElsewhere, AlreadyLinked) as conflict:
+            # A concurrent sign-in created or linked first (the savepoint undid our half, and
+            # the unique index made us wait for its commit): look again, link by user_id
+            # first, and, most likely, sign in to what it made.
             if attempt == CONFLICT_RETRIES - 1:
                 raise
+            await _audit_conflict(stores, deps, profile, client, conflict.code)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _saw_concurrent_link(facts: Facts) -> bool:
+    """The email's account is linked to this very Amazon user, yet the look-up by user_id
+    found no link: the facts straddle a concurrent commit."""
+    return (
+        facts.linked_account is None
+        and facts.email_account is not None
+        and facts.email_account.amazon_user_id == facts.amazon_user_id
+    )
+
+
+async def _audit_conflict(
+    stores: Stores, deps: AccountDeps, profile: AmazonProfile, client: ClientInfo, reason: str
+) -> None:
+    # Lost the create-and-link race to a parallel first sign-in of the same Amazon user;
+    # counted so the race (and how often it happens) is visible in `lwa-accounts audit`.
+    await _audit(
+        stores, deps, SIGNIN_CONFLICT, client=client, profile=profile, detail=f"reason={reason}"
+    )
 
 
 async def _act(
