@@ -1049,6 +1049,7 @@ async def attach_amazon(
 
     Needs a recent sign-in or the password. 409 ``amazon_linked_elsewhere`` names no
     other account. ``rotate_session`` swaps the browser session for a new one (no fixation).
+    A new link to an account with an unverified email ends its other sessions.
     """
     refused = await _require_recent_auth(
         stores, deps, session=session, account=account, password=password, client=client
@@ -1076,6 +1077,13 @@ async def attach_amazon(
             return await _refuse(
                 stores, deps, error, client=client, account_id=account.id, profile=profile
             )
+        # The link is made on the strength of the password (given now, or a sign-in with
+        # it moments ago): as in ``_link_proven``, other sessions of an account whose email
+        # was never verified end (security.md 9, "unexpired session"). The caller keeps its
+        # own (a bearer token) or gets a new one below (``rotate_session``, browsers).
+        ended = 0
+        if not locked.email_verified:
+            ended = await stores.sessions.revoke_all(account.id, except_session_id=session.id)
         await _audit(
             stores,
             deps,
@@ -1083,7 +1091,7 @@ async def attach_amazon(
             client=client,
             account_id=account.id,
             profile=profile,
-            detail="method=attach",
+            detail=f"method=attach ended_sessions={ended}",
         )
     assert link is not None
     locked, link = await sync_profile(

@@ -433,7 +433,8 @@ async def register_flow(
         "Needs a sign-in within the last 5 minutes or the `password` (403 "
         "`reauthentication_required`). 409 `amazon_linked_elsewhere` when that Amazon account "
         "belongs to another account (nothing more is said about it); 409 `already_linked` "
-        "when this account has a different Amazon account."
+        "when this account has a different Amazon account. The new link ends the account's "
+        "other sessions while its email is unverified (the caller keeps its token)."
     ),
 )
 async def attach(body: AttachRequest, request: Request) -> AccountWithAmazonOut:
