@@ -40,6 +40,10 @@ up its own new session by polling:
 ``complete_registration(stores, deps, flow_id, form, *, client, binding, deliver_to)``
     -> ``SignedInWithAmazon`` | ``FlowCompleted`` | ``Refused`` (raises ValidationFailed,
     UsernameTaken, EmailTaken); also "create a separate account instead" of a link flow
+``switch_to_registration(stores, deps, flow_id, *, client, binding)`` -> ``PendingFlow``
+    | ``Refused``: "create a separate account instead" turns a link flow into a
+    registration flow in place (the taken email dropped from its prefill; audited
+    ``amazon.flow_switched``), for pages, the API and the phone hand-off alike
 ``collect_completed_flow(stores, deps, flow_id, *, client)``
     -> ``SignedInWithAmazon`` exactly once after completion, ``PendingFlow`` while pending,
     ``Refused(FlowExpired)`` afterwards.
@@ -141,6 +145,7 @@ ACCOUNT_CREATED = "amazon.account_created"
 LINKED = "amazon.linked"
 UNLINKED = "amazon.unlinked"
 FLOW_STARTED = "amazon.flow_started"
+FLOW_SWITCHED = "amazon.flow_switched"  # a link step became "create a separate account"
 REFUSED = "amazon.refused"
 SIGNIN_CONFLICT = "amazon.signin_conflict"  # lost a first sign-in race and looked again
 
@@ -668,6 +673,52 @@ async def get_flow(
     )
 
 
+async def switch_to_registration(
+    stores: Stores,
+    deps: AccountDeps,
+    flow_id: str,
+    *,
+    client: ClientInfo,
+    binding: str | None,
+    check_binding: bool = True,
+) -> PendingFlow | Refused:
+    """ "Create a separate account instead" of proving the password of the account that
+    holds the Amazon email (which may be a squatter's: anyone can register any address).
+
+    The pending link flow becomes a registration flow in place: same id, binding, expiry
+    and single use; no target account and no password attempts left; its prefill no longer
+    carries the taken email (and the account holding it is not touched). The registration
+    step then creates a new account linked to this Amazon identity, whose email cannot be
+    the taken one (emails are unique). Idempotent for a flow already switched. Refused
+    with ``signup_closed`` when the policy allows no new accounts.
+    """
+    loaded = await _load_flow(
+        stores, deps, flow_id, client=client, binding=binding, check_binding=check_binding
+    )
+    if isinstance(loaded, Refused) or loaded.kind == "registration":
+        return loaded
+    flow = loaded
+    if not flow.can_register_instead or deps.settings.amazon_signup == "closed":
+        return await _refuse(stores, deps, SignupClosed(), client=client, profile=flow.profile)
+    _, missing = registration_fields(flow, deps)
+    if not await stores.pending_flows.become_registration(
+        flow.id_hash, missing=tuple(sorted(missing))
+    ):
+        return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
+    await _audit(
+        stores,
+        deps,
+        FLOW_SWITCHED,
+        client=client,
+        account_id=flow.target_account_id,  # whose email was declined; left unchanged
+        profile=flow.profile,
+        detail="kind=registration",
+    )
+    switched = await stores.pending_flows.get(flow.id_hash)
+    assert switched is not None  # just updated in this transaction
+    return switched
+
+
 def registration_fields(flow: PendingFlow, deps: AccountDeps) -> tuple[Prefill, frozenset[str]]:
     """What a registration form for this flow shows prefilled and requires."""
     prefill = checked_prefill(flow.profile)
@@ -946,9 +997,21 @@ async def complete_registration(
     if isinstance(loaded, Refused):
         return loaded
     flow = loaded
-    if (
-        flow.kind == "link" and not flow.can_register_instead
-    ) or deps.settings.amazon_signup == "closed":
+    if flow.kind == "link":
+        # "Create a separate account instead", straight from the link step (devices): the
+        # same switch as the pages' button, undone with the rest if the form is refused.
+        switched = await switch_to_registration(
+            stores,
+            deps,
+            flow_id,
+            client=client,
+            binding=binding,
+            check_binding=deliver_to == "caller",
+        )
+        if isinstance(switched, Refused):
+            return switched
+        flow = switched
+    if deps.settings.amazon_signup == "closed":
         return await _refuse(stores, deps, SignupClosed(), client=client, profile=flow.profile)
     _, required = registration_fields(flow, deps)
     checked = _check_registration(form, required)

@@ -32,6 +32,7 @@ from lwa_accounts.web.amazon_edge import verify_token
 from lwa_accounts.web.api.models import (
     AccountOut,
     DeviceName,
+    FlowAlternative,
     Password,
     SessionTokenOut,
     Strict,
@@ -68,6 +69,7 @@ LINK_EXAMPLE: JsonDict = {
         "expires_at": "2026-11-24T18:10:00Z",
         "email": "ada@example.com",
         "can_register_instead": True,
+        "alternatives": ["register"],
     },
 }
 REGISTRATION_EXAMPLE: JsonDict = {
@@ -114,6 +116,14 @@ class FlowOut(BaseModel):
     )
     can_register_instead: bool | None = Field(
         default=None, description="link: whether a separate account may be created instead."
+    )
+    alternatives: list[FlowAlternative] | None = Field(
+        default=None,
+        description=(
+            'link: other ways forward. `"register"`: create a separate account for this '
+            "Amazon account instead (the register step with this flow id; its email must "
+            "differ from the one shown, which stays with the other account)."
+        ),
     )
     prefill: PrefillOut | None = Field(
         default=None, description="registration: what Amazon told us."
@@ -243,6 +253,9 @@ async def flow_json(stores: Stores, deps: AccountDeps, flow_id: str, flow: Pendi
             expires_at=flow.expires_at,
             email=target.email if target else None,
             can_register_instead=flow.can_register_instead,
+            alternatives=["register"]
+            if flow.can_register_instead and deps.settings.amazon_signup != "closed"
+            else [],
         )
     prefill, required = amazon.registration_fields(flow, deps)
     return FlowOut(
