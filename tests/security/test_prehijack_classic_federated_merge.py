@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from lwa_accounts.core.models import Account
 from tests.e2e.amazon_harness import (
     ADA,
+    GRACE,
     PASSWORD,
     amazon_sign_in,
     bearer,
@@ -148,3 +149,40 @@ async def test_prehijack_classic_federated_merge_api(tmp_path: Path) -> None:
         assert back.json()["account"]["id"] == signed_in["account"]["id"]
         assert await _amazon_holder(app) == signed_in["account"]["id"]
         await _untouched(app, squatter, before)
+
+
+async def test_prehijack_squatter_who_linked_an_amazon_account_does_not_block(
+    tmp_path: Path,
+) -> None:
+    """The squatter also linked an Amazon account of their own (Grace's) to the account
+    holding the victim's email: the victim used to get a dead-end 409; now a registration
+    of a separate account, without that email."""
+    async with running(e2e_settings(tmp_path)) as (app, client):
+        squatter = await register_password_account(client, username="mallory", email=VICTIM_EMAIL)
+        attacker_token = await password_token(client, "mallory")
+        attached = await client.post(
+            "/api/v1/me/amazon",
+            json={"access_token": await mint(client, GRACE), "password": PASSWORD},
+            headers=bearer(attacker_token),
+        )
+        assert attached.status_code == 200, attached.text
+        before = await _account(app, squatter["id"])
+
+        step = await amazon_sign_in(client, await mint(client))
+        assert step.status_code == 200, step.text  # was 409 email_account_linked_to_other_amazon
+        body = step.json()
+        assert body["result"] == "registration_required"
+        assert body["flow"]["prefill"]["email"] is None
+        assert "email" in body["flow"]["required"]
+        flow_id = body["flow"]["id"]
+        taken = await _register_step(client, flow_id, {"name": "Ada", "email": VICTIM_EMAIL})
+        assert taken.status_code == 409, taken.text
+        created = await _register_step(client, flow_id, {"name": "Ada", "email": OTHER_EMAIL})
+        assert created.status_code == 201, created.text
+        assert created.json()["account"]["id"] != squatter["id"]
+        assert created.json()["account"]["amazon_user_id"] == ADA
+        assert await _account(app, squatter["id"]) == before
+        async with database_of(app).transaction() as stores:
+            kept = await stores.identities.get_for_account(squatter["id"])
+        assert kept is not None
+        assert kept.amazon_user_id == GRACE  # the squatter's own link, untouched

@@ -521,7 +521,9 @@ async def _act(
                 stores,
                 deps,
                 "registration",
-                profile,
+                # Without an email decide() dropped (another account's): the form must not
+                # offer it again (registration_fields prefills from the stored profile).
+                profile if prefill.email else replace(profile, email=None),
                 target_account_id=None,
                 can_register_instead=False,
                 missing=missing,
