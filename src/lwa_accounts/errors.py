@@ -142,6 +142,15 @@ class InvalidToken(AmazonError):
     default_detail = "The Amazon access token is invalid or expired."
 
 
+class AmazonSignedOut(InvalidToken):
+    """A refresh answered ``invalid_grant``: the customer removed the app at Amazon (or the
+    grant was voided). Sign in again; nothing is misconfigured."""
+
+    code = "amazon_signed_out"
+    title = "Signed out at Amazon"
+    default_detail = "Amazon no longer accepts this sign-in (the app was removed). Sign in again."
+
+
 class TokenForAnotherApp(AmazonError):
     code = "token_for_another_app"
     status = 401

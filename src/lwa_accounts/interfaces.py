@@ -231,7 +231,8 @@ class AmazonDeviceClient(AmazonClient, Protocol):
         ...
 
     async def refresh(self, refresh_token: str, *, device: bool = False) -> TokenSet:
-        """Raises InvalidToken when the grant was revoked (``invalid_grant``)."""
+        """Raises AmazonSignedOut (an InvalidToken) when the grant was revoked
+        (``invalid_grant``)."""
         ...
 
 
@@ -255,6 +256,11 @@ class PendingFlowStore(Protocol):
         completed_account_id: str | None = None,
     ) -> bool:
         """Compare-and-set the status (single use); False if it was not ``from_status``."""
+        ...
+
+    async def become_registration(self, id_hash: str, *, missing: tuple[str, ...]) -> bool:
+        """Compare-and-set a pending link flow into a registration flow without the Amazon
+        email (the account holding it is left alone); False if it was no pending link."""
         ...
 
     async def delete_expired(self, now: datetime) -> int: ...

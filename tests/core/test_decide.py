@@ -103,8 +103,14 @@ TABLE: list[tuple[str, Facts, Decision]] = [
         ConfirmLink("acc_2", can_register_instead=False),
     ),
     (
+        # Maybe a squatter's: a separate account without the email, never that one.
         "email match, linked to another Amazon",
         facts(by_email=acct("acc_2", amazon=OTHER_AMAZON)),
+        Register(FULL.without_email(), frozenset({"email"})),
+    ),
+    (
+        "email match, linked to another Amazon, closed",
+        facts(by_email=acct("acc_2", amazon=OTHER_AMAZON), signup="closed"),
         Reject("email_account_linked_to_other_amazon"),
     ),
     (

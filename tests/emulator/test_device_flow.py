@@ -11,7 +11,7 @@ import pytest
 
 from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.emulator.state import EmulatorState
-from tests.emulator.conftest import BASE, DEVICE_ID, ada_id
+from tests.emulator.conftest import BASE, DEVICE_ID, WEB_ID, ada_id
 
 
 async def code_pair(client: httpx.AsyncClient, **extra: str) -> dict[str, Any]:
@@ -260,3 +260,27 @@ async def test_refresh_token_rotation_is_a_switch(
     assert_error(await client.post("/auth/o2/token", data=data), 400, "invalid_grant")
     newer = {**data, "refresh_token": rotated.json()["refresh_token"]}
     assert (await client.post("/auth/o2/token", data=newer)).status_code == 200
+
+
+@pytest.mark.parametrize("client_id", [DEVICE_ID, WEB_ID])
+async def test_revoked_device_refresh_without_secret_is_invalid_grant(
+    client: httpx.AsyncClient, state: EmulatorState, client_id: str
+) -> None:
+    """The customer removed the app at Amazon: a device's refresh (client id, no secret,
+    lwa-protocol.md 2.3) gets 400 invalid_grant (2.4, 5), even for a security profile that
+    has a secret (it used to get 401 invalid_client, which reads as a configuration error)."""
+    pair = await code_pair(client, client_id=client_id)
+    state.decide_code(pair["user_code"], ada_id(state))
+    refresh = (await poll(client, pair)).json()["refresh_token"]
+    data = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id}
+    assert (await client.post("/auth/o2/token", data=data)).status_code == 200
+    revoked = await client.post(f"/_emulator/customers/{ada_id(state)}/revoke", json={})
+    assert revoked.status_code == 200, revoked.text
+    refused = await client.post("/auth/o2/token", data=data)
+    assert_error(refused, 400, "invalid_grant")
+    assert "User may have revoked" in refused.json()["error_description"]
+    # Another client presenting the token still has to authenticate itself.
+    other = WEB_ID if client_id == DEVICE_ID else DEVICE_ID
+    stolen = await client.post("/auth/o2/token", data=data | {"client_id": other})
+    assert stolen.status_code in (400, 401)
+    assert stolen.json()["error"] in ("invalid_grant", "invalid_client")

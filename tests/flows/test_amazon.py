@@ -340,12 +340,19 @@ async def test_sec09_linking_an_unverified_email_account_ends_its_other_sessions
     assert [s.id for s in live] == [done.signed_in.session.id]
 
 
-async def test_email_of_an_account_linked_to_another_amazon_user_is_refused(
+async def test_email_of_an_account_linked_to_another_amazon_user_offers_a_separate_one(
     db: Database, deps: AccountDeps
 ) -> None:
     signed_in(await amazon_sign_in(db, deps))
     stranger = replace(ADA, user_id="amzn1.account.CCCCCCCCCCCCCCCCCCCCCCCCCCCC")
-    refused = await amazon_sign_in(db, deps, stranger)
+    outcome = await amazon_sign_in(db, deps, stranger)
+    assert isinstance(outcome, RegistrationRequired)
+    assert outcome.prefill.email is None
+    assert "email" in outcome.required
+    prefill, _ = amazon.registration_fields(outcome.flow, deps)
+    assert prefill.email is None  # the other account's email is not offered again
+    closed = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "closed"}))
+    refused = await amazon_sign_in(db, closed, stranger)
     assert isinstance(refused, Refused)
     assert refused.error.code == "email_account_linked_to_other_amazon"
     assert refused.error.status == 409

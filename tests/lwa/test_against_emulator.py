@@ -25,6 +25,8 @@ from lwa_accounts.emulator.app import create_app
 from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.errors import (
     AmazonAuthorizationFailed,
+    AmazonProtocolError,
+    AmazonSignedOut,
     AmazonUnavailable,
     InsufficientScope,
     InvalidToken,
@@ -364,3 +366,31 @@ async def test_standalone_emulator_needs_only_the_two_urls(served_emulator: str)
             await client.verify_and_fetch(token)
         await control.delete("/_emulator/faults")
         assert (await client.verify_and_fetch(token)).user_id == ADA
+
+
+async def test_revoked_device_grant_refreshes_to_signed_out(emulated: Emulated) -> None:
+    """A device security profile that has a secret (as with one profile for web and TV):
+    CBL tokens refresh without the secret; once the customer removed the app, that refresh
+    means "signed out at Amazon", not a misconfigured client."""
+    transport = httpx.ASGITransport(app=emulated.app)
+    settings = settings_for_emulator(lwa_device_client_id=EMULATED_WEB_CLIENT_ID)
+    async with LwaClient(settings, transport=transport, sleep=no_sleep) as device:
+        pair = await device.create_code_pair()
+        approved = await emulated.control.post(
+            f"/_emulator/codes/{pair.user_code}/approve", json={"user_id": ADA}
+        )
+        assert approved.status_code == 200, approved.text
+        result = await poll_until_done(device, pair, sleep=no_sleep)
+        assert isinstance(result, Done)
+        assert result.tokens.refresh_token is not None
+        await device.refresh(result.tokens.refresh_token, device=True)  # works while granted
+        revoked = await emulated.control.post(f"/_emulator/customers/{ADA}/revoke", json={})
+        assert revoked.status_code == 200
+        try:
+            await device.refresh(result.tokens.refresh_token, device=True)
+        except AmazonSignedOut:
+            pass
+        except AmazonProtocolError as error:  # what a revoked TV used to see
+            pytest.fail(f"a revoked grant read as a configuration error: {error.extra}")
+        else:
+            pytest.fail("a revoked grant still refreshed")

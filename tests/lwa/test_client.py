@@ -16,6 +16,7 @@ from lwa_accounts.core.models import AmazonProfile, CodePair, OAuthErrorReply, T
 from lwa_accounts.errors import (
     AmazonAuthorizationFailed,
     AmazonProtocolError,
+    AmazonSignedOut,
     AmazonUnavailable,
     InsufficientScope,
     InvalidToken,
@@ -317,6 +318,32 @@ async def test_refresh_revoked_grant_is_invalid_token(
     client = make_client(Script({"/auth/o2/token": reply(400, body)}))
     with pytest.raises(InvalidToken):
         await client.refresh("Atzr|r")
+
+
+async def test_refresh_invalid_grant_means_signed_out_at_amazon(
+    make_client: Callable[..., LwaClient],
+) -> None:
+    """The customer removed the app: a distinct outcome, not a configuration error."""
+    body = {
+        "error_description": "The request has an invalid grant parameter : refresh_token. "
+        "User may have revoked or didn't grant the permission.",
+        "error": "invalid_grant",
+    }
+    client = make_client(Script({"/auth/o2/token": reply(400, body)}))
+    with pytest.raises(AmazonSignedOut) as caught:
+        await client.refresh("Atzr|d", device=True)
+    assert (caught.value.code, caught.value.status) == ("amazon_signed_out", 401)
+
+
+async def test_refresh_invalid_client_stays_a_configuration_error(
+    make_client: Callable[..., LwaClient],
+) -> None:
+    body = {"error_description": "Client authentication failed", "error": "invalid_client"}
+    client = make_client(Script({"/auth/o2/token": reply(401, body)}))
+    with pytest.raises(AmazonProtocolError) as caught:
+        await client.refresh("Atzr|d", device=True)
+    assert not isinstance(caught.value, AmazonSignedOut)
+    assert caught.value.extra["oauth_error"] == "invalid_client"
 
 
 # ---- code-based linking ------------------------------------------------------------------

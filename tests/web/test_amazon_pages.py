@@ -329,7 +329,12 @@ async def test_sec12_unlink_refused_for_an_amazon_only_account(service: Service)
 async def test_sec20_amazon_forms_check_csrf(service: Service) -> None:
     _, client = service
     await through_amazon(client, await client.get("/auth/amazon/start"))
-    for path in ("/account/amazon/unlink", "/account/amazon/link", "/auth/amazon/register"):
+    for path in (
+        "/account/amazon/unlink",
+        "/account/amazon/link",
+        "/auth/amazon/register",
+        "/auth/amazon/separate",
+    ):
         response = await client.post(path, data={"password": "x"})
         assert response.status_code == 403, path
 
@@ -359,8 +364,9 @@ async def test_sec22_odd_callbacks_and_flow_cookies_get_4xx_pages(service: Servi
             page = await client.get(path)
             assert page.status_code == 410, (cookie, path)
     csrf = form_fields((await client.get("/signin")).text, "/signin")["csrf_token"]
-    posted = await client.post("/auth/amazon/link", data={"csrf_token": csrf, "password": "x"})
-    assert posted.status_code == 410
+    for path in ("/auth/amazon/link", "/auth/amazon/separate"):
+        posted = await client.post(path, data={"csrf_token": csrf, "password": "x"})
+        assert posted.status_code == 410, path
     assert await count(app, "accounts") == 0
 
 

@@ -6,7 +6,9 @@ ask :func:`decide` for exactly one decision. Two rules from security.md shape it
 
 - The key of a link is the Amazon ``user_id``. Only an existing link yields ``SignIn``.
 - Amazon's email is a hint, never proof: an account found by email is only ever offered
-  as ``ConfirmLink`` (the person must prove the local password), never signed in.
+  as ``ConfirmLink`` (the person must prove the local password), never signed in. When
+  there is no password to prove, or that account is linked to another Amazon user (maybe
+  a squatter's), the decision is a separate account without the email (``Register``).
 
 Standard library only (core/ is pure).
 """
@@ -165,8 +167,13 @@ def decide(facts: Facts) -> Decision:
         return new_account(facts.profile, facts.policy)
     if by_email.amazon_user_id is not None:
         # The email's account is linked to a different Amazon identity (the link itself
-        # would have been found by user_id otherwise).
-        return Reject("email_account_linked_to_other_amazon")
+        # would have been found by user_id otherwise). Its holder may be a squatter who
+        # registered this address and linked an Amazon account of their own: never that
+        # account, but a separate one without the email, so the person is not stuck.
+        alternative = separate_account(facts.profile, facts.policy)
+        if isinstance(alternative, Reject):
+            return Reject("email_account_linked_to_other_amazon")
+        return alternative
     if by_email.disabled:
         return Reject("account_disabled")
     if not by_email.has_password:

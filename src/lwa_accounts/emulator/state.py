@@ -79,6 +79,9 @@ class EmulatorState:
         self.clients: dict[str, Client] = {}
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
+        # Refresh tokens of apps the customer removed: still known, so a device refresh
+        # (client id, no secret) is answered as Amazon does (invalid_grant, not a 401).
+        self.revoked_refresh_tokens: dict[str, RefreshToken] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.code_pairs: dict[str, CodePair] = {}  # by device_code
         self.authorize_requests: dict[str, AuthorizeRequest] = {}
@@ -111,6 +114,7 @@ class EmulatorState:
                 self.clients,
                 self.access_tokens,
                 self.refresh_tokens,
+                self.revoked_refresh_tokens,
                 self.codes,
                 self.code_pairs,
                 self.authorize_requests,
@@ -369,11 +373,20 @@ class EmulatorState:
         self, refresh_token: str, client_id: str, client_secret: str | None
     ) -> dict[str, Any]:
         with self._lock:
-            record = self.refresh_tokens.get(token_key(refresh_token))
+            key = token_key(refresh_token)
+            record = self.refresh_tokens.get(key)
+            revoked = self.revoked_refresh_tokens.get(key)
+            known = record or revoked
+            # CBL devices refresh with the client id alone (lwa-protocol.md 2.3), also once
+            # the customer removed the app; Amazon then answers 400 invalid_grant "...:
+            # refresh_token. User may have revoked or didn't grant the permission."
+            # (lwa-protocol.md 2.4 and 5), never 401 invalid_client.
             client = self._authenticate_client(
                 client_id,
                 client_secret,
-                secret_optional=record is not None and record.via_device,
+                secret_optional=known is not None
+                and known.via_device
+                and known.client_id == client_id,
             )
             if record is None or record.client_id != client.client_id:
                 raise WireError("invalid_grant", REVOKED_REFRESH)
@@ -404,6 +417,7 @@ class EmulatorState:
         for key, refresh in list(self.refresh_tokens.items()):
             if hit(refresh.user_id, refresh.client_id):
                 del self.refresh_tokens[key]
+                self.revoked_refresh_tokens[key] = refresh
         return before - len(self.access_tokens) - len(self.refresh_tokens)
 
     def revoke(self, user_id: str, client_id: str | None = None) -> int:

@@ -13,8 +13,9 @@ Entry points (``deps`` is the account system's ``AccountDeps``):
     -> ``SignedInWithAmazon(created, signed_in)`` | ``LinkRequired`` |
     ``RegistrationRequired`` | ``Refused``. The one path for the web callback, devices
     posting an Amazon token, and server-assisted code-based linking. Creates and links in
-    one savepoint; on a unique-constraint race it looks again (20 parallel first sign-ins
-    of one Amazon user give one account and one link).
+    one savepoint; on a unique-constraint race, or when its reads straddle a concurrent
+    first sign-in's commit, it looks again (audited ``amazon.signin_conflict``), so N
+    parallel first sign-ins of one Amazon user give one account, one link, N sessions.
 
 Pending flows (``LinkRequired`` / ``RegistrationRequired``) are server-side records: a
 random id handed out once (stored as its SHA-256), the verified profile (the client never
@@ -39,6 +40,10 @@ up its own new session by polling:
 ``complete_registration(stores, deps, flow_id, form, *, client, binding, deliver_to)``
     -> ``SignedInWithAmazon`` | ``FlowCompleted`` | ``Refused`` (raises ValidationFailed,
     UsernameTaken, EmailTaken); also "create a separate account instead" of a link flow
+``switch_to_registration(stores, deps, flow_id, *, client, binding)`` -> ``PendingFlow``
+    | ``Refused``: "create a separate account instead" turns a link flow into a
+    registration flow in place (the taken email dropped from its prefill; audited
+    ``amazon.flow_switched``), for pages, the API and the phone hand-off alike
 ``collect_completed_flow(stores, deps, flow_id, *, client)``
     -> ``SignedInWithAmazon`` exactly once after completion, ``PendingFlow`` while pending,
     ``Refused(FlowExpired)`` afterwards.
@@ -140,7 +145,9 @@ ACCOUNT_CREATED = "amazon.account_created"
 LINKED = "amazon.linked"
 UNLINKED = "amazon.unlinked"
 FLOW_STARTED = "amazon.flow_started"
+FLOW_SWITCHED = "amazon.flow_switched"  # a link step became "create a separate account"
 REFUSED = "amazon.refused"
+SIGNIN_CONFLICT = "amazon.signin_conflict"  # lost a first sign-in race and looked again
 
 FLOW_ID_PREFIX = "flw_"
 FLOW_ID_MAX = 100
@@ -387,6 +394,13 @@ async def sign_in_with_profile(
     policy = policy_of(deps)
     for attempt in range(CONFLICT_RETRIES):
         facts, link, by_email = await _gather_facts(stores, profile, prefill, policy)
+        if _saw_concurrent_link(facts) and attempt < CONFLICT_RETRIES - 1:
+            # Under READ COMMITTED each read sees the latest commit: a concurrent first
+            # sign-in committed between our look-up by user_id (nothing) and by email (its
+            # new account, linked to *this* Amazon user). Without this the winner's own
+            # link would be refused as "another Amazon account's" (409). Look again.
+            await _audit_conflict(stores, deps, profile, client, "read")
+            continue
         decision = decide(facts)
         try:
             return await _act(
@@ -401,12 +415,34 @@ async def sign_in_with_profile(
                 device_name=device_name,
                 binding=binding,
             )
-        except (UsernameTaken, EmailTaken, AmazonLinkedElsewhere, AlreadyLinked):
-            # A concurrent sign-in created or linked first (the savepoint undid our half):
-            # look again and, most likely, sign in to what it made.
+        except (UsernameTaken, EmailTaken, AmazonLinkedElsewhere, AlreadyLinked) as conflict:
+            # A concurrent sign-in created or linked first (the savepoint undid our half, and
+            # the unique index made us wait for its commit): look again, link by user_id
+            # first, and, most likely, sign in to what it made.
             if attempt == CONFLICT_RETRIES - 1:
                 raise
+            await _audit_conflict(stores, deps, profile, client, conflict.code)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _saw_concurrent_link(facts: Facts) -> bool:
+    """The email's account is linked to this very Amazon user, yet the look-up by user_id
+    found no link: the facts straddle a concurrent commit."""
+    return (
+        facts.linked_account is None
+        and facts.email_account is not None
+        and facts.email_account.amazon_user_id == facts.amazon_user_id
+    )
+
+
+async def _audit_conflict(
+    stores: Stores, deps: AccountDeps, profile: AmazonProfile, client: ClientInfo, reason: str
+) -> None:
+    # Lost the create-and-link race to a parallel first sign-in of the same Amazon user;
+    # counted so the race (and how often it happens) is visible in `lwa-accounts audit`.
+    await _audit(
+        stores, deps, SIGNIN_CONFLICT, client=client, profile=profile, detail=f"reason={reason}"
+    )
 
 
 async def _act(
@@ -485,7 +521,9 @@ async def _act(
                 stores,
                 deps,
                 "registration",
-                profile,
+                # Without an email decide() dropped (another account's): the form must not
+                # offer it again (registration_fields prefills from the stored profile).
+                profile if prefill.email else replace(profile, email=None),
                 target_account_id=None,
                 can_register_instead=False,
                 missing=missing,
@@ -635,6 +673,52 @@ async def get_flow(
     return await _load_flow(
         stores, deps, flow_id, client=client, binding=binding, check_binding=True
     )
+
+
+async def switch_to_registration(
+    stores: Stores,
+    deps: AccountDeps,
+    flow_id: str,
+    *,
+    client: ClientInfo,
+    binding: str | None,
+    check_binding: bool = True,
+) -> PendingFlow | Refused:
+    """ "Create a separate account instead" of proving the password of the account that
+    holds the Amazon email (which may be a squatter's: anyone can register any address).
+
+    The pending link flow becomes a registration flow in place: same id, binding, expiry
+    and single use; no target account and no password attempts left; its prefill no longer
+    carries the taken email (and the account holding it is not touched). The registration
+    step then creates a new account linked to this Amazon identity, whose email cannot be
+    the taken one (emails are unique). Idempotent for a flow already switched. Refused
+    with ``signup_closed`` when the policy allows no new accounts.
+    """
+    loaded = await _load_flow(
+        stores, deps, flow_id, client=client, binding=binding, check_binding=check_binding
+    )
+    if isinstance(loaded, Refused) or loaded.kind == "registration":
+        return loaded
+    flow = loaded
+    if not flow.can_register_instead or deps.settings.amazon_signup == "closed":
+        return await _refuse(stores, deps, SignupClosed(), client=client, profile=flow.profile)
+    _, missing = registration_fields(flow, deps)
+    if not await stores.pending_flows.become_registration(
+        flow.id_hash, missing=tuple(sorted(missing))
+    ):
+        return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
+    await _audit(
+        stores,
+        deps,
+        FLOW_SWITCHED,
+        client=client,
+        account_id=flow.target_account_id,  # whose email was declined; left unchanged
+        profile=flow.profile,
+        detail="kind=registration",
+    )
+    switched = await stores.pending_flows.get(flow.id_hash)
+    assert switched is not None  # just updated in this transaction
+    return switched
 
 
 def registration_fields(flow: PendingFlow, deps: AccountDeps) -> tuple[Prefill, frozenset[str]]:
@@ -922,9 +1006,21 @@ async def complete_registration(
     if isinstance(loaded, Refused):
         return loaded
     flow = loaded
-    if (
-        flow.kind == "link" and not flow.can_register_instead
-    ) or deps.settings.amazon_signup == "closed":
+    if flow.kind == "link":
+        # "Create a separate account instead", straight from the link step (devices): the
+        # same switch as the pages' button, undone with the rest if the form is refused.
+        switched = await switch_to_registration(
+            stores,
+            deps,
+            flow_id,
+            client=client,
+            binding=binding,
+            check_binding=deliver_to == "caller",
+        )
+        if isinstance(switched, Refused):
+            return switched
+        flow = switched
+    if deps.settings.amazon_signup == "closed":
         return await _refuse(stores, deps, SignupClosed(), client=client, profile=flow.profile)
     _, required = registration_fields(flow, deps)
     checked = _check_registration(form, required)
@@ -1025,6 +1121,7 @@ async def attach_amazon(
 
     Needs a recent sign-in or the password. 409 ``amazon_linked_elsewhere`` names no
     other account. ``rotate_session`` swaps the browser session for a new one (no fixation).
+    A new link to an account with an unverified email ends its other sessions.
     """
     refused = await _require_recent_auth(
         stores, deps, session=session, account=account, password=password, client=client
@@ -1052,6 +1149,13 @@ async def attach_amazon(
             return await _refuse(
                 stores, deps, error, client=client, account_id=account.id, profile=profile
             )
+        # The link is made on the strength of the password (given now, or a sign-in with
+        # it moments ago): as in ``_link_proven``, other sessions of an account whose email
+        # was never verified end (security.md 9, "unexpired session"). The caller keeps its
+        # own (a bearer token) or gets a new one below (``rotate_session``, browsers).
+        ended = 0
+        if not locked.email_verified:
+            ended = await stores.sessions.revoke_all(account.id, except_session_id=session.id)
         await _audit(
             stores,
             deps,
@@ -1059,7 +1163,7 @@ async def attach_amazon(
             client=client,
             account_id=account.id,
             profile=profile,
-            detail="method=attach",
+            detail=f"method=attach ended_sessions={ended}",
         )
     assert link is not None
     locked, link = await sync_profile(

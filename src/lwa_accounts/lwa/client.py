@@ -25,6 +25,7 @@ from lwa_accounts.errors import (
     AmazonAuthorizationFailed,
     AmazonError,
     AmazonProtocolError,
+    AmazonSignedOut,
     AmazonUnavailable,
     InsufficientScope,
     InvalidToken,
@@ -180,7 +181,11 @@ class LwaClient:
         raise self._refusal(reply)
 
     async def refresh(self, refresh_token: str, *, device: bool = False) -> TokenSet:
-        """New tokens from a refresh token. Device (CBL) grants refresh without a secret."""
+        """New tokens from a refresh token. Device (CBL) grants refresh without a secret.
+
+        ``AmazonSignedOut`` when Amazon no longer honours the grant (the customer removed
+        the app): the holder is signed out, not misconfigured (``AmazonProtocolError``).
+        """
         form = protocol.refresh_form(
             refresh_token=refresh_token,
             client_id=self._settings.device_client_id if device else self._settings.web_client_id,
@@ -190,8 +195,8 @@ class LwaClient:
         if response.is_success:
             return protocol.parse_token_response(response.content)
         reply = self._oauth_error(response)
-        if reply.error == "invalid_grant":
-            raise InvalidToken("The Amazon refresh token was revoked or is invalid.")
+        if protocol.refresh_signed_out(reply):
+            raise AmazonSignedOut()
         raise self._refusal(reply)
 
     # ---- code-based linking ------------------------------------------------------------

@@ -127,6 +127,14 @@ def refresh_form(
     return form
 
 
+def refresh_signed_out(reply: OAuthErrorReply) -> bool:
+    """Whether a refused refresh means "signed out at Amazon" rather than a fault of ours:
+    ``invalid_grant`` is Amazon's answer once the customer removed the app or the device
+    was deregistered (lwa-protocol.md 2.4 and 5). ``invalid_client`` and the rest say our
+    request or configuration is wrong."""
+    return reply.error == "invalid_grant"
+
+
 def code_pair_form(
     *, client_id: str, scope: str, scope_data: Mapping[str, Any] | None = None
 ) -> dict[str, str]:

@@ -142,6 +142,25 @@ class SqlPendingFlowStore:
         )
         return result.rowcount == 1
 
+    async def become_registration(self, id_hash: str, *, missing: tuple[str, ...]) -> bool:
+        """A pending link flow turns into a registration flow ("create a separate account
+        instead"): no target account, no password attempts, and no Amazon email (it is the
+        other account's). Same id, binding and expiry; False when it was no pending link."""
+        c = pending_flows.c
+        result = await self._conn.execute(
+            update(pending_flows)
+            .where(c.id_hash == id_hash, c.kind == "link", c.status == "pending")
+            .values(
+                kind="registration",
+                target_account_id=None,
+                can_register_instead=False,
+                attempts_left=0,
+                missing=",".join(missing),
+                email=None,
+            )
+        )
+        return result.rowcount == 1
+
     async def delete_expired(self, now: datetime) -> int:
         result = await self._conn.execute(
             delete(pending_flows).where(pending_flows.c.expires_at <= now)

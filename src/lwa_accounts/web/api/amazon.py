@@ -36,6 +36,7 @@ from lwa_accounts.web.api.models import (
     MOVED_NOTE,
     AccountOut,
     DeviceName,
+    FlowAlternative,
     FlowId,
     FlowRequest,
     Password,
@@ -75,6 +76,7 @@ LINK_EXAMPLE: JsonDict = {
         "expires_at": "2026-11-24T18:10:00Z",
         "email": "ada@example.com",
         "can_register_instead": True,
+        "alternatives": ["register"],
     },
 }
 REGISTRATION_EXAMPLE: JsonDict = {
@@ -121,6 +123,14 @@ class FlowOut(BaseModel):
     )
     can_register_instead: bool | None = Field(
         default=None, description="link: whether a separate account may be created instead."
+    )
+    alternatives: list[FlowAlternative] | None = Field(
+        default=None,
+        description=(
+            'link: other ways forward. `"register"`: create a separate account for this '
+            "Amazon account instead (the register step with this flow id; its email must "
+            "differ from the one shown, which stays with the other account)."
+        ),
     )
     prefill: PrefillOut | None = Field(
         default=None, description="registration: what Amazon told us."
@@ -264,6 +274,9 @@ async def flow_json(stores: Stores, deps: AccountDeps, flow_id: str, flow: Pendi
             expires_at=flow.expires_at,
             email=target.email if target else None,
             can_register_instead=flow.can_register_instead,
+            alternatives=["register"]
+            if flow.can_register_instead and deps.settings.amazon_signup != "closed"
+            else [],
         )
     prefill, required = amazon.registration_fields(flow, deps)
     return FlowOut(
@@ -502,7 +515,8 @@ async def retired_register_flow(flow_id: str) -> Response:
         "Needs a sign-in within the last 5 minutes or the `password` (403 "
         "`reauthentication_required`). 409 `amazon_linked_elsewhere` when that Amazon account "
         "belongs to another account (nothing more is said about it); 409 `already_linked` "
-        "when this account has a different Amazon account."
+        "when this account has a different Amazon account. The new link ends the account's "
+        "other sessions while its email is unverified (the caller keeps its token)."
     ),
 )
 async def attach(body: AttachRequest, request: Request) -> AccountWithAmazonOut:

@@ -38,6 +38,12 @@ DeviceName = Annotated[
 ]
 
 
+# Other ways forward from a pending step: "register" = create a separate account instead
+# of proving the password of the account that holds the Amazon email (which may be an
+# address someone else registered: email squatting).
+FlowAlternative = Literal["register"]
+
+
 class Strict(BaseModel):
     # Unknown fields are refused (422 "Unknown field.") so a typo never passes silently.
     model_config = ConfigDict(extra="forbid")

@@ -563,7 +563,9 @@ async def link_submit(request: Request) -> Response:
         pending = await _pending(request, services, stores)
         if isinstance(pending, Refused):
             return _flow_gone(request, services, pending.error)
-        data, _ = pending
+        data, flow = pending
+        if flow.kind != "link":  # switched to "create a separate account": no password here
+            return RedirectResponse("/auth/amazon/register", status_code=303)
         attempt = await amazon.begin_link(
             stores, services.accounts, data["flow"], client=client, binding=data["binding"]
         )
@@ -609,6 +611,34 @@ async def link_submit(request: Request) -> Response:
         )
 
 
+@router.post("/auth/amazon/separate")
+async def separate_submit(request: Request) -> Response:
+    """ "Create a separate account instead" on the link page (CSRF-checked): the link flow
+    becomes a registration flow without the taken email, then the prefilled form."""
+    services = get_services(request)
+    await read_form(request)  # the CSRF check
+    data = cookies.read(
+        request,
+        services.settings,
+        cookies.FLOW_COOKIE,
+        now=services.clock.now(),
+        max_age=services.settings.flow_ttl_seconds,
+    )
+    if not (data and isinstance(data.get("flow"), str) and isinstance(data.get("binding"), str)):
+        return _flow_gone(request, services, FlowExpired())
+    async with services.database.transaction() as stores:
+        switched = await amazon.switch_to_registration(
+            stores,
+            services.accounts,
+            data["flow"],
+            client=client_info(request),
+            binding=data["binding"],
+        )
+    if isinstance(switched, Refused):
+        return _flow_gone(request, services, switched.error)
+    return RedirectResponse("/auth/amazon/register?separate=1", status_code=303)
+
+
 async def _register_page(
     request: Request,
     services: Services,
@@ -636,7 +666,7 @@ async def _register_page(
             "form": form,
             "required": required,
             "show_postal_code": "postal_code" in required or bool(prefill.postal_code),
-            "separate": flow.kind == "link",
+            "separate": flow.kind == "link" or request.query_params.get("separate") == "1",
             "errors": errors or {},
             "error": error,
         },
