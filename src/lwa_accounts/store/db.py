@@ -130,8 +130,6 @@ class Database:
     ) -> DatabaseUnavailable | None:
         """The ``DatabaseUnavailable`` to raise for ``error`` (counted in the outage log),
         or None when ``error`` is not the database being down or busy (a bug: let it be)."""
-        if isinstance(error, DatabaseUnavailable):
-            return error
         if not database_unavailable(error, connecting=connecting):
             return None
         self.outages.failed(error)
