@@ -4,7 +4,9 @@ While a dependency (the database, Redis, ...) is down every request that needs i
 the same way; logging each failure would bury the one fact an operator needs. An
 ``OutageLog`` warns when the first failure of an outage is seen, reminds at most every
 ``repeat_seconds`` while it lasts (with the count of refused requests), and logs one info
-line when the dependency answers again. Per process: N workers log N warnings.
+line when the dependency answers again. Where no success is ever reported (a caller that
+only sees failures), ``quiet_seconds`` without a failure end the outage instead. Per
+process: N workers log N warnings.
 Standard library only; asyncio code calls it from one thread, so it needs no lock.
 """
 
@@ -37,11 +39,14 @@ class OutageLog:
         logger: logging.Logger,
         *,
         repeat_seconds: float = REPEAT_SECONDS,
+        quiet_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self._logger = logger
         self._repeat = repeat_seconds
+        self._quiet = quiet_seconds
+        self._last_failure = 0.0
         self._clock = clock
         self._down_since: float | None = None
         self._last_warning = 0.0
@@ -54,6 +59,10 @@ class OutageLog:
     def failed(self, error: BaseException) -> None:
         """Count one refused request; warn if it starts an outage or a reminder is due."""
         now = self._clock()
+        if self._quiet is not None and now - self._last_failure > self._quiet:
+            self._down_since = None  # long quiet: that outage ended unseen, this is a new one
+            self._refused = 0
+        self._last_failure = now
         self._refused += 1
         if self._down_since is None:
             self._down_since = self._last_warning = now

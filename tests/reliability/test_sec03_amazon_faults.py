@@ -167,6 +167,12 @@ def browser_sign_in(client: httpx.Client) -> httpx.Response:
     return client.get(url)
 
 
+def assert_outage_logged_once(log: Path) -> None:
+    """All failures of this module are one outage: a warning, not a line per request."""
+    starts = log.read_text().count("Amazon (Login with Amazon) unavailable")
+    assert 1 <= starts <= 2, log.read_text()[-3000:]
+
+
 # ---- the tests ----------------------------------------------------------------------------
 
 
@@ -186,6 +192,7 @@ def test_sec03_device_sign_in_when_amazon_fails_is_503_and_writes_nothing(
     assert signed_in.status_code == 201, signed_in.text
     assert rows(database)["sessions"] == before["sessions"] + 1
     assert tracebacks(log) == 0, log.read_text()[-3000:]
+    assert_outage_logged_once(log)
 
 
 def test_sec03_browser_callback_when_amazon_fails_is_503_and_writes_nothing(
@@ -207,3 +214,4 @@ def test_sec03_browser_callback_when_amazon_fails_is_503_and_writes_nothing(
     assert landed.status_code == 303, landed.text
     assert rows(database)["sessions"] == before["sessions"] + 1
     assert tracebacks(log) == 0, log.read_text()[-3000:]
+    assert_outage_logged_once(log)

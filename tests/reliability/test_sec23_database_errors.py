@@ -156,6 +156,25 @@ def test_sec23_outage_log_warns_once_reminds_rarely_and_notes_the_end(
     assert len(caplog.records) == 4
 
 
+def test_sec23_outage_log_without_successes_ends_an_outage_after_a_quiet_spell(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    log = OutageLog(
+        "Amazon", logging.getLogger("test.quiet"), quiet_seconds=30, clock=lambda: now[0]
+    )
+    caplog.set_level(logging.INFO, logger="test.quiet")
+    for step in (1, 10, 10, 10, 10):  # failures never 30 s apart: one outage
+        now[0] += step
+        log.failed(OSError("timed out"))
+    assert len(caplog.records) == 1
+    now[0] += 31
+    log.failed(OSError("timed out"))  # after a quiet spell: a new outage, a new warning
+    assert [r.getMessage() for r in caplog.records] == [
+        "Amazon unavailable (OSError: timed out): answering 503 until it is back"
+    ] * 2
+
+
 # ---- the HTTP safety net and the CLI -----------------------------------------------------------
 
 

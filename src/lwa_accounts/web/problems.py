@@ -7,7 +7,8 @@ never 500s, and no response ever carries a stack trace.
 A dependency that is down is a 503 with ``Retry-After``, never a 500: the database layer
 raises ``DatabaseUnavailable`` itself (``store.db.Database.transaction``, so the CLI shares
 it) and Redis ``ServiceUnavailable`` (``throttle.py``); ``_on_database_error`` below is the
-net for a SQLAlchemy error raised outside a transaction, classified the same way.
+net for a SQLAlchemy error raised outside a transaction, classified the same way. Amazon
+failing (``AmazonUnavailable``) is logged here, once per outage.
 """
 
 from __future__ import annotations
@@ -27,11 +28,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lwa_accounts.errors import LwaAccountsError, NotAuthenticated, PayloadTooLarge
+from lwa_accounts.errors import (
+    AmazonUnavailable,
+    LwaAccountsError,
+    NotAuthenticated,
+    PayloadTooLarge,
+)
+from lwa_accounts.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# Amazon failing is seen only here, on the way out (the LWA client raises, nobody reports
+# its successes): 30 s without a failure end an outage.
+_amazon_outages = OutageLog("Amazon (Login with Amazon)", logger, quiet_seconds=30)
 MAX_BODY_BYTES = 64 * 1024
 
 # Codes for errors raised by the framework rather than by our own error tree.
@@ -139,6 +149,8 @@ def validation_errors(errors: Sequence[Any]) -> dict[str, str]:
 
 async def _on_app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LwaAccountsError)
+    if isinstance(exc, AmazonUnavailable):
+        _amazon_outages.failed(exc)
     return error_response(request, exc)
 
 
