@@ -154,7 +154,10 @@ async def test_sec23_postgres_stopped_under_load_answers_503_and_recovers(
                 await asyncio.to_thread(cluster.stop)
                 stop_done = time.monotonic()
                 await asyncio.sleep(OUTAGE_SECONDS / 2)
-                pages = [await browser.get("/register"), await browser.post("/register", data=form)]
+                pages = [
+                    await load.timed("page", browser.get("/register")),
+                    await load.timed("page", browser.post("/register", data=form)),
+                ]
                 health = await browser.get("/health")
                 await asyncio.sleep(OUTAGE_SECONDS / 2)
                 start_begun = time.monotonic()
@@ -194,6 +197,7 @@ async def test_sec23_postgres_stopped_under_load_answers_503_and_recovers(
         assert len(during) >= CLIENTS, "the load did not run during the outage"
         assert {a.status for a in during} == {503}
         for page in pages:
+            assert page is not None
             assert problem_of_503(page) is None, page.text
         assert (health.status_code, health.json()) == (503, {"status": "unavailable"})
         assert int(health.headers["retry-after"]) > 0
