@@ -39,9 +39,6 @@ from lwa_accounts.outages import OutageLog
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-# Amazon failing is seen only here, on the way out (the LWA client raises, nobody reports
-# its successes): 30 s without a failure end an outage.
-_amazon_outages = OutageLog("Amazon (Login with Amazon)", logger, quiet_seconds=30)
 MAX_BODY_BYTES = 64 * 1024
 
 # Codes for errors raised by the framework rather than by our own error tree.
@@ -149,8 +146,7 @@ def validation_errors(errors: Sequence[Any]) -> dict[str, str]:
 
 async def _on_app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LwaAccountsError)
-    if isinstance(exc, AmazonUnavailable):
-        _amazon_outages.failed(exc)
+    _note_dependency_failure(exc)
     return error_response(request, exc)
 
 
@@ -195,6 +191,16 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 # ---- a dependency down: 503, logged once per outage -----------------------------------------
+
+# Amazon failing is seen only here, on the way out (the LWA client raises, nobody reports
+# its successes): 30 s without a failure end an outage.
+_amazon_outages = OutageLog("Amazon (Login with Amazon)", logger, quiet_seconds=30)
+
+
+def _note_dependency_failure(error: LwaAccountsError) -> None:
+    """Count an Amazon failure in its outage log (the database and Redis log their own)."""
+    if isinstance(error, AmazonUnavailable):
+        _amazon_outages.failed(error)
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
