@@ -347,3 +347,10 @@ class ServiceUnavailable(LwaAccountsError):
 
     def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
         super().__init__(detail, retry_after=retry_after, **extra)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is down, unreachable or held busy past its timeout (same code: clients
+    retry after ``Retry-After`` either way); raised by ``store.db.Database.transaction``."""
+
+    default_detail = "The service's database is briefly unavailable. Please try again in a moment."

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.core.models import NewAccount
+from lwa_accounts.errors import DatabaseUnavailable
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from tests.store.conftest import sqlite_url
@@ -82,18 +83,17 @@ async def test_naive_datetimes_are_refused(db: Database) -> None:
 
 
 async def test_nested_sqlite_transaction_fails_instead_of_hanging(
-    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, settings: Settings
 ) -> None:
-    import lwa_accounts.store.db as db_module
-
-    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
-    db = Database(sqlite_url(tmp_path), settings=settings)
+    # `?timeout=` in the URL is the SQLite busy timeout, also the in-process wait.
+    db = Database(sqlite_url(tmp_path) + "?timeout=0.1", settings=settings)
     try:
         await db.upgrade()
         async with db.transaction():
-            with pytest.raises(TimeoutError):
+            with pytest.raises(DatabaseUnavailable) as raised:
                 async with db.transaction():
                     pass
+            assert isinstance(raised.value.__cause__, TimeoutError)
         # The writer slot was released: the next transaction goes through.
         async with db.transaction() as stores:
             assert list(await stores.accounts.list()) == []

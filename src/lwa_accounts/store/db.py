@@ -1,15 +1,25 @@
-"""The database: one engine, migrations, and transactions that hand out bound stores."""
+"""The database: one engine, migrations, and transactions that hand out bound stores.
+
+A database that is down, unreachable or busy past its timeout surfaces from
+``transaction()`` (and ``ping()``) as ``errors.DatabaseUnavailable`` (503 with
+``Retry-After`` at the HTTP edge, an error line in the CLI), logged once per outage through
+an ``OutageLog``; the driver's own error stays attached as ``__cause__``. Bugs (bad SQL,
+constraint violations the stores do not turn into errors) pass through unchanged.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwa_accounts.clock import SystemClock
+from lwa_accounts.errors import DatabaseUnavailable
 from lwa_accounts.interfaces import (
     AccountStore,
     AuditLog,
@@ -19,16 +29,19 @@ from lwa_accounts.interfaces import (
     PendingFlowStore,
     SessionStore,
 )
+from lwa_accounts.outages import OutageLog
 from lwa_accounts.sealing import Sealer
 from lwa_accounts.settings import Settings
 from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.audit import SqlAuditLog
 from lwa_accounts.store.devices import SqlDeviceStore
-from lwa_accounts.store.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine
+from lwa_accounts.store.engine import create_engine, database_unavailable, sqlite_busy_timeout
 from lwa_accounts.store.identities import SqlIdentityStore
 from lwa_accounts.store.pending_flows import SqlPendingFlowStore
 from lwa_accounts.store.sessions import SqlSessionStore
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,9 @@ class Database:
         # Queueing in-process is fairer and faster than SQLite's sleep-and-retry busy handler;
         # busy_timeout still covers other processes.
         self._sqlite_writer = asyncio.Lock() if self.dialect_name == "sqlite" else None
+        self.sqlite_busy_timeout = sqlite_busy_timeout(url) if self._sqlite_writer else 0.0
+        # One warning per outage of this process, not a traceback per refused request.
+        self.outages = OutageLog("database", logger)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Database:
@@ -61,23 +77,80 @@ class Database:
 
     async def upgrade(self) -> None:
         """Bring the schema to the latest migration (Alembic runs in a worker thread)."""
-        await asyncio.to_thread(migrate.upgrade, self.url)
+        try:
+            await asyncio.to_thread(migrate.upgrade, self.url)
+        except Exception as error:
+            # Alembic also reads files: only socket failures count as "cannot connect".
+            reaching = isinstance(error, ConnectionError | TimeoutError)
+            unavailable = self.unavailable(error, connecting=reaching)
+            if unavailable is None:
+                raise
+            raise unavailable from error
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Stores]:
         """One transaction: commits on normal exit, rolls back if the block raises.
 
+        Raises ``DatabaseUnavailable`` when the database is down, unreachable or busy past
+        its timeout, at connect, inside the block or at commit; nothing of the block is
+        committed then, except in one case no client can rule out: the connection died
+        after the server committed but before it said so (the caller saw a 503 for a
+        change that happened; a retry meets it, e.g. as ``username_taken``).
+
         Do not open a second transaction inside one (on SQLite it would wait for itself).
         """
-        if self._sqlite_writer is None:
-            async with self.engine.begin() as connection:
-                yield self.stores(connection)
-            return
-        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
-            await self._sqlite_writer.acquire()
+        connecting = True
         try:
-            async with self.engine.begin() as connection:
+            async with self._writer_slot(), self.engine.begin() as connection:
+                connecting = False
                 yield self.stores(connection)
+        except Exception as error:
+            unavailable = self.unavailable(error, connecting=connecting)
+            if unavailable is None:
+                raise
+            raise unavailable from error
+        self.outages.succeeded()
+
+    async def ping(self) -> None:
+        """``SELECT 1``; raises ``DatabaseUnavailable`` like ``transaction()`` (health checks)."""
+        connecting = True
+        try:
+            async with self.engine.connect() as connection:
+                connecting = False
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            unavailable = self.unavailable(error, connecting=connecting)
+            if unavailable is None:
+                raise
+            raise unavailable from error
+        self.outages.succeeded()
+
+    def unavailable(
+        self, error: BaseException, *, connecting: bool = False
+    ) -> DatabaseUnavailable | None:
+        """The ``DatabaseUnavailable`` to raise for ``error`` (counted in the outage log),
+        or None when ``error`` is not the database being down or busy (a bug: let it be)."""
+        if not database_unavailable(error, connecting=connecting):
+            return None
+        self.outages.failed(error)
+        return DatabaseUnavailable()
+
+    @asynccontextmanager
+    async def _writer_slot(self) -> AsyncIterator[None]:
+        """SQLite: this process's turn to write, waited for at most the busy timeout."""
+        if self._sqlite_writer is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self.sqlite_busy_timeout):
+                await self._sqlite_writer.acquire()
+        except TimeoutError:
+            raise TimeoutError(
+                f"no turn to write within {self.sqlite_busy_timeout:g} s "
+                "(another transaction of this process holds SQLite's write lock)"
+            ) from None
+        try:
+            yield
         finally:
             self._sqlite_writer.release()
 

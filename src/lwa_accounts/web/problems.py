@@ -3,6 +3,12 @@
 JSON clients (everything under ``/api``) get RFC 9457 ``application/problem+json`` with a
 stable ``code``; pages get a friendly HTML page with the same status. Client errors are
 never 500s, and no response ever carries a stack trace.
+
+A dependency that is down is a 503 with ``Retry-After``, never a 500: the database layer
+raises ``DatabaseUnavailable`` itself (``store.db.Database.transaction``, so the CLI shares
+it) and Redis ``ServiceUnavailable`` (``throttle.py``); ``_on_database_error`` below is the
+net for a SQLAlchemy error raised outside a transaction, classified the same way. Amazon
+failing (``AmazonUnavailable``) is logged here, once per outage.
 """
 
 from __future__ import annotations
@@ -16,12 +22,19 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lwa_accounts.errors import LwaAccountsError, NotAuthenticated, PayloadTooLarge
+from lwa_accounts.errors import (
+    AmazonUnavailable,
+    LwaAccountsError,
+    NotAuthenticated,
+    PayloadTooLarge,
+)
+from lwa_accounts.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +146,7 @@ def validation_errors(errors: Sequence[Any]) -> dict[str, str]:
 
 async def _on_app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LwaAccountsError)
+    _note_dependency_failure(exc)
     return error_response(request, exc)
 
 
@@ -176,9 +190,38 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _html_error(request, 500, "Something went wrong", "Please try again later.", {})
 
 
+# ---- a dependency down: 503, logged once per outage -----------------------------------------
+
+# Amazon failing is seen only here, on the way out (the LWA client raises, nobody reports
+# its successes): 30 s without a failure end an outage.
+_amazon_outages = OutageLog("Amazon (Login with Amazon)", logger, quiet_seconds=30)
+
+
+def _note_dependency_failure(error: LwaAccountsError) -> None:
+    """Count an Amazon failure in its outage log (the database and Redis log their own)."""
+    if isinstance(error, AmazonUnavailable):
+        _amazon_outages.failed(error)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """A SQLAlchemy error that escaped ``Database.transaction()`` (a raw engine use): 503 if
+    it is the database being down or busy, else the bug it is (500, logged with its trace).
+
+    Registered for ``SQLAlchemyError`` rather than left to ``_on_unexpected`` because the
+    catch-all ``Exception`` handler runs in Starlette's outermost middleware, which re-raises
+    after answering, so the server would log a traceback per request even for a 503.
+    """
+    services = getattr(request.app.state, "services", None)
+    unavailable = services.database.unavailable(exc) if services is not None else None
+    if unavailable is None:
+        return await _on_unexpected(request, exc)
+    return error_response(request, unavailable)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers above on ``app``."""
     app.add_exception_handler(LwaAccountsError, _on_app_error)
+    app.add_exception_handler(SQLAlchemyError, _on_database_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
