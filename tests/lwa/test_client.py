@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qs
 
@@ -695,6 +696,26 @@ async def test_per_request_timeout_is_capped_by_the_deadline(fake_time: FakeTime
         await client.tokeninfo(TOKEN, deadline=fake_time.now + 0.25)
     assert seen[0]["read"] == pytest.approx(0.25)
     assert seen[0]["connect"] == pytest.approx(0.25)
+
+
+async def test_a_transport_that_never_answers_is_cut_at_the_deadline() -> None:
+    """httpx times only its network transports; an in-process one (the embedded emulator)
+    that hangs must still end in AmazonUnavailable within the deadline, GETs and POSTs."""
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")  # pragma: no cover
+
+    settings = make_settings(lwa_deadline_seconds=0.3)
+    async with LwaClient(settings, transport=httpx.MockTransport(hang)) as client:
+        started = time.monotonic()
+        with pytest.raises(AmazonUnavailable):
+            await client.verify_and_fetch(TOKEN)
+        with pytest.raises(AmazonUnavailable):
+            await client.exchange_code(
+                "code", redirect_uri="http://service.test/cb", code_verifier="v" * 43
+            )
+        assert time.monotonic() - started < 5  # two deadlines of 0.3 s, not 2 x 60 s
 
 
 # ---- tokens never logged -------------------------------------------------------------------

@@ -317,14 +317,17 @@ class LwaClient:
         )
 
     async def _post(self, url: str, form: Mapping[str, str]) -> httpx.Response:
+        # httpx's timeouts bind only its network transports; this bounds any transport
+        # (the embedded emulator is reached in-process, where httpx times nothing).
+        timer = asyncio.timeout(self._settings.lwa_deadline_seconds)
         try:
-            return await self._http.post(
-                url, data=dict(form), headers={"Content-Type": protocol.FORM_CONTENT_TYPE}
-            )
-        except TRANSPORT_FAILURES as exc:
-            raise AmazonUnavailable(
-                f"Amazon could not be reached ({type(exc).__name__})."
-            ) from None
+            async with timer:
+                return await self._http.post(
+                    url, data=dict(form), headers={"Content-Type": protocol.FORM_CONTENT_TYPE}
+                )
+        except TRANSPORT_FAILURES as exc:  # TimeoutError is an OSError
+            failure = "no answer in time" if timer.expired() else type(exc).__name__
+            raise AmazonUnavailable(f"Amazon could not be reached ({failure}).") from None
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
@@ -347,11 +350,15 @@ class LwaClient:
             if remaining <= 0:
                 raise AmazonUnavailable("Amazon did not answer in time.")
             response: httpx.Response | None = None
+            timer = asyncio.timeout(remaining)  # any transport, as in _post
             try:
-                response = await self._http.get(
-                    url, params=params, headers=headers, timeout=self._timeout_within(remaining)
-                )
-            except TRANSPORT_FAILURES as exc:
+                async with timer:
+                    response = await self._http.get(
+                        url, params=params, headers=headers, timeout=self._timeout_within(remaining)
+                    )
+            except TRANSPORT_FAILURES as exc:  # TimeoutError is an OSError
+                if timer.expired():
+                    raise AmazonUnavailable("Amazon did not answer in time.") from None
                 failure = type(exc).__name__
             else:
                 if response.status_code < 500 and response.status_code != 429:
