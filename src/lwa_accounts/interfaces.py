@@ -195,7 +195,7 @@ class PasswordAttempt(Protocol):
 
 
 class Throttle(Protocol):
-    """Password-attempt throttling (implemented in ``throttle.py``: a sliding log in memory
+    """Password-attempt throttling (implemented in ``throttle/``: a sliding log in memory
     or Redis).
 
     ``account_key`` names the account under attack (its id, or the login as typed when no

@@ -6,7 +6,7 @@ never 500s, and no response ever carries a stack trace.
 
 A dependency that is down is a 503 with ``Retry-After``, never a 500: the database layer
 raises ``DatabaseUnavailable`` itself (``store.db.Database.transaction``, so the CLI shares
-it) and Redis ``ServiceUnavailable`` (``throttle.py``); ``_on_database_error`` below is the
+it) and Redis ``ServiceUnavailable`` (``throttle/``); ``_on_database_error`` below is the
 net for a SQLAlchemy error raised outside a transaction, classified the same way. Amazon
 failing (``AmazonUnavailable``) is logged here, once per outage.
 """

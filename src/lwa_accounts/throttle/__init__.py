@@ -1,0 +1,251 @@
+"""Brute-force protection: attempts are *reserved* atomically before the work they guard.
+
+An attempt (a password verified with argon2, an account created, a device code issued, a
+user code looked up) belongs to one or more ``Bucket`` values (per account, per IP, per
+code), each a sliding-log budget of ``limit.amount`` attempts within the limit's window.
+``Throttle.reserve`` takes one attempt from *every* bucket or from none: when any bucket
+is full it raises ``TooManyAttempts`` with ``retry_after`` (seconds until all of them have
+room again) and records nothing. Because the attempt is recorded before the work starts,
+N parallel attempts can never get more than the budget through (security.md item 8), on
+one process or on many hosts sharing Redis. A reservation is then settled once:
+
+- ``keep()``: it counts (a wrong password, a device code issued, a user code looked up);
+- ``give_back()``: its entry leaves every bucket (a registration that failed).
+
+``reserving(buckets, on_error=...)`` is the exception-safe form: an async context manager
+that keeps the reservation when the block ends normally and applies ``on_error`` when it
+raises (registration gives back on any failure, so the per-IP limit counts accounts
+created). Password attempts have a named form, ``reserve_password`` ->
+``PasswordReservation``: ``failed()`` keeps it, ``succeeded()`` gives the IP's entry back
+and starts the account's budget again (not the IP's, so one attacker-owned account cannot
+reset an IP that is guessing others). A password check that raises keeps its attempt: an
+unfinished check counts like a wrong one. ``consume`` reserves and keeps at once, for
+actions counted whether or not they succeed. ``peek`` refuses early when a bucket is full
+but grants nothing; only ``reserve`` lets work through.
+
+Why not the ``limits`` library's moving window (still used to parse the rate strings in
+settings): its ``hit`` is atomic for one key only, so it cannot take one attempt from
+several buckets at once (or from none), and its Redis window is a list of bare timestamps,
+so one reservation's entry cannot be given back. ``stores.py`` keeps a small sliding log
+instead, in memory (one process) or in Redis (one Lua script per operation, atomic across
+every process sharing it).
+
+Redis unreachable or failing: every operation raises ``ServiceUnavailable`` (503,
+retryable): the throttle fails closed rather than let guessing through, with one warning
+per outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from limits import parse
+
+from lwa_accounts.errors import ServiceUnavailable
+from lwa_accounts.settings import Settings
+from lwa_accounts.throttle.stores import (
+    Bucket,
+    Full,
+    MemoryStore,
+    RedisStore,
+    Store,
+    redis_client_url,
+    too_many,
+)
+
+__all__ = [
+    "Bucket",
+    "PasswordReservation",
+    "Reservation",
+    "Throttle",
+    "redis_client_url",
+]
+
+OnError = Literal["keep", "give_back"]
+
+logger = logging.getLogger(__name__)
+
+
+# ---- reservations -------------------------------------------------------------------------------
+
+
+class Reservation:
+    """One attempt recorded in every bucket of a ``Throttle.reserve``; settle it once."""
+
+    def __init__(
+        self, store: Store, buckets: Sequence[Bucket], member: str, left: int | None
+    ) -> None:
+        self._store = store
+        self._buckets = tuple(buckets)
+        self._member = member
+        self._left = left
+        self._settled = False
+
+    @property
+    def left(self) -> int | None:
+        """Attempts left after this one in the tightest bucket (None: no bucket)."""
+        return self._left
+
+    @property
+    def settled(self) -> bool:
+        return self._settled
+
+    def keep(self) -> None:
+        """The attempt counts (it stays in its buckets until they slide past it)."""
+        self._settle()
+
+    async def give_back(self, *, reset: Sequence[Bucket] = ()) -> None:
+        """Remove this attempt from every bucket; ``reset`` buckets are emptied as well
+        (both in one atomic step)."""
+        self._settle()
+        await self._store.release(self._buckets, self._member, reset)
+
+    def _settle(self) -> None:
+        if self._settled:
+            raise RuntimeError("a reservation is kept or given back once")
+        self._settled = True
+
+
+class PasswordReservation:
+    """One password attempt against an account (and from an IP), reserved before argon2."""
+
+    def __init__(self, reservation: Reservation, account_bucket: Bucket) -> None:
+        self._reservation = reservation
+        self._account_bucket = account_bucket
+
+    @property
+    def left(self) -> int:
+        """Attempts left after this one before 429."""
+        return self._reservation.left or 0
+
+    def failed(self) -> int:
+        """A wrong password: the attempt counts; returns the attempts left before 429."""
+        self._reservation.keep()
+        return self.left
+
+    async def succeeded(self) -> None:
+        """The right password: give the IP's entry back and start the account's budget
+        again (the IP's other entries stay)."""
+        await self._reservation.give_back(reset=[self._account_bucket])
+
+
+async def _give_back_quietly(reservation: Reservation) -> None:
+    """While another error propagates: a storage failure keeps the attempt counted (fail
+    closed) and must not hide the error that ended the work."""
+    try:
+        await reservation.give_back()
+    except ServiceUnavailable:
+        logger.warning("could not give a reservation back; it stays counted")
+
+
+# ---- the throttle ---------------------------------------------------------------------------
+
+
+class Throttle:
+    """Rate limits shared by the flows; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        key_prefix: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock`` (seconds) drives the memory store only; Redis uses its own clock."""
+        self._store: Store
+        if settings.redis_url:
+            prefix = key_prefix if key_prefix is not None else settings.redis_key_prefix
+            self._store = RedisStore(settings.redis_url, key_prefix=prefix)
+        else:
+            self._store = MemoryStore(clock)
+        self._password_per_account = parse(settings.password_limit_per_account)
+        self._password_per_ip = parse(settings.password_limit_per_ip)
+        self._registration_per_ip = parse(settings.registration_limit_per_ip)
+
+    @property
+    def storage_name(self) -> str:
+        """``memory`` or ``redis``."""
+        return self._store.name
+
+    # ---- buckets for the known cases --------------------------------------------------
+
+    def password_buckets(self, account_key: str, ip: str | None) -> list[Bucket]:
+        """Password attempts against one account and from one IP address."""
+        buckets = [Bucket("password:account", self._password_per_account, account_key)]
+        if ip:
+            buckets.append(Bucket("password:ip", self._password_per_ip, ip))
+        return buckets
+
+    def registration_buckets(self, ip: str | None) -> list[Bucket]:
+        if not ip:
+            return []
+        return [Bucket("register:ip", self._registration_per_ip, ip)]
+
+    # ---- generic operations -------------------------------------------------------------
+
+    async def reserve(self, buckets: Sequence[Bucket]) -> Reservation:
+        """Take one attempt from every bucket atomically, or raise TooManyAttempts (with
+        ``retry_after``) and take none. Settle the result with ``keep`` or ``give_back``
+        (unsettled, it counts), or use ``reserving``."""
+        member = secrets.token_hex(12)
+        outcome = await self._store.reserve(buckets, member)
+        if isinstance(outcome, Full):
+            raise too_many(outcome)
+        return Reservation(self._store, buckets, member, outcome.left)
+
+    @asynccontextmanager
+    async def reserving(
+        self, buckets: Sequence[Bucket], *, on_error: OnError
+    ) -> AsyncIterator[Reservation]:
+        """Reserve for the block: kept when it ends normally, ``on_error`` when it raises
+        (cancellation included), unless the block settled the reservation itself."""
+        reservation = await self.reserve(buckets)
+        try:
+            yield reservation
+        except BaseException:
+            if not reservation.settled:
+                if on_error == "give_back":
+                    await _give_back_quietly(reservation)
+                else:
+                    reservation.keep()
+            raise
+        if not reservation.settled:
+            reservation.keep()
+
+    async def consume(self, buckets: Sequence[Bucket]) -> int | None:
+        """Reserve and keep at once: for actions counted whether or not they succeed.
+        Returns the attempts left (None: no bucket)."""
+        reservation = await self.reserve(buckets)
+        reservation.keep()
+        return reservation.left
+
+    async def peek(self, buckets: Sequence[Bucket]) -> None:
+        """Raise TooManyAttempts if a bucket is full now. Grants nothing: an early refusal
+        only, never a substitute for ``reserve`` before the work."""
+        full = await self._store.peek(buckets)
+        if full is not None:
+            raise too_many(full)
+
+    async def reset(self, buckets: Sequence[Bucket]) -> None:
+        """Empty the buckets (tests, and an operator lifting a limit)."""
+        await self._store.release((), "", buckets)
+
+    # ---- password attempts ----------------------------------------------------------------
+
+    async def reserve_password(self, account_key: str, ip: str | None) -> PasswordReservation:
+        """Before verifying a password: take the attempt from the account's and the IP's
+        budget, or raise TooManyAttempts."""
+        buckets = self.password_buckets(account_key, ip)
+        return PasswordReservation(await self.reserve(buckets), buckets[0])
+
+    async def peek_password(self, account_key: str, ip: str | None) -> None:
+        """Refuse early (TooManyAttempts) when the account's or the IP's budget is spent."""
+        await self.peek(self.password_buckets(account_key, ip))
+
+    async def aclose(self) -> None:
+        await self._store.aclose()
