@@ -68,8 +68,13 @@ class Settings(BaseSettings):
     recent_auth_seconds: int = Field(default=300, gt=0)
 
     # Brute-force protection (``limits`` rate-limit strings, e.g. "5/15minutes").
-    password_limit_per_account: str = "5/15minutes"  # noqa: S105
+    # Password attempts: tight for one account from one IP, looser for one IP against any
+    # account, and for one account from every IP a tiered budget ("a;b": each tier must
+    # have room, so a distributed guesser meets progressively longer waits) that is wide
+    # enough for the owner to get in from their own address while someone guesses elsewhere.
+    password_limit_per_account_ip: str = "5/15minutes"  # noqa: S105
     password_limit_per_ip: str = "30/15minutes"  # noqa: S105
+    password_limit_per_account: str = "20/15minutes;100/day"  # noqa: S105
     registration_limit_per_ip: str = "20/hour"
     user_code_limit_per_ip: str = "20/10minutes"
     user_code_limit_per_code: str = "10/10minutes"  # lookups of one code (issue 6)

@@ -37,7 +37,7 @@ def e2e_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-0123456789abcdef",
         "argon2_memory_kib": 64,
         "argon2_time_cost": 1,
-        "password_limit_per_account": "3/15minutes",
+        "password_limit_per_account_ip": "3/15minutes",
         "password_limit_per_ip": "100/15minutes",
         "lwa_deadline_seconds": 2.0,
     }

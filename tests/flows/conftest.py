@@ -45,7 +45,7 @@ def fast_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path,
         "argon2_memory_kib": 64,
         "argon2_time_cost": 1,
-        "password_limit_per_account": "3/15minutes",
+        "password_limit_per_account_ip": "3/15minutes",
         "password_limit_per_ip": "10/15minutes",
     }
     values.update(overrides)

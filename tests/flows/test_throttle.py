@@ -52,7 +52,10 @@ async def throttles(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         redis_url = request.getfixturevalue("redis_url")
 
     def make(**overrides: object) -> Throttle:
-        values: dict[str, object] = {"password_limit_per_account": "5/15minutes"}
+        values: dict[str, object] = {
+            "password_limit_per_account_ip": "5/15minutes",
+            "password_limit_per_account": "20/15minutes",
+        }
         values.update(overrides)
         if redis_url is None:
             # One process: every "instance" is the same Throttle (one memory store).
@@ -118,7 +121,7 @@ async def test_parallel_consumes_of_two_buckets_get_exactly_the_tighter_budget(
 
 
 async def test_a_full_ip_bucket_leaves_the_account_bucket_untouched(throttles: Factory) -> None:
-    throttle = throttles(password_limit_per_account="3/minute", password_limit_per_ip="4/minute")
+    throttle = throttles(password_limit_per_account_ip="3/minute", password_limit_per_ip="4/minute")
     for n in range(4):
         (await throttle.reserve_password(f"acc_{n}", IP)).failed()
     with pytest.raises(TooManyAttempts):
@@ -158,19 +161,57 @@ async def test_give_back_removes_exactly_that_attempt(throttles: Factory) -> Non
         second.keep()
 
 
-async def test_a_right_password_gives_the_ip_entry_back_and_resets_the_account(
+async def test_a_right_password_gives_its_entry_back_and_forgives_this_ips_typos(
     throttles: Factory,
 ) -> None:
-    throttle = throttles(password_limit_per_account="3/minute", password_limit_per_ip="10/minute")
+    throttle = throttles(
+        password_limit_per_account_ip="3/minute",
+        password_limit_per_ip="10/minute",
+        password_limit_per_account="10/minute",
+    )
     for left in (2, 1):
         assert (await throttle.reserve_password("acc_1", IP)).failed() == left
     right = await throttle.reserve_password("acc_1", IP)
     assert right.left == 0
     await right.succeeded()
-    assert (await throttle.reserve_password("acc_1", "192.0.2.77")).left == 2  # budget anew
-    # The IP keeps its two wrong guesses; the right one was given back: 10 - 2 - 1 = 7.
+    assert (await throttle.reserve_password("acc_1", IP)).left == 2  # this IP's budget anew
+    # The IP keeps its two wrong guesses (the right one was given back, the last one is
+    # still counted): 10 - 2 - 1 - 1 = 6; so does the account's budget from every IP.
     ip_only = await throttle.reserve([Bucket("password:ip", parse("10/minute"), IP)])
-    assert ip_only.left == 7
+    assert ip_only.left == 6
+    every_ip = await throttle.reserve([Bucket("password:account:0", parse("10/minute"), "acc_1")])
+    assert every_ip.left == 6
+
+
+async def test_guesses_from_one_ip_leave_the_owner_another_ip(throttles: Factory) -> None:
+    """Security item 8: limits slow attackers without locking the owner out."""
+    throttle = throttles()
+    for _ in range(5):
+        (await throttle.reserve_password("acc_1", "203.0.113.66")).failed()
+    with pytest.raises(TooManyAttempts):
+        await throttle.reserve_password("acc_1", "203.0.113.66")
+    owner = await throttle.reserve_password("acc_1", IP)
+    assert owner.left > 0
+    await owner.succeeded()
+
+
+async def test_guesses_from_many_ips_meet_progressively_longer_waits(throttles: Factory) -> None:
+    """Tiers of the account's budget from every IP: each must have room."""
+    throttle = throttles(password_limit_per_account="4/minute;6/hour")
+    ips = (f"198.51.100.{n}" for n in range(1, 100))
+    for _ in range(4):
+        (await throttle.reserve_password("acc_1", next(ips))).failed()
+    with pytest.raises(TooManyAttempts) as first_tier:
+        await throttle.reserve_password("acc_1", next(ips))
+    assert first_tier.value.retry_after is not None
+    assert first_tier.value.retry_after <= 60
+    await throttle.reset([Bucket("password:account:0", parse("4/minute"), "acc_1")])
+    for _ in range(2):
+        (await throttle.reserve_password("acc_1", next(ips))).failed()
+    with pytest.raises(TooManyAttempts) as second_tier:
+        await throttle.reserve_password("acc_1", next(ips))
+    assert second_tier.value.retry_after is not None
+    assert 60 < second_tier.value.retry_after <= 3600
 
 
 async def test_reserving_keeps_on_success_and_follows_on_error(throttles: Factory) -> None:

@@ -180,7 +180,7 @@ def kit_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Setting
         "secret_key": "test-secret-key-0123456789abcdef",
         "argon2_memory_kib": 64,
         "argon2_time_cost": 1,
-        "password_limit_per_account": "5/15minutes",
+        "password_limit_per_account_ip": "5/15minutes",
         "password_limit_per_ip": "100/15minutes",
         "lwa_deadline_seconds": 2.0,
     }

@@ -286,7 +286,7 @@ async def hosts(
 ) -> AsyncIterator[tuple[Settings, list[Throttle]]]:
     """The throttles of two "hosts": one memory store, or two clients of one Redis."""
     if request.param == "memory":
-        settings = fast_settings(tmp_path, password_limit_per_account="5/15minutes")
+        settings = fast_settings(tmp_path, password_limit_per_account_ip="5/15minutes")
         throttle = Throttle(settings)
         yield settings, [throttle, throttle]
         await throttle.aclose()
@@ -294,7 +294,7 @@ async def hosts(
     redis_url = request.getfixturevalue("redis_url")
     prefix = f"lwa-test-{uuid.uuid4().hex}"
     settings = fast_settings(
-        tmp_path, password_limit_per_account="5/15minutes", redis_url=redis_url
+        tmp_path, password_limit_per_account_ip="5/15minutes", redis_url=redis_url
     )
     made = [Throttle(settings, key_prefix=prefix) for _ in range(2)]
     yield settings, made

@@ -44,7 +44,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from limits import parse
+from limits import parse, parse_many
 
 from lwa_accounts.errors import ServiceUnavailable
 from lwa_accounts.settings import Settings
@@ -114,9 +114,9 @@ class Reservation:
 class PasswordReservation:
     """One password attempt against an account (and from an IP), reserved before argon2."""
 
-    def __init__(self, reservation: Reservation, account_bucket: Bucket) -> None:
+    def __init__(self, reservation: Reservation, reset_on_success: Sequence[Bucket]) -> None:
         self._reservation = reservation
-        self._account_bucket = account_bucket
+        self._reset_on_success = tuple(reset_on_success)
 
     @property
     def left(self) -> int:
@@ -129,9 +129,11 @@ class PasswordReservation:
         return self.left
 
     async def succeeded(self) -> None:
-        """The right password: give the IP's entry back and start the account's budget
-        again (the IP's other entries stay)."""
-        await self._reservation.give_back(reset=[self._account_bucket])
+        """The right password: give this attempt back everywhere and forgive the earlier
+        failures from this IP against this account (typos). Failures from other IPs and
+        this IP's against other accounts stay: a guesser cannot launder them by signing in
+        to an account of their own."""
+        await self._reservation.give_back(reset=self._reset_on_success)
 
 
 async def _give_back_quietly(reservation: Reservation) -> None:
@@ -163,8 +165,9 @@ class Throttle:
             self._store = RedisStore(settings.redis_url, key_prefix=prefix)
         else:
             self._store = MemoryStore(clock)
-        self._password_per_account = parse(settings.password_limit_per_account)
+        self._password_per_account_ip = parse(settings.password_limit_per_account_ip)
         self._password_per_ip = parse(settings.password_limit_per_ip)
+        self._password_per_account = parse_many(settings.password_limit_per_account)
         self._registration_per_ip = parse(settings.registration_limit_per_ip)
 
     @property
@@ -175,10 +178,17 @@ class Throttle:
     # ---- buckets for the known cases --------------------------------------------------
 
     def password_buckets(self, account_key: str, ip: str | None) -> list[Bucket]:
-        """Password attempts against one account and from one IP address."""
-        buckets = [Bucket("password:account", self._password_per_account, account_key)]
+        """Password attempts against one account: from this IP (first: the bucket a right
+        password empties), from this IP against any account, and from every IP (tiers)."""
+        buckets = [
+            Bucket(f"password:account:{tier}", limit, account_key)
+            for tier, limit in enumerate(self._password_per_account)
+        ]
         if ip:
-            buckets.append(Bucket("password:ip", self._password_per_ip, ip))
+            pair = Bucket(
+                "password:account-ip", self._password_per_account_ip, f"{account_key}@{ip}"
+            )
+            buckets = [pair, Bucket("password:ip", self._password_per_ip, ip), *buckets]
         return buckets
 
     def registration_buckets(self, ip: str | None) -> list[Bucket]:
@@ -241,7 +251,8 @@ class Throttle:
         """Before verifying a password: take the attempt from the account's and the IP's
         budget, or raise TooManyAttempts."""
         buckets = self.password_buckets(account_key, ip)
-        return PasswordReservation(await self.reserve(buckets), buckets[0])
+        pair = buckets[:1] if ip else []
+        return PasswordReservation(await self.reserve(buckets), pair)
 
     async def peek_password(self, account_key: str, ip: str | None) -> None:
         """Refuse early (TooManyAttempts) when the account's or the IP's budget is spent."""
