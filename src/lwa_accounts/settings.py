@@ -11,8 +11,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lwa_accounts.core.profile_sync import FIELD_POLICIES, FieldPolicy
 
 Region = Literal["na", "eu", "fe"]
 
@@ -36,6 +38,15 @@ EMULATED_DEVICE_CLIENT_ID = "amzn1.application-oa2-client.devdeviceclient0000000
 EMULATOR_MOUNT = "/_amazon"
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _field_policy(value: object, info: ValidationInfo) -> object:
+    """One of ``never | fill_empty | always``; anything else refuses to start, naming the
+    variable (pydantic's own message would name only the field)."""
+    if value not in FIELD_POLICIES:
+        variable = f"LWA_ACCOUNTS_{(info.field_name or '').upper()}"
+        raise ValueError(f"{variable} must be one of {', '.join(FIELD_POLICIES)}, not {value!r}")
+    return value
 
 
 def _split_commas(value: object) -> object:
@@ -103,6 +114,11 @@ class Settings(BaseSettings):
     amazon_signup: Literal["auto", "form", "closed"] = "auto"
     amazon_required_fields: CommaList = ("email", "name")
 
+    # Profile sync per field at Amazon sign-in, attach and link (security.md item 14):
+    # never | fill_empty (only an empty local value) | always (follow Amazon).
+    profile_sync_name: FieldPolicy = "fill_empty"
+    profile_sync_postal_code: FieldPolicy = "always"
+
     # Pending link / registration flows and device codes.
     flow_ttl_seconds: int = Field(default=600, gt=0, le=600)
     flow_max_password_attempts: int = Field(default=5, gt=0)
@@ -114,6 +130,9 @@ class Settings(BaseSettings):
 
     _split = field_validator("lwa_allowed_client_ids", "amazon_required_fields", mode="before")(
         _split_commas
+    )
+    _policies = field_validator("profile_sync_name", "profile_sync_postal_code", mode="before")(
+        _field_policy
     )
 
     @model_validator(mode="after")

@@ -514,18 +514,106 @@ async def test_browser_flows_cannot_be_collected_by_polling(
 # ---- profile sync (item 14) ----
 
 
-async def test_sec14_name_and_postal_code_refresh_on_sign_in(
-    db: Database, deps: AccountDeps
-) -> None:
-    account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
-    signed_in(await amazon_sign_in(db, deps, replace(ADA, name="Ada King", postal_code="10115")))
+def with_sync(deps: AccountDeps, **policies: str) -> AccountDeps:
+    """``deps`` with other profile sync policies (``name=``, ``postal_code=``)."""
+    update = {f"profile_sync_{field}": policy for field, policy in policies.items()}
+    return replace(deps, settings=deps.settings.model_copy(update=update))
+
+
+async def name_and_postal_code(db: Database, account_id: str) -> tuple[str, str | None]:
     async with db.transaction() as stores:
         account = await stores.accounts.get(account_id)
         link = await stores.identities.get_for_account(account_id)
     assert account is not None
     assert link is not None
-    assert account.name == "Ada King"
-    assert (link.name, link.postal_code) == ("Ada King", "10115")
+    return account.name, link.postal_code
+
+
+async def blank_name(db: Database, account_id: str) -> None:
+    # Every form requires a name today; an empty one (imported data, say) is what
+    # ``fill_empty`` is for.
+    async with db.transaction() as stores:
+        await stores.accounts.update(account_id, name="")
+
+
+KING = replace(ADA, name="Ada King", postal_code="10115")
+
+
+async def test_sec14_default_policy_keeps_the_name_and_refreshes_the_postal_code(
+    db: Database, deps: AccountDeps
+) -> None:
+    account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
+    signed_in(await amazon_sign_in(db, deps, KING))
+    assert await name_and_postal_code(db, account_id) == ("Ada Lovelace", "10115")
+    async with db.transaction() as stores:
+        link = await stores.identities.get_for_account(account_id)
+    assert link is not None
+    assert link.name == "Ada King"  # the link still records what Amazon said
+    # Amazon sharing no postal code (or no name) blanks nothing.
+    signed_in(await amazon_sign_in(db, deps, replace(ADA, name=None, postal_code=None)))
+    assert await name_and_postal_code(db, account_id) == ("Ada Lovelace", "10115")
+    # fill_empty fills an empty name.
+    await blank_name(db, account_id)
+    signed_in(await amazon_sign_in(db, deps, KING))
+    assert await name_and_postal_code(db, account_id) == ("Ada King", "10115")
+
+
+async def test_sec14_name_policy_always_refreshes_the_name(db: Database, deps: AccountDeps) -> None:
+    always = with_sync(deps, name="always")
+    account_id = signed_in(await amazon_sign_in(db, always)).signed_in.account.id
+    signed_in(await amazon_sign_in(db, always, KING))
+    assert await name_and_postal_code(db, account_id) == ("Ada King", "10115")
+    signed_in(await amazon_sign_in(db, always, replace(KING, name=None)))
+    assert await name_and_postal_code(db, account_id) == ("Ada King", "10115")
+
+
+async def test_sec14_policy_never_changes_nothing_not_even_an_empty_value(
+    db: Database, deps: AccountDeps
+) -> None:
+    never = with_sync(deps, name="never", postal_code="never")
+    # A new account is still made from Amazon's profile: nothing was typed yet.
+    created = signed_in(await amazon_sign_in(db, never, replace(ADA, postal_code=None)))
+    account_id = created.signed_in.account.id
+    assert await name_and_postal_code(db, account_id) == ("Ada Lovelace", None)
+    signed_in(await amazon_sign_in(db, never, KING))
+    assert await name_and_postal_code(db, account_id) == ("Ada Lovelace", None)
+    await blank_name(db, account_id)
+    signed_in(await amazon_sign_in(db, never, KING))
+    assert await name_and_postal_code(db, account_id) == ("", None)
+
+
+async def test_sec14_postal_code_policy_fill_empty_fills_only_an_empty_one(
+    db: Database, deps: AccountDeps
+) -> None:
+    fill = with_sync(deps, postal_code="fill_empty")
+    created = signed_in(await amazon_sign_in(db, fill, replace(ADA, postal_code=None)))
+    account_id = created.signed_in.account.id
+    signed_in(await amazon_sign_in(db, fill, KING))
+    assert await name_and_postal_code(db, account_id) == ("Ada Lovelace", "10115")
+    signed_in(await amazon_sign_in(db, fill, replace(KING, postal_code="75001")))
+    assert await name_and_postal_code(db, account_id) == ("Ada Lovelace", "10115")
+
+
+@pytest.mark.parametrize(
+    ("policies", "expected"),
+    [
+        ({}, ("Ada Lovelace", "10115")),  # defaults: the typed name stays
+        ({"name": "always"}, ("Ada King", "10115")),
+        ({"postal_code": "never"}, ("Ada Lovelace", None)),
+    ],
+)
+async def test_sec14_linking_by_password_follows_the_policy(
+    db: Database, deps: AccountDeps, policies: dict[str, str], expected: tuple[str, str | None]
+) -> None:
+    configured = with_sync(deps, **policies)
+    await make_user(db, configured)  # typed "Ada Lovelace"
+    link = await amazon_sign_in(db, configured, KING)
+    assert isinstance(link, LinkRequired)
+    linked = signed_in(await confirm(db, configured, link.flow_id, PASSWORD))
+    assert linked.signed_in.account.name == expected[0]
+    assert await name_and_postal_code(db, linked.signed_in.account.id) == expected
+    signed_in(await amazon_sign_in(db, configured, KING))
+    assert await name_and_postal_code(db, linked.signed_in.account.id) == expected
 
 
 async def test_sec14_changed_email_applies_to_an_amazon_only_account_when_free(
@@ -617,6 +705,28 @@ async def test_attach_and_detach(db: Database, deps: AccountDeps) -> None:
     kinds = await audit_kinds(db)
     assert "amazon.linked" in kinds
     assert "amazon.unlinked" in kinds
+
+
+@pytest.mark.parametrize(
+    ("policies", "expected"),
+    [
+        ({}, ("Ada Lovelace", "10115")),  # issue 13: the account's own name stays
+        ({"name": "always"}, ("Ada King", "10115")),
+        ({"postal_code": "never"}, ("Ada Lovelace", None)),
+    ],
+)
+async def test_sec14_attaching_follows_the_policy(
+    db: Database, deps: AccountDeps, policies: dict[str, str], expected: tuple[str, str | None]
+) -> None:
+    configured = with_sync(deps, **policies)
+    me = await password_session(db, configured)  # typed "Ada Lovelace"
+    attached = await attach(db, configured, me, KING)
+    assert isinstance(attached, amazon.Attached)
+    assert (attached.account.name, attached.link.postal_code) == expected
+    assert await name_and_postal_code(db, me.account.id) == expected
+    # Unlinking leaves the name as it was after the attach.
+    assert await detach(db, configured, me) is None
+    assert (await account_of(db, me.account.id)).name == expected[0]
 
 
 async def test_sec13_attach_and_detach_need_a_recent_sign_in_or_the_password(

@@ -3,9 +3,10 @@ default).
 
 security.md item 14 makes profile sync a per-field policy (``never | fill_empty |
 always``) with the name on ``fill_empty``: a name the person typed at registration stays,
-whatever Amazon's profile says later. Today ``flows.amazon_profile.sync_profile`` copies
-Amazon's name onto the account at every sign-in and attach, so these tests are marked
-``xfail(strict=True)`` until the policy exists.
+whatever Amazon's profile says later, through linking by password, later Amazon sign-ins
+and attaching Amazon while signed in (issue 13 saw it replaced on attach). Before the
+policy (``core.profile_sync``) ``flows.amazon_profile.sync_profile`` copied Amazon's name
+onto the account at every sign-in and attach, and these tests failed.
 """
 
 from __future__ import annotations
@@ -29,13 +30,6 @@ from tests.security.service import (
 )
 
 TYPED = "Ada L."  # what Ada typed; her Amazon profile says "Ada Lovelace"
-NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "security.md item 14: sync_profile overwrites the typed name with Amazon's at every "
-        "sign-in (no per-field never/fill_empty/always policy yet); remove this mark with it"
-    ),
-)
 
 
 @pytest.fixture
@@ -53,7 +47,6 @@ async def register_ada(service: Service) -> None:
     assert response.status_code == 201, response.text
 
 
-@NOT_YET
 async def test_sec14_a_typed_name_survives_linking_and_amazon_sign_ins(service: Service) -> None:
     await register_ada(service)
     tv = await service.client()
@@ -65,7 +58,6 @@ async def test_sec14_a_typed_name_survives_linking_and_amazon_sign_ins(service: 
     assert again.json()["account"]["name"] == TYPED
 
 
-@NOT_YET
 async def test_sec14_a_typed_name_survives_attaching_amazon(service: Service) -> None:
     await register_ada(service)
     client = await service.client()

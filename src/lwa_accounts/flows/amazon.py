@@ -93,6 +93,7 @@ from lwa_accounts.core.models import (
     Session,
     SessionKind,
 )
+from lwa_accounts.core.profile_sync import SyncPolicy
 from lwa_accounts.core.validation import (
     Invalid,
     Valid,
@@ -215,6 +216,32 @@ def policy_of(deps: AccountDeps) -> Policy:
     )
 
 
+def sync_policy_of(deps: AccountDeps) -> SyncPolicy:
+    return SyncPolicy(
+        name=deps.settings.profile_sync_name, postal_code=deps.settings.profile_sync_postal_code
+    )
+
+
+async def _sync(
+    stores: Stores,
+    deps: AccountDeps,
+    account: Account,
+    link: AmazonLink,
+    profile: AmazonProfile,
+    client: ClientInfo,
+) -> tuple[Account, AmazonLink]:
+    """The one profile sync of sign-in, password-proven link and attach (item 14)."""
+    return await sync_profile(
+        stores,
+        account,
+        link,
+        profile,
+        policy=sync_policy_of(deps),
+        now=deps.clock.now(),
+        ip=client.ip,
+    )
+
+
 async def _audit(
     stores: Stores,
     deps: AccountDeps,
@@ -323,8 +350,15 @@ def _reject_error(decision: Reject) -> LwaAccountsError:
 
 
 def _new_link(
-    account_id: str, profile: AmazonProfile, prefill: Prefill, deps: AccountDeps
+    account_id: str,
+    profile: AmazonProfile,
+    prefill: Prefill,
+    deps: AccountDeps,
+    *,
+    postal_code: str | None,
 ) -> AmazonLink:
+    """A new link. ``postal_code``: a new account's (from its prefill); None for an existing
+    account, whose link then gets one only by the sync policy (``_sync``)."""
     now = deps.clock.now()
     return link_seen(
         AmazonLink(
@@ -333,7 +367,7 @@ def _new_link(
             client_id=profile.client_id,
             name=None,
             email=None,
-            postal_code=None,
+            postal_code=postal_code,
             linked_at=now,
             last_sign_in_at=None,
         ),
@@ -463,9 +497,7 @@ async def _act(
             account = await stores.accounts.get(account_id)
             assert account is not None
             assert link is not None
-            account, _ = await sync_profile(
-                stores, account, link, profile, now=deps.clock.now(), ip=client.ip
-            )
+            account, _ = await _sync(stores, deps, account, link, profile, client)
             signed_in = await _start(
                 stores,
                 deps,
@@ -569,7 +601,9 @@ async def _create_linked_account(
                 email_verified=False,  # Amazon's email is a hint, not proof
             )
         )
-        await stores.identities.link(_new_link(account.id, profile, prefill, deps))
+        await stores.identities.link(
+            _new_link(account.id, profile, prefill, deps, postal_code=prefill.postal_code)
+        )
     await _audit(
         stores, deps, ACCOUNT_CREATED, client=client, account_id=account.id, profile=profile
     )
@@ -920,11 +954,13 @@ async def _link_proven(
             account_id=account.id,
             profile=flow.profile,
         )
-    existing = await stores.identities.get_by_amazon_user_id(flow.profile.user_id)
-    if existing is None:
+    link = await stores.identities.get_by_amazon_user_id(flow.profile.user_id)
+    if link is None:
         prefill = checked_prefill(flow.profile)
-        await stores.identities.link(_new_link(account.id, flow.profile, prefill, deps))
-    elif existing.account_id != account.id:
+        link = await stores.identities.link(
+            _new_link(account.id, flow.profile, prefill, deps, postal_code=None)
+        )
+    elif link.account_id != account.id:
         return await _refuse(
             stores,
             deps,
@@ -946,6 +982,7 @@ async def _link_proven(
         profile=flow.profile,
         detail="method=password",
     )
+    account, _ = await _sync(stores, deps, account, link, flow.profile, client)
     return await _finish(
         stores, deps, flow, account, created=False, deliver_to=deliver_to, client=client
     )
@@ -1144,7 +1181,9 @@ async def attach_amazon(
         )
     if isinstance(decision, LinkToCurrent):
         try:
-            link = await stores.identities.link(_new_link(account.id, profile, prefill, deps))
+            link = await stores.identities.link(
+                _new_link(account.id, profile, prefill, deps, postal_code=None)
+            )
         except (AmazonLinkedElsewhere, AlreadyLinked) as error:
             return await _refuse(
                 stores, deps, error, client=client, account_id=account.id, profile=profile
@@ -1166,9 +1205,7 @@ async def attach_amazon(
             detail=f"method=attach ended_sessions={ended}",
         )
     assert link is not None
-    locked, link = await sync_profile(
-        stores, locked, link, profile, now=deps.clock.now(), ip=client.ip
-    )
+    locked, link = await _sync(stores, deps, locked, link, profile, client)
     signed_in: SignedIn | None = None
     if rotate_session:
         signed_in = await _start(

@@ -2,9 +2,11 @@
 
 Amazon's name and email are untrusted input like any form field: they pass the same
 validation as a registration before we copy them anywhere. Profile sync follows
-security.md item 14: name and postal code refresh on every Amazon sign-in; a changed
-Amazon email is applied only when no other account holds it and only to an account
-without a password; otherwise it is kept as ``pending_email`` on the link.
+security.md item 14 as decided by ``core.profile_sync.plan_sync``: name and postal code
+per field policy (``never | fill_empty | always``, settings ``PROFILE_SYNC_NAME`` and
+``PROFILE_SYNC_POSTAL_CODE``); a changed Amazon email is applied only when no other
+account holds it and only to an account without a password; otherwise it is kept as
+``pending_email`` on the link. The postal code lives on the link (accounts have none).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from datetime import datetime
 
 from lwa_accounts.core.decide import Prefill
 from lwa_accounts.core.models import Account, AmazonLink, AmazonProfile, AuditEvent
+from lwa_accounts.core.profile_sync import LocalProfile, SyncPolicy, plan_sync
 from lwa_accounts.core.validation import (
     USERNAME_MAX,
     USERNAME_MIN,
     Valid,
-    email_key,
     normalise_email,
     normalise_username,
     validate_name,
@@ -77,13 +79,13 @@ async def available_username(stores: Stores, base: str) -> str:
 def link_seen(
     link: AmazonLink, profile: AmazonProfile, prefill: Prefill, now: datetime
 ) -> AmazonLink:
-    """The link with the profile as just seen at Amazon."""
+    """The link with the profile as just seen at Amazon (its postal code is not a sighting
+    but the synced field: ``sync_profile`` sets it by policy)."""
     return replace(
         link,
         client_id=profile.client_id,
         name=prefill.name or link.name,
         email=prefill.email,
-        postal_code=prefill.postal_code,
         last_sign_in_at=now,
     )
 
@@ -94,36 +96,46 @@ async def sync_profile(
     link: AmazonLink,
     profile: AmazonProfile,
     *,
+    policy: SyncPolicy,
     now: datetime,
     ip: str | None,
 ) -> tuple[Account, AmazonLink]:
-    """Refresh the account and link from a verified profile (security.md item 14)."""
+    """Refresh the account and link from a verified profile under ``policy`` (security.md
+    item 14): every sign-in, attach and password-proven link of an existing account."""
     prefill = checked_prefill(profile)
-    if prefill.name and prefill.name != account.name:
-        account = await stores.accounts.update(account.id, name=prefill.name)
-    seen = link_seen(link, profile, prefill, now)
-    amazon_email = prefill.email
-    changed_at_amazon = amazon_email is not None and (
-        link.email is None or email_key(link.email) != email_key(amazon_email)
+    local = LocalProfile(
+        name=account.name,
+        postal_code=link.postal_code,
+        email=account.email,
+        has_password=account.has_password,
+        last_amazon_email=link.email,
     )
-    if amazon_email is not None and changed_at_amazon:
-        if account.email is not None and email_key(account.email) == email_key(amazon_email):
-            seen = replace(seen, pending_email=None)
-        elif not account.has_password and await _take_email(stores, account, amazon_email):
-            account = await stores.accounts.get(account.id) or account
-            seen = replace(seen, pending_email=None)
-            await _audit(stores, EMAIL_UPDATED, account, link, now, ip)
-        else:
-            # Never silently move the password-recovery address, nor onto someone else's.
-            seen = replace(seen, pending_email=amazon_email)
-            await _audit(stores, EMAIL_PENDING, account, link, now, ip)
+    plan = plan_sync(local, prefill, policy)
+    if plan.name is not None:
+        account = await stores.accounts.update(account.id, name=plan.name)
+    seen = link_seen(link, profile, prefill, now)
+    if plan.postal_code is not None:
+        seen = replace(seen, postal_code=plan.postal_code)
+    amazon_email = prefill.email
+    if plan.email == "clear_pending":
+        seen = replace(seen, pending_email=None)
+    elif plan.email == "take_if_free" and await _take_email(stores, account, amazon_email):
+        account = await stores.accounts.get(account.id) or account
+        seen = replace(seen, pending_email=None)
+        await _audit(stores, EMAIL_UPDATED, account, link, now, ip)
+    elif plan.email != "keep":
+        # A password account's recovery address, or one another account holds.
+        seen = replace(seen, pending_email=amazon_email)
+        await _audit(stores, EMAIL_PENDING, account, link, now, ip)
     await stores.identities.update_seen(seen)
     return account, seen
 
 
-async def _take_email(stores: Stores, account: Account, email: str) -> bool:
+async def _take_email(stores: Stores, account: Account, email: str | None) -> bool:
     """Move the account to ``email`` if no other account holds it (unverified: Amazon's
     email is a hint, not proof)."""
+    if not email:
+        return False
     holder = await stores.accounts.get_by_email(email)
     if holder is not None and holder.id != account.id:
         return False
