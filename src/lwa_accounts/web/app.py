@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.emulator.app import create_app as create_emulator
@@ -114,8 +115,17 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(SecurityHeadersMiddleware)
-    # Outermost: refuse oversized bodies before anything reads them.
+    if settings.trusted_proxies:
+        # X-Forwarded-For / -Proto only from a configured proxy (security.md item 24);
+        # applied here, not by the server, so it holds under any ASGI server.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    # Outermost: refuse oversized bodies and headers before anything reads them.
     app.add_middleware(problems.BodyLimitMiddleware)
+    app.add_middleware(
+        problems.HeaderLimitMiddleware,
+        max_bytes=settings.max_header_bytes,
+        max_count=settings.max_header_count,
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -39,6 +39,7 @@ _HTTP_CODES: dict[int, str] = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "too_many_attempts",
+    431: "request_headers_too_large",
 }
 
 
@@ -240,17 +241,59 @@ class BodyLimitMiddleware:
             error = PayloadTooLarge()
             status, code, title = error.status, error.code, error.title
             detail = f"{error.detail} The limit is {self.limit} bytes."
-        path: str = scope.get("path", "")
-        response: Response
-        if path == "/api" or path.startswith("/api/"):
-            response = problem_response(status, code, title=title, detail=detail)
-        else:
-            # No request object or templates this far out: a minimal self-contained page.
-            response = HTMLResponse(
-                f"<!doctype html><title>{html.escape(title)}</title>"
-                f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
-                '<p><a href="/">Go to the start page</a></p>',
-                status_code=status,
-            )
-        response.headers["Connection"] = "close"
+        response = edge_refusal(scope, status, code, title=title, detail=detail)
         await response(scope, receive, send)
+
+
+def edge_refusal(scope: Scope, status: int, code: str, *, title: str, detail: str) -> Response:
+    """A refusal from a middleware, before routing: problem+json under ``/api``, else a
+    minimal self-contained page (no request object or templates this far out). The
+    connection is closed: the rest of what the client sends is not worth reading."""
+    path: str = scope.get("path", "")
+    response: Response
+    if path == "/api" or path.startswith("/api/"):
+        response = problem_response(status, code, title=title, detail=detail)
+    else:
+        response = HTMLResponse(
+            f"<!doctype html><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
+            '<p><a href="/">Go to the start page</a></p>',
+            status_code=status,
+        )
+    response.headers["Connection"] = "close"
+    return response
+
+
+class HeaderLimitMiddleware:
+    """Refuse requests whose headers are too many or too big with 431 (security.md item
+    22), before anything reads them. The HTTP server also cuts off far larger header
+    blocks while still reading them (see ``web/server.py``); this check holds under any
+    ASGI server, and in tests."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_count: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+            size = sum(len(name) + len(value) + 4 for name, value in headers)  # ": ", CRLF
+            if len(headers) > self.max_count or size > self.max_bytes:
+                detail = (
+                    f"The request headers are too large: at most {self.max_count} headers "
+                    f"and {self.max_bytes} bytes in all."
+                )
+                response = edge_refusal(
+                    scope,
+                    431,
+                    "request_headers_too_large",
+                    title="Request headers too large",
+                    detail=detail,
+                )
+                if scope["type"] == "http":
+                    await response(scope, receive, send)
+                else:
+                    await send({"type": "websocket.close", "code": 1009})
+                return
+        await self.app(scope, receive, send)
