@@ -27,6 +27,7 @@ from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import devices as api_devices
 from lwa_accounts.web.api import sessions as api_sessions
+from lwa_accounts.web.api.models import ProblemOut
 from lwa_accounts.web.auth import BEARER_SCHEME, BEARER_SCHEME_NAME
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
@@ -150,7 +151,8 @@ def create_app(
 
 
 def _declare_bearer_scheme(app: FastAPI) -> None:
-    """Add the bearer scheme that routes reference via ``auth.BEARER_SECURITY``."""
+    """Add the bearer scheme that routes reference via ``auth.BEARER_SECURITY``, and the
+    error responses every operation really has (``problems.describe_problems``)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -158,6 +160,9 @@ def _declare_bearer_scheme(app: FastAPI) -> None:
             schema = build()
             schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
             schemes[BEARER_SCHEME_NAME] = BEARER_SCHEME
+            problems.describe_problems(
+                schema, ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
             app.openapi_schema = schema
         return app.openapi_schema
 

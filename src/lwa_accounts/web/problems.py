@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lwa_accounts.errors import LwaAccountsError, NotAuthenticated, PayloadTooLarge
@@ -144,6 +145,14 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         return problem_response(
             400, "bad_request", title="Bad request", detail="The body is not valid JSON."
         )
+    if _not_json(request) and any(tuple(error.get("loc", ())) == ("body",) for error in errors):
+        # FastAPI reads a non-JSON body as no object at all: say what is wrong.
+        return problem_response(
+            415,
+            "unsupported_media_type",
+            title="Unsupported media type",
+            detail="Send the body as application/json.",
+        )
     return problem_response(
         422,
         "validation_failed",
@@ -153,10 +162,36 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        original = getattr(route, "original_router", None)  # FastAPI's included routers
+        if original is not None:
+            methods |= _allowed_methods(original.routes, scope)
+        elif isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**scope, "method": "GET"})
+            if match is not Match.NONE:
+                methods |= route.methods
+    return methods
+
+
+def _not_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in (
+        request.headers
+    )
+    return has_body and not (media_type == "application/json" or media_type.endswith("+json"))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     headers = dict(exc.headers or {})
+    if status == 405:
+        # Starlette names only the first route of the path; list every method it takes.
+        allowed = _allowed_methods(request.app.router.routes, request.scope)
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))
     if status == 404:
         detail = "There is nothing here."
     else:
@@ -297,3 +332,81 @@ class HeaderLimitMiddleware:
                     await send({"type": "websocket.close", "code": 1009})
                 return
         await self.app(scope, receive, send)
+
+
+# ---- OpenAPI: what the API really answers on errors (security.md item 22) ----------------
+
+PROBLEM_SCHEMA_NAME = "ProblemOut"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+# Answered by middlewares and exception handlers around every operation under /api.
+_EVERY_OPERATION: dict[int, str] = {
+    400: "Bad request: malformed JSON, or a `Content-Length` that is not a number.",
+    405: "Not a method of this path: `Allow` lists the ones it takes.",
+    413: "The body is over the size limit (`payload_too_large`).",
+    431: "Too many or too large request headers (`request_headers_too_large`).",
+    503: "A dependency (database, Redis, Amazon) is down: retry after `Retry-After` seconds.",
+}
+_WITH_INPUT: dict[int, str] = {
+    415: "The body is not `application/json` (`unsupported_media_type`).",
+    422: "Fields missing or invalid (`validation_failed`, with `errors` per field).",
+}
+_AUTHENTICATED: dict[int, str] = {
+    401: "No bearer token, or an unknown, expired or signed-out one (`not_authenticated`).",
+}
+_RESPONSE_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    405: {"Allow": {"required": True, "schema": {"type": "string"}}},
+    429: {"Retry-After": {"schema": {"type": "string"}}},
+    503: {"Retry-After": {"schema": {"type": "string"}}},
+}
+
+
+def describe_problems(schema: dict[str, Any], problem_schema: dict[str, Any]) -> None:
+    """Make the OpenAPI document tell the truth about errors, in place: every error
+    response of an ``/api`` operation is ``application/problem+json`` with the Problem
+    schema (FastAPI would say ``application/json``, and its own 422 body), the statuses the
+    middlewares and handlers answer for every operation are declared, and so are the
+    headers that go with them (``Allow`` on 405, ``Retry-After``, ``WWW-Authenticate``)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components[PROBLEM_SCHEMA_NAME] = problem_schema
+    ref = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}
+    for path, item in schema.get("paths", {}).items():
+        if not (path == "/api" or path.startswith("/api/")):
+            continue
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is not None:
+                _describe_operation(operation, ref)
+    # FastAPI's validation error models are no longer referenced: nothing answers them.
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
+def _describe_operation(operation: dict[str, Any], ref: dict[str, str]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    wanted = dict(_EVERY_OPERATION)
+    if operation.get("parameters") or operation.get("requestBody"):
+        wanted.update(_WITH_INPUT)
+    if operation.get("security"):
+        wanted.update(_AUTHENTICATED)
+    for key, entry in responses.items():
+        if not key.isdigit() or int(key) < 400:
+            continue
+        content: dict[str, Any] = entry.setdefault("content", {})
+        if PROBLEM_JSON in content or not content or int(key) == 422:
+            # Ours: a problem body, never FastAPI's application/json default.
+            content.pop("application/json", None)
+            content[PROBLEM_JSON] = {**content.get(PROBLEM_JSON, {}), "schema": ref}
+    for status, description in wanted.items():
+        entry = responses.setdefault(str(status), {"description": description})
+        # An endpoint's own body for the status (RFC 8628's 400) stays; ours joins it.
+        entry.setdefault("content", {})[PROBLEM_JSON] = {"schema": ref}
+    for key, entry in responses.items():
+        if not key.isdigit():
+            continue
+        if int(key) == 422 and entry.get("description") == "Validation Error":
+            entry["description"] = _WITH_INPUT[422]
+        headers = _RESPONSE_HEADERS.get(int(key))
+        if headers:
+            entry["headers"] = {**headers, **entry.get("headers", {})}
