@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -162,17 +162,16 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
-    methods: set[str] = set()
+def _matching_routes(routes: Sequence[BaseRoute], scope: Scope) -> Iterator[Route]:
+    """The routes whose path matches the request's, whatever their methods, in order."""
     for route in routes:
         original = getattr(route, "original_router", None)  # FastAPI's included routers
         if original is not None:
-            methods |= _allowed_methods(original.routes, scope)
+            yield from _matching_routes(original.routes, scope)
         elif isinstance(route, Route) and route.methods:
-            match, _ = route.matches({**scope, "method": "GET"})
+            match, _ = route.matches(scope)
             if match is not Match.NONE:
-                methods |= route.methods
-    return methods
+                yield route
 
 
 def _not_json(request: Request) -> bool:
@@ -189,8 +188,12 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if status == 405:
         # Starlette names only the first route of the path; list every method it takes.
-        allowed = _allowed_methods(request.app.router.routes, request.scope)
-        if allowed:
+        matching = list(_matching_routes(request.app.router.routes, request.scope))
+        if matching:
+            # The most specific path template that matches, and every route of it
+            # (/sessions/amazon must not advertise the DELETE of /sessions/{session_id}).
+            template = min(matching, key=lambda route: route.path.count("{")).path
+            allowed = {m for r in matching if r.path == template for m in r.methods or ()}
             headers["Allow"] = ", ".join(sorted(allowed))
     if status == 404:
         detail = "There is nothing here."
