@@ -11,9 +11,10 @@ examples per operation (``LWA_TEST_FUZZ_EXAMPLES``) and a time limit.
 
 One setting differs from schemathesis' defaults: ``positive_data_acceptance`` also accepts
 422 ``validation_failed``, because the flows apply rules a JSON Schema cannot state (a
-common password, a username's characters after case folding, printable names), and on the
-RFC 8628 token endpoint 400 (``authorization_pending``, ``invalid_grant``), which is that
-protocol's answer to a well-formed poll. Every conformance check stays strict.
+common password, a username's characters after case folding, printable names); 410, the
+answer for a flow or code that expired or was used (and for an old path that moved); and
+on the RFC 8628 token endpoint 400 (``authorization_pending``, ``invalid_grant``), which is
+that protocol's answer to a well-formed poll. Every conformance check stays strict.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def config_for(headers: dict[str, str], parameters: dict[str, str]) -> Schemathe
                         "403",
                         "404",
                         "409",
+                        "410",
                         "422",
                         "429",
                         "5xx",
@@ -151,15 +153,21 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 def run_schemathesis(api: Api, headers: dict[str, str]) -> tuple[list[str], set[str]]:
     """One engine run over the whole document; the failures and the checks that ran."""
-    config = config_for(headers, dict(api.ids))
+    # Path parameters (/flows/{flow_id}/...) and body fields ({"flow_id"}: the shape flow
+    # ids move to, out of URLs) alike; a body override applies only where the field exists.
+    parameters = {**api.ids, **{f"body.{name}": value for name, value in api.ids.items()}}
+    config = config_for(headers, parameters)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", api.app, config=config)
     failures: list[str] = []
     ran: set[str] = set()
-    real_ids_sent = set()
+    real_ids_sent: set[str] = set()
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             for node in event.recorder.cases.values():
-                sent = set((node.value.path_parameters or {}).values())
+                case = node.value
+                sent = set((case.path_parameters or {}).values())
+                if isinstance(case.body, dict):
+                    sent |= {value for value in case.body.values() if isinstance(value, str)}
                 real_ids_sent |= sent & set(api.ids.values())
             for checks in event.recorder.checks.values():
                 for check in checks:
