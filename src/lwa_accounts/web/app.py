@@ -46,7 +46,8 @@ a bearer token; send it as `Authorization: Bearer <token>`.
 
 Every error is `application/problem+json` (RFC 9457) with `status`, `title`, `detail` and a
 stable machine `code` (for example `invalid_credentials`, `validation_failed`,
-`username_taken`, `too_many_attempts`, `not_authenticated`). A 429 carries `Retry-After`.
+`username_taken`, `too_many_attempts`, `not_authenticated`, `unsupported_media_type`,
+`request_headers_too_large`). A 429 and a 503 carry `Retry-After`; a 405 carries `Allow`.
 """
 
 
