@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lwa_accounts.web.problems import PROBLEM_JSON
+from lwa_accounts.web.problems import PROBLEM_JSON, describe_problems
 from tests.web.conftest import make_settings, serve_app
 
 METHODS = {"get", "put", "post", "delete", "patch"}
@@ -94,3 +94,34 @@ async def test_sec22_a_body_that_is_not_json_is_415(
     assert response.status_code == 415, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     assert response.json()["code"] == "unsupported_media_type"
+
+
+def test_sec22_describe_problems_rewrites_fastapis_error_responses() -> None:
+    fastapi_default = {
+        "description": "Validation Error",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+        },
+    }
+    document: dict[str, Any] = {
+        "paths": {
+            "/api/v1/things/{id}": {
+                "get": {"parameters": [{"name": "id"}], "responses": {"422": fastapi_default}},
+                "post": {"deprecated": True, "responses": {"410": {"description": "Moved"}}},
+            },
+            "/health": {"get": {"responses": {"200": {"description": "OK"}}}},
+        },
+        "components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}}},
+    }
+    describe_problems(document, {"type": "object"})
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}
+    current = document["paths"]["/api/v1/things/{id}"]["get"]["responses"]
+    assert current["422"]["content"] == problem
+    assert {"400", "405", "413", "415", "422", "431", "503"} <= set(current)
+    assert "401" not in current  # no security: no bearer token to refuse
+    assert current["405"]["headers"]["Allow"]["required"] is True
+    retired = document["paths"]["/api/v1/things/{id}"]["post"]["responses"]
+    assert set(retired) == {"410"}
+    assert retired["410"]["content"] == problem
+    assert document["paths"]["/health"]["get"]["responses"] == {"200": {"description": "OK"}}
+    assert set(document["components"]["schemas"]) == {"ProblemOut"}

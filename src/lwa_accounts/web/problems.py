@@ -2,7 +2,8 @@
 
 JSON clients (everything under ``/api``) get RFC 9457 ``application/problem+json`` with a
 stable ``code``; pages get a friendly HTML page with the same status. Client errors are
-never 500s, and no response ever carries a stack trace.
+never 500s, and no response ever carries a stack trace. ``describe_problems`` makes the
+OpenAPI document say so; the body and header caps are the middlewares at the end.
 """
 
 from __future__ import annotations
@@ -393,6 +394,10 @@ def _describe_operation(operation: dict[str, Any], ref: dict[str, str]) -> None:
         wanted.update(_WITH_INPUT)
     if operation.get("security"):
         wanted.update(_AUTHENTICATED)
+    if operation.get("deprecated"):
+        # A retired path answers its own few statuses (410 `moved`): keep its list short;
+        # its error bodies are still described as problems below.
+        wanted = {}
     for key, entry in responses.items():
         if not key.isdigit() or int(key) < 400:
             continue
