@@ -6,6 +6,7 @@ Amazon's base URLs are settings: that is how the emulator is plugged in.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -125,12 +126,34 @@ class Settings(BaseSettings):
     device_code_ttl_seconds: int = Field(default=600, gt=0, le=900)
     device_poll_interval_seconds: int = Field(default=5, gt=0)
 
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs,
+    # comma-separated). Empty: the peer address is the client, whatever headers say.
+    trusted_proxies: CommaList = ()
+
+    # Request header caps (security.md item 22): over either, 431 before the app runs.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_header_count: int = Field(default=100, ge=10)
+
     # Emulator tuning (only when embedded or standalone).
     emulator_enforce_interval: bool = False
 
-    _split = field_validator("lwa_allowed_client_ids", "amazon_required_fields", mode="before")(
-        _split_commas
-    )
+    _split = field_validator(
+        "lwa_allowed_client_ids", "amazon_required_fields", "trusted_proxies", mode="before"
+    )(_split_commas)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # A typo must not silently trust nothing (or a host name nobody resolves).
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"LWA_ACCOUNTS_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR"
+                ) from None
+        return value
+
     _policies = field_validator("profile_sync_name", "profile_sync_postal_code", mode="before")(
         _field_policy
     )

@@ -86,7 +86,9 @@ class Page:
         except WireError:
             return None
         token = params.get("csrf_token", "")
-        if self.is_new or not hmac.compare_digest(token.encode(), self.session.csrf_token.encode()):
+        if self.is_new or not hmac.compare_digest(
+            token.encode("utf-8", "surrogatepass"), self.session.csrf_token.encode()
+        ):
             return None
         return params
 

@@ -66,8 +66,14 @@ def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
     if method == "S256":
         digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
         expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        return hmac.compare_digest(expected, challenge)
-    return hmac.compare_digest(verifier.encode(), challenge.encode())
+        return hmac.compare_digest(expected.encode(), _utf8(challenge))
+    return hmac.compare_digest(_utf8(verifier), _utf8(challenge))
+
+
+def _utf8(value: str) -> bytes:
+    # Compare secrets as bytes: compare_digest raises on non-ASCII str (even a lone
+    # surrogate, possible in JSON, encodes with surrogatepass).
+    return value.encode("utf-8", "surrogatepass")
 
 
 class EmulatorState:
@@ -212,7 +218,7 @@ class EmulatorState:
         with self._lock:
             customer = self._customer_by_email(email)
             if customer is None or not hmac.compare_digest(
-                customer.password.encode(), password.encode()
+                _utf8(customer.password), _utf8(password)
             ):
                 return None
             return customer
@@ -270,7 +276,7 @@ class EmulatorState:
             raise WireError("invalid_client", "Client authentication failed", 401)
         if client_secret is not None:
             if client.client_secret is None or not hmac.compare_digest(
-                client.client_secret.encode(), client_secret.encode()
+                _utf8(client.client_secret), _utf8(client_secret)
             ):
                 raise WireError("invalid_client", "Client authentication failed", 401)
         elif client.client_secret is not None and not secret_optional:

@@ -688,7 +688,7 @@ async def _load_flow(
     if flow is not None and check_binding:
         expected = flow.binding_hash or ""
         given = hash_secret(binding) if binding is not None else ""
-        if not hmac.compare_digest(expected, given):
+        if not hmac.compare_digest(expected.encode(), given.encode()):  # bytes: never raises
             flow = None  # someone else's flow: as good as unknown
     if flow is None:
         return await _refuse(stores, deps, FlowNotFound(), client=client)

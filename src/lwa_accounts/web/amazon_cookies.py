@@ -28,6 +28,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lwa_accounts.compare import same_secret
 from lwa_accounts.settings import Settings
 
 OAUTH_COOKIE = "lwa_amazon_oauth"
@@ -56,7 +57,7 @@ def unseal(
         return None
     body, _, mac = value.rpartition(".")
     expected = hmac.new(_key(settings, purpose), body.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, mac):
+    if not same_secret(expected, mac):  # bytes: a non-ASCII cookie is just wrong
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(body.encode()))

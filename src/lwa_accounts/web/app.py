@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.emulator.app import create_app as create_emulator
@@ -26,6 +27,7 @@ from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import devices as api_devices
 from lwa_accounts.web.api import sessions as api_sessions
+from lwa_accounts.web.api.models import ProblemOut
 from lwa_accounts.web.auth import BEARER_SCHEME, BEARER_SCHEME_NAME
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
@@ -44,7 +46,8 @@ a bearer token; send it as `Authorization: Bearer <token>`.
 
 Every error is `application/problem+json` (RFC 9457) with `status`, `title`, `detail` and a
 stable machine `code` (for example `invalid_credentials`, `validation_failed`,
-`username_taken`, `too_many_attempts`, `not_authenticated`). A 429 carries `Retry-After`.
+`username_taken`, `too_many_attempts`, `not_authenticated`, `unsupported_media_type`,
+`request_headers_too_large`). A 429 and a 503 carry `Retry-After`; a 405 carries `Allow`.
 
 Secret handles (flow ids, authorization ids, device codes, tokens) travel in JSON bodies or
 headers, never in URLs. The endpoints that took one in their path (`/api/v1/flows/{flow_id}`
@@ -119,8 +122,17 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(SecurityHeadersMiddleware)
-    # Outermost: refuse oversized bodies before anything reads them.
+    if settings.trusted_proxies:
+        # X-Forwarded-For / -Proto only from a configured proxy (security.md item 24);
+        # applied here, not by the server, so it holds under any ASGI server.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    # Outermost: refuse oversized bodies and headers before anything reads them.
     app.add_middleware(problems.BodyLimitMiddleware)
+    app.add_middleware(
+        problems.HeaderLimitMiddleware,
+        max_bytes=settings.max_header_bytes,
+        max_count=settings.max_header_count,
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -145,7 +157,8 @@ def create_app(
 
 
 def _declare_bearer_scheme(app: FastAPI) -> None:
-    """Add the bearer scheme that routes reference via ``auth.BEARER_SECURITY``."""
+    """Add the bearer scheme that routes reference via ``auth.BEARER_SECURITY``, and the
+    error responses every operation really has (``problems.describe_problems``)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -153,6 +166,9 @@ def _declare_bearer_scheme(app: FastAPI) -> None:
             schema = build()
             schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
             schemes[BEARER_SCHEME_NAME] = BEARER_SCHEME
+            problems.describe_problems(
+                schema, ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
             app.openapi_schema = schema
         return app.openapi_schema
 

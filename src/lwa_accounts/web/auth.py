@@ -34,7 +34,9 @@ class Caller:
 
 
 def client_info(request: Request) -> ClientInfo:
-    """The peer address as the ASGI server saw it (uvicorn applies --forwarded-allow-ips)."""
+    """The client's address: the peer's, or the one a configured trusted proxy forwarded
+    (``LWA_ACCOUNTS_TRUSTED_PROXIES``, applied by the app's proxy-headers middleware).
+    Per-IP limits and the audit log use it."""
     ip = request.client.host if request.client else None
     user_agent = request.headers.get("user-agent")
     return ClientInfo(ip=ip, user_agent=user_agent[:512] if user_agent else None)

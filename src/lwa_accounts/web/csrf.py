@@ -1,4 +1,4 @@
-"""CSRF protection: a signed double-submit token.
+"""CSRF protection: a signed double-submit token, compared as bytes (any input is a 403).
 
 A random nonce lives in an HttpOnly cookie; every form carries HMAC(secret, nonce, session)
 where "session" is the SHA-256 of the browser's session cookie (empty before sign-in). A
@@ -18,6 +18,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lwa_accounts.compare import same_secret
 from lwa_accounts.errors import CsrfFailed
 from lwa_accounts.settings import Settings
 
@@ -56,7 +57,7 @@ def verify(request: Request, submitted: object, settings: Settings) -> None:
     nonce = request.cookies.get(cookie_name(settings), "")
     if not _well_formed(nonce) or not isinstance(submitted, str):
         raise CsrfFailed()
-    if not hmac.compare_digest(token_for(request, nonce, settings), submitted):
+    if not same_secret(token_for(request, nonce, settings), submitted):
         raise CsrfFailed()
 
 

@@ -2,7 +2,8 @@
 
 JSON clients (everything under ``/api``) get RFC 9457 ``application/problem+json`` with a
 stable ``code``; pages get a friendly HTML page with the same status. Client errors are
-never 500s, and no response ever carries a stack trace.
+never 500s, and no response ever carries a stack trace. ``describe_problems`` makes the
+OpenAPI document say so; the body and header caps are the middlewares at the end.
 
 A dependency that is down is a 503 with ``Retry-After``, never a 500: the database layer
 raises ``DatabaseUnavailable`` itself (``store.db.Database.transaction``, so the CLI shares
@@ -16,7 +17,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lwa_accounts.errors import (
@@ -52,6 +54,7 @@ _HTTP_CODES: dict[int, str] = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "too_many_attempts",
+    431: "request_headers_too_large",
 }
 
 
@@ -157,6 +160,14 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         return problem_response(
             400, "bad_request", title="Bad request", detail="The body is not valid JSON."
         )
+    if _not_json(request) and any(tuple(error.get("loc", ())) == ("body",) for error in errors):
+        # FastAPI reads a non-JSON body as no object at all: say what is wrong.
+        return problem_response(
+            415,
+            "unsupported_media_type",
+            title="Unsupported media type",
+            detail="Send the body as application/json.",
+        )
     return problem_response(
         422,
         "validation_failed",
@@ -166,10 +177,39 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _matching_routes(routes: Sequence[BaseRoute], scope: Scope) -> Iterator[Route]:
+    """The routes whose path matches the request's, whatever their methods, in order."""
+    for route in routes:
+        original = getattr(route, "original_router", None)  # FastAPI's included routers
+        if original is not None:
+            yield from _matching_routes(original.routes, scope)
+        elif isinstance(route, Route) and route.methods:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                yield route
+
+
+def _not_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in (
+        request.headers
+    )
+    return has_body and not (media_type == "application/json" or media_type.endswith("+json"))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     headers = dict(exc.headers or {})
+    if status == 405:
+        # Starlette names only the first route of the path; list every method it takes.
+        matching = list(_matching_routes(request.app.router.routes, request.scope))
+        if matching:
+            # The most specific path template that matches, and every route of it
+            # (/sessions/amazon must not advertise the DELETE of /sessions/{session_id}).
+            template = min(matching, key=lambda route: route.path.count("{")).path
+            allowed = {m for r in matching if r.path == template for m in r.methods or ()}
+            headers["Allow"] = ", ".join(sorted(allowed))
     if status == 404:
         detail = "There is nothing here."
     else:
@@ -283,17 +323,141 @@ class BodyLimitMiddleware:
             error = PayloadTooLarge()
             status, code, title = error.status, error.code, error.title
             detail = f"{error.detail} The limit is {self.limit} bytes."
-        path: str = scope.get("path", "")
-        response: Response
-        if path == "/api" or path.startswith("/api/"):
-            response = problem_response(status, code, title=title, detail=detail)
-        else:
-            # No request object or templates this far out: a minimal self-contained page.
-            response = HTMLResponse(
-                f"<!doctype html><title>{html.escape(title)}</title>"
-                f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
-                '<p><a href="/">Go to the start page</a></p>',
-                status_code=status,
-            )
-        response.headers["Connection"] = "close"
+        response = edge_refusal(scope, status, code, title=title, detail=detail)
         await response(scope, receive, send)
+
+
+def edge_refusal(scope: Scope, status: int, code: str, *, title: str, detail: str) -> Response:
+    """A refusal from a middleware, before routing: problem+json under ``/api``, else a
+    minimal self-contained page (no request object or templates this far out). The
+    connection is closed: the rest of what the client sends is not worth reading."""
+    path: str = scope.get("path", "")
+    response: Response
+    if path == "/api" or path.startswith("/api/"):
+        response = problem_response(status, code, title=title, detail=detail)
+    else:
+        response = HTMLResponse(
+            f"<!doctype html><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
+            '<p><a href="/">Go to the start page</a></p>',
+            status_code=status,
+        )
+    response.headers["Connection"] = "close"
+    return response
+
+
+class HeaderLimitMiddleware:
+    """Refuse requests whose headers are too many or too big with 431 (security.md item
+    22), before anything reads them. The HTTP server also cuts off far larger header
+    blocks while still reading them (see ``web/server.py``); this check holds under any
+    ASGI server, and in tests."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_count: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+            size = sum(len(name) + len(value) + 4 for name, value in headers)  # ": ", CRLF
+            if len(headers) > self.max_count or size > self.max_bytes:
+                detail = (
+                    f"The request headers are too large: at most {self.max_count} headers "
+                    f"and {self.max_bytes} bytes in all."
+                )
+                response = edge_refusal(
+                    scope,
+                    431,
+                    "request_headers_too_large",
+                    title="Request headers too large",
+                    detail=detail,
+                )
+                if scope["type"] == "http":
+                    await response(scope, receive, send)
+                else:
+                    await send({"type": "websocket.close", "code": 1009})
+                return
+        await self.app(scope, receive, send)
+
+
+# ---- OpenAPI: what the API really answers on errors (security.md item 22) ----------------
+
+PROBLEM_SCHEMA_NAME = "ProblemOut"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+# Answered by middlewares and exception handlers around every operation under /api.
+_EVERY_OPERATION: dict[int, str] = {
+    400: "Bad request: malformed JSON, or a `Content-Length` that is not a number.",
+    405: "Not a method of this path: `Allow` lists the ones it takes.",
+    413: "The body is over the size limit (`payload_too_large`).",
+    431: "Too many or too large request headers (`request_headers_too_large`).",
+    503: "A dependency (database, Redis, Amazon) is down: retry after `Retry-After` seconds.",
+}
+_WITH_INPUT: dict[int, str] = {
+    415: "The body is not `application/json` (`unsupported_media_type`).",
+    422: "Fields missing or invalid (`validation_failed`, with `errors` per field).",
+}
+_AUTHENTICATED: dict[int, str] = {
+    401: "No bearer token, or an unknown, expired or signed-out one (`not_authenticated`).",
+}
+_RESPONSE_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    405: {"Allow": {"required": True, "schema": {"type": "string"}}},
+    429: {"Retry-After": {"schema": {"type": "string"}}},
+    503: {"Retry-After": {"schema": {"type": "string"}}},
+}
+
+
+def describe_problems(schema: dict[str, Any], problem_schema: dict[str, Any]) -> None:
+    """Make the OpenAPI document tell the truth about errors, in place: every error
+    response of an ``/api`` operation is ``application/problem+json`` with the Problem
+    schema (FastAPI would say ``application/json``, and its own 422 body), the statuses the
+    middlewares and handlers answer for every operation are declared, and so are the
+    headers that go with them (``Allow`` on 405, ``Retry-After``, ``WWW-Authenticate``)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components[PROBLEM_SCHEMA_NAME] = problem_schema
+    ref = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}
+    for path, item in schema.get("paths", {}).items():
+        if not (path == "/api" or path.startswith("/api/")):
+            continue
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is not None:
+                _describe_operation(operation, ref)
+    # FastAPI's validation error models are no longer referenced: nothing answers them.
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
+def _describe_operation(operation: dict[str, Any], ref: dict[str, str]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    wanted = dict(_EVERY_OPERATION)
+    if operation.get("parameters") or operation.get("requestBody"):
+        wanted.update(_WITH_INPUT)
+    if operation.get("security"):
+        wanted.update(_AUTHENTICATED)
+    if operation.get("deprecated"):
+        # A retired path answers its own few statuses (410 `moved`): keep its list short;
+        # its error bodies are still described as problems below.
+        wanted = {}
+    for key, entry in responses.items():
+        if not key.isdigit() or int(key) < 400:
+            continue
+        content: dict[str, Any] = entry.setdefault("content", {})
+        if PROBLEM_JSON in content or not content or int(key) == 422:
+            # Ours: a problem body, never FastAPI's application/json default.
+            content.pop("application/json", None)
+            content[PROBLEM_JSON] = {**content.get(PROBLEM_JSON, {}), "schema": ref}
+    for status, description in wanted.items():
+        entry = responses.setdefault(str(status), {"description": description})
+        # An endpoint's own body for the status (RFC 8628's 400) stays; ours joins it.
+        entry.setdefault("content", {})[PROBLEM_JSON] = {"schema": ref}
+    for key, entry in responses.items():
+        if not key.isdigit():
+            continue
+        if int(key) == 422 and entry.get("description") == "Validation Error":
+            entry["description"] = _WITH_INPUT[422]
+        headers = _RESPONSE_HEADERS.get(int(key))
+        if headers:
+            entry["headers"] = {**headers, **entry.get("headers", {})}

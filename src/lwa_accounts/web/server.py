@@ -12,6 +12,9 @@ from lwa_accounts.redaction import logging_config
 from lwa_accounts.settings import Settings
 from lwa_accounts.web.app import create_app
 
+# The server's hard cap on a request's head, as a multiple of the app's 431 limit.
+SERVER_HEADER_FACTOR = 4
+
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
     """Serve until interrupted. In development the lifespan migrates the database first."""
@@ -22,7 +25,14 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         port=port,
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),
-        proxy_headers=True,
+        # The app applies LWA_ACCOUNTS_TRUSTED_PROXIES itself; uvicorn's own handling
+        # would trust X-Forwarded-For from any loopback peer.
+        proxy_headers=False,
+        # h11 stops reading a header block past this size (400 and close) while it
+        # arrives; the app answers 431 below it (settings.max_header_bytes). httptools
+        # has no such limit: it buffered a 16 MB header.
+        http="h11",
+        h11_max_incomplete_event_size=SERVER_HEADER_FACTOR * settings.max_header_bytes,
         server_header=False,
     )
     server = uvicorn.Server(config)
