@@ -44,12 +44,16 @@ MIGRATION_LOCK_KEY = 0x1A_CC_0A_75
 
 
 def _run(connection: Connection) -> None:
-    # SQLite cannot ALTER most things: batch mode rebuilds tables instead.
-    _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    sqlite = connection.dialect.name == "sqlite"
+    # SQLite cannot ALTER most things: batch mode rebuilds tables instead. Its DDL is
+    # transactional, but Alembic assumes otherwise and would then commit after every
+    # revision, letting a second process's BEGIN IMMEDIATE in between (both then ran the
+    # same revision: "table ... already exists"); one transaction holds the lock throughout.
+    _configure(connection=connection, render_as_batch=sqlite, transactional_ddl=sqlite or None)
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             # Two servers starting at once: the second waits, then finds nothing to do.
-            # (SQLite needs nothing: BEGIN IMMEDIATE already serialises writers.)
+            # (SQLite: BEGIN IMMEDIATE for the whole upgrade serialises writers.)
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
