@@ -32,6 +32,7 @@ def server_env(data_dir: Path, **settings: str) -> dict[str, str]:
             "LWA_ACCOUNTS_REGISTRATION_LIMIT_PER_IP": "100000/hour",
             "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_IP": "100000/hour",
             "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT": "1000/hour",
+            "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT_IP": "1000/hour",
         }
     )
     env.update({f"LWA_ACCOUNTS_{name.upper()}": value for name, value in settings.items()})

@@ -32,6 +32,7 @@ ATTACKER_PASSWORD = "mallory-chose-this-42"
 # Limits far above what a race sends: these tests prove single use and row locks, not the
 # throttle (tests/security/test_sec08_throttle_races.py does that).
 RACE_LIMITS: dict[str, Any] = {
+    "password_limit_per_account_ip": "1000/15minutes",
     "password_limit_per_account": "1000/15minutes",
     "password_limit_per_ip": "1000/15minutes",
     "registration_limit_per_ip": "1000/hour",

@@ -58,6 +58,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str]
     settings = make_settings(
         tmp_path,
         password_limit_per_account="1000/minute",
+        password_limit_per_account_ip="1000/minute",
         password_limit_per_ip="1000/minute",
         registration_limit_per_ip="1000/minute",
         user_code_limit_per_ip="1000/minute",

@@ -1,4 +1,4 @@
-"""The races of items 7, 12 and 16 across TWO real server processes sharing PostgreSQL and
+"""The races of items 7, 11, 12 and 16 across TWO real server processes sharing PostgreSQL and
 Redis, as a scaled-out deployment runs.
 
 One standalone emulated Amazon (``lwa-accounts emulator serve``) serves both servers
@@ -54,6 +54,7 @@ SECRET_KEY = "two-servers-secret-key-0123456789abcdef"
 # Odd limits far above the races: the `limits` keys in the shared Redis then differ from
 # any other test's, and the throttle never decides these races.
 LIMITS = {
+    "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT_IP": "991/15minutes",
     "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT": "997/15minutes",
     "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_IP": "9973/15minutes",
     "LWA_ACCOUNTS_REGISTRATION_LIMIT_PER_IP": "9967/hour",
@@ -358,3 +359,26 @@ async def test_sec16_one_user_code_approved_from_two_accounts_across_two_servers
     assert sessions[0]["account"]["id"] == winner["id"]
     devices = "sessions WHERE kind = 'device' AND account_id IN (:a, :m)"
     assert await clients.count(devices, **both) == 1
+
+
+async def test_sec11_parallel_first_sign_ins_across_two_servers(clients: Clients) -> None:
+    """One Amazon user's first sign-in sent to both servers at once: one account, one link,
+    and every request signed in to it (a loser of the create race looks again)."""
+    amazon_user = await clients.customer("Fay First", "fay@example.com")
+    tokens = [await clients.mint(amazon_user) for _ in range(PARALLEL)]
+    racers = [await clients.to(i) for i in range(PARALLEL)]
+
+    responses = await asyncio.gather(
+        *(
+            c.post("/api/v1/sessions/amazon", json={"access_token": t})
+            for c, t in zip(racers, tokens, strict=True)
+        )
+    )
+
+    assert statuses(responses) == {201: PARALLEL}, describe(responses)
+    accounts = {r.json()["account"]["id"] for r in responses}
+    assert len(accounts) == 1, accounts
+    assert sum(r.json()["created"] for r in responses) == 1, describe(responses)
+    linked = "amazon_identities WHERE amazon_user_id = :u"
+    assert await clients.count(linked, u=amazon_user) == 1
+    assert await clients.count("accounts WHERE email = :e", e="fay@example.com") == 1
