@@ -26,6 +26,7 @@ from lwa_accounts.web import problems
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import devices as api_devices
+from lwa_accounts.web.api import retired as api_retired
 from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.api.models import ProblemOut
 from lwa_accounts.web.auth import BEARER_SCHEME, BEARER_SCHEME_NAME
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(api_amazon.router)
     app.include_router(page_amazon.router)
     app.include_router(api_devices.router)
+    app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)
     app.include_router(page_tv.router)
     # ---- end of routers ----

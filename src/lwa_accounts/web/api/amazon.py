@@ -5,7 +5,7 @@ Amazon (tokeninfo ``aud`` must be one of our client ids, then the profile) and a
 one of three outcomes. Link and registration steps are server-side flows the device finishes
 with the flow id (or hands to a phone and polls). The flow id is a bearer-like handle, so it
 travels in the JSON body (``POST /api/v1/flows/poll|link|register``); the retired
-``/api/v1/flows/{id}...`` paths answer 410 ``moved`` without looking at the id.
+``/api/v1/flows/{id}...`` paths answer 410 ``moved`` (web/api/retired.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, USERNAME_MAX
@@ -33,7 +32,6 @@ from lwa_accounts.flows.amazon import (
 from lwa_accounts.store.db import Stores
 from lwa_accounts.web.amazon_edge import verify_token
 from lwa_accounts.web.api.models import (
-    MOVED_NOTE,
     AccountOut,
     DeviceName,
     FlowAlternative,
@@ -43,7 +41,6 @@ from lwa_accounts.web.api.models import (
     SessionTokenOut,
     Strict,
     account_json,
-    moved,
     problems,
 )
 from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
@@ -369,10 +366,6 @@ async def sign_in_with_amazon(
     return rendered
 
 
-# The path segments after /flows/ that are endpoints, not retired flow ids.
-FLOW_ACTIONS = frozenset({"poll", "link", "register", "handoff"})
-
-
 @router.post(
     "/flows/poll",
     response_model=FlowPendingOut | AmazonSignedInOut,
@@ -461,48 +454,6 @@ async def register_flow(body: FlowRegisterRequest, request: Request) -> AmazonSi
         )
 
     return await finish_flow(services, finish)
-
-
-# ---- retired: the flow id in the path (one release; the id is never looked up) ----
-
-
-@router.get(
-    "/flows/{flow_id}",
-    status_code=410,
-    responses=problems(405, 410),
-    deprecated=True,
-    summary="Moved to POST /api/v1/flows/poll",
-    description=MOVED_NOTE,
-)
-async def retired_get_flow(flow_id: str) -> Response:
-    if flow_id in FLOW_ACTIONS:
-        # GET on one of the new endpoints: the method is wrong, nothing moved.
-        raise StarletteHTTPException(405, headers={"Allow": "POST"})
-    raise moved("/api/v1/flows/poll", '{"flow_id"}')
-
-
-@router.post(
-    "/flows/{flow_id}/link",
-    status_code=410,
-    responses=problems(410),
-    deprecated=True,
-    summary="Moved to POST /api/v1/flows/link",
-    description=MOVED_NOTE,
-)
-async def retired_link_flow(flow_id: str) -> Response:
-    raise moved("/api/v1/flows/link", '{"flow_id", "password"}')
-
-
-@router.post(
-    "/flows/{flow_id}/register",
-    status_code=410,
-    responses=problems(410),
-    deprecated=True,
-    summary="Moved to POST /api/v1/flows/register",
-    description=MOVED_NOTE,
-)
-async def retired_register_flow(flow_id: str) -> Response:
-    raise moved("/api/v1/flows/register", '{"flow_id", ...}')
 
 
 @router.post(

@@ -12,7 +12,7 @@
 
 Secret handles travel in JSON bodies, never in paths (security.md item 1); the retired
 ``.../device-authorizations/{id}/poll`` and ``/flows/{id}/handoff`` paths answer 410
-``moved`` without looking at the id.
+``moved`` (web/api/retired.py).
 """
 
 from __future__ import annotations
@@ -49,11 +49,9 @@ from lwa_accounts.store.db import Stores
 from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.api.amazon import AmazonSignedInOut, FlowOut, flow_json, signed_in_json
 from lwa_accounts.web.api.models import (
-    MOVED_NOTE,
     AuthorizationPollRequest,
     FlowRequest,
     Strict,
-    moved,
     problems,
 )
 from lwa_accounts.web.auth import client_info
@@ -430,30 +428,3 @@ async def create_handoff(body: FlowRequest, request: Request) -> JSONResponse:
     return JSONResponse(
         _handoff_json(offer).model_dump(mode="json"), status_code=201, headers=_NO_STORE
     )
-
-
-# ---- retired: the handle in the path (one release; the handle is never looked up) --------
-
-
-@router.post(
-    "/amazon/device-authorizations/{authorization_id}/poll",
-    status_code=410,
-    responses=problems(410),
-    deprecated=True,
-    summary="Moved to POST /api/v1/amazon/device-authorizations/poll",
-    description=MOVED_NOTE,
-)
-async def retired_poll_amazon_authorization(authorization_id: str) -> Response:
-    raise moved("/api/v1/amazon/device-authorizations/poll", '{"authorization_id"}')
-
-
-@router.post(
-    "/flows/{flow_id}/handoff",
-    status_code=410,
-    responses=problems(410),
-    deprecated=True,
-    summary="Moved to POST /api/v1/flows/handoff",
-    description=MOVED_NOTE,
-)
-async def retired_create_handoff(flow_id: str) -> Response:
-    raise moved("/api/v1/flows/handoff", '{"flow_id"}')
