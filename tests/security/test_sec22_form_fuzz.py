@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from lwa_accounts.web.problems import MAX_BODY_BYTES
+from lwa_accounts.web.request_limits import MAX_BODY_BYTES
 from tests.security.routes import form_paths_of
 from tests.web.conftest import (
     api_register,

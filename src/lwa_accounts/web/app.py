@@ -22,7 +22,7 @@ from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import EMULATOR_MOUNT, Settings, load_settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
-from lwa_accounts.web import problems
+from lwa_accounts.web import problems, request_limits
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import devices as api_devices
@@ -128,9 +128,9 @@ def create_app(
         # applied here, not by the server, so it holds under any ASGI server.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     # Outermost: refuse oversized bodies and headers before anything reads them.
-    app.add_middleware(problems.BodyLimitMiddleware)
+    app.add_middleware(request_limits.BodyLimitMiddleware)
     app.add_middleware(
-        problems.HeaderLimitMiddleware,
+        request_limits.HeaderLimitMiddleware,
         max_bytes=settings.max_header_bytes,
         max_count=settings.max_header_count,
     )
