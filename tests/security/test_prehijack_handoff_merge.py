@@ -15,11 +15,6 @@ proves the same Amazon identity. Mallory cannot prove Ada's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.e2e.amazon_harness import ADA
 from tests.security.api_calls import handoff_flow, poll_flow
 from tests.security.service import (
@@ -28,15 +23,7 @@ from tests.security.service import (
     amazon_sign_in,
     form_post,
     register,
-    running,
-    security_settings,
 )
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    async with running(security_settings(tmp_path)) as running_service:
-        yield running_service
 
 
 async def test_prehijack_classic_federated_merge_through_a_seen_handoff_code(

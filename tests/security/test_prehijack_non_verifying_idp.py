@@ -14,9 +14,6 @@ tests/security/test_sec14b_handoff_phishing.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from tests.e2e.amazon_harness import ADA
@@ -27,16 +24,8 @@ from tests.security.service import (
     amazon_sign_in,
     password_token,
     register,
-    running,
-    security_settings,
     set_amazon_email,
 )
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    async with running(security_settings(tmp_path)) as running_service:
-        yield running_service
 
 
 @pytest.mark.parametrize("spelling", ["ada@example.org", "ADA@Example.ORG"])

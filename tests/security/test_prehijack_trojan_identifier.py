@@ -18,11 +18,6 @@ Amazon link the recovering person did not prove (docs/security.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.e2e.amazon_harness import ADA
 from tests.security.service import (
     ATTACKER_PASSWORD,
@@ -33,15 +28,7 @@ from tests.security.service import (
     mint,
     password_token,
     register,
-    running,
-    security_settings,
 )
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    async with running(security_settings(tmp_path)) as running_service:
-        yield running_service
 
 
 async def squat_with_trojan(service: Service) -> tuple[dict[str, object], str]:

@@ -14,11 +14,6 @@ email, never links, and never blocks Ada from using her own address.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.e2e.amazon_harness import PASSWORD
 from tests.security.service import (
     ATTACKER_PASSWORD,
@@ -30,16 +25,8 @@ from tests.security.service import (
     mint,
     password_token,
     register,
-    running,
-    security_settings,
     set_amazon_email,
 )
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    async with running(security_settings(tmp_path)) as running_service:
-        yield running_service
 
 
 async def pending_email_of(service: Service, account_id: str) -> str | None:

@@ -15,11 +15,6 @@ one signed in.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.e2e.amazon_harness import ADA
 from tests.security.api_calls import link_flow, poll_flow
 from tests.security.service import (
@@ -31,15 +26,7 @@ from tests.security.service import (
     me,
     password_token,
     register,
-    running,
-    security_settings,
 )
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    async with running(security_settings(tmp_path)) as running_service:
-        yield running_service
 
 
 async def test_prehijack_unexpired_session_ends_when_the_password_links_amazon(

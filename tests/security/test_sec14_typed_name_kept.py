@@ -11,11 +11,6 @@ onto the account at every sign-in and attach, and these tests failed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.e2e.amazon_harness import ADA, PASSWORD
 from tests.security.api_calls import link_flow
 from tests.security.service import (
@@ -25,17 +20,9 @@ from tests.security.service import (
     me,
     mint,
     password_token,
-    running,
-    security_settings,
 )
 
 TYPED = "Ada L."  # what Ada typed; her Amazon profile says "Ada Lovelace"
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    async with running(security_settings(tmp_path)) as running_service:
-        yield running_service
 
 
 async def register_ada(service: Service) -> None:

@@ -8,11 +8,6 @@ one attack-shaped journey over HTTP and reads the rows it left.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID
 from tests.e2e.amazon_harness import ADA, CONTROL, PASSWORD
 from tests.security.api_calls import link_flow
@@ -23,18 +18,10 @@ from tests.security.service import (
     bearer,
     mint,
     register,
-    running,
-    security_settings,
 )
 
 EVIL_CLIENT = "amzn1.application-oa2-client.someoneelse000000000000000"
 ASGI_CLIENT_IP = "127.0.0.1"  # what httpx.ASGITransport reports as the peer
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    async with running(security_settings(tmp_path)) as running_service:
-        yield running_service
 
 
 async def test_sec21_amazon_events_and_refusals_are_audited_without_secrets(
