@@ -10,33 +10,19 @@ others get 409 and no detail about the winner. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.e2e.amazon_harness import ADA
-from tests.security.races import PARALLEL, database_url, describe, statuses
+from tests.security.races import PARALLEL, database_url, describe, service, statuses
 from tests.security.service import (
-    RACE_LIMITS,
     Service,
     add_amazon_customer,
     bearer,
     mint,
     password_token,
     register,
-    running,
-    security_settings,
 )
 
-__all__ = ["database_url"]  # the fixture, imported for pytest
-
-
-@pytest.fixture
-async def service(tmp_path: Path, database_url: str | None) -> AsyncIterator[Service]:
-    settings = security_settings(tmp_path, database_url=database_url, **RACE_LIMITS)
-    async with running(settings) as running_service:
-        yield running_service
+__all__ = ["database_url", "service"]  # the fixtures, imported for pytest
 
 
 async def test_sec10_one_identity_attached_to_many_accounts_in_parallel(

@@ -11,33 +11,20 @@ test_sec_races_two_servers.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.security.races import PARALLEL, database_url, describe, statuses
+from tests.security.races import PARALLEL, database_url, describe, service, statuses
 from tests.security.service import (
     ATTACKER_PASSWORD,
-    RACE_LIMITS,
     Service,
     bearer,
     browser_sign_in,
     form_post,
     register,
-    running,
-    security_settings,
 )
 
-__all__ = ["database_url"]  # the fixture, imported for pytest
-
-
-@pytest.fixture
-async def service(tmp_path: Path, database_url: str | None) -> AsyncIterator[Service]:
-    settings = security_settings(tmp_path, database_url=database_url, **RACE_LIMITS)
-    async with running(settings) as running_service:
-        yield running_service
+__all__ = ["database_url", "service"]  # the fixtures, imported for pytest
 
 
 async def test_sec16_one_user_code_approved_from_two_accounts_one_wins(service: Service) -> None:
