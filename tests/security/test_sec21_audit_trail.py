@@ -1,7 +1,7 @@
 """Item 21: every Amazon sign-in, link, unlink and refused attempt is in the audit log with
 account, client id, IP and time, and never a token, a flow id or a password.
 
-Written by ``flows.amazon._audit`` / ``_refuse`` (and ``audit_refused_token`` for tokens
+Written by ``flows.amazon.audit_event`` / ``_refuse`` (and ``audit_refused_token`` for tokens
 Amazon's checks refuse) into ``audit_events``; read with ``lwa-accounts audit``. This walks
 one attack-shaped journey over HTTP and reads the rows it left.
 """

@@ -242,7 +242,7 @@ async def _sync(
     )
 
 
-async def _audit(
+async def audit_event(
     stores: Stores,
     deps: AccountDeps,
     kind: str,
@@ -274,7 +274,7 @@ async def _refuse(
     account_id: str | None = None,
     profile: AmazonProfile | None = None,
 ) -> Refused:
-    await _audit(
+    await audit_event(
         stores,
         deps,
         REFUSED,
@@ -291,7 +291,7 @@ async def audit_refusal(
 ) -> None:
     """Audit a refused attempt that never reached a flow (e.g. a forged or replayed
     callback ``state``)."""
-    await _audit(stores, deps, REFUSED, client=client, detail=f"reason={reason}")
+    await audit_event(stores, deps, REFUSED, client=client, detail=f"reason={reason}")
 
 
 async def audit_refused_token(
@@ -398,7 +398,7 @@ async def _start(
         ip=client.ip,
         method="amazon",
     )
-    await _audit(
+    await audit_event(
         stores,
         deps,
         SIGNED_IN,
@@ -474,7 +474,7 @@ async def _audit_conflict(
 ) -> None:
     # Lost the create-and-link race to a parallel first sign-in of the same Amazon user;
     # counted so the race (and how often it happens) is visible in `lwa-accounts audit`.
-    await _audit(
+    await audit_event(
         stores, deps, SIGNIN_CONFLICT, client=client, profile=profile, detail=f"reason={reason}"
     )
 
@@ -604,7 +604,7 @@ async def _create_linked_account(
         await stores.identities.link(
             _new_link(account.id, profile, prefill, deps, postal_code=prefill.postal_code)
         )
-    await _audit(
+    await audit_event(
         stores, deps, ACCOUNT_CREATED, client=client, account_id=account.id, profile=profile
     )
     return account
@@ -645,7 +645,7 @@ async def _new_flow(
     # Housekeeping: drop flows long past expiry (kept a day so late polls still get 410).
     await stores.pending_flows.delete_expired(now - EXPIRED_FLOW_RETENTION)
     await stores.pending_flows.create(flow)
-    await _audit(
+    await audit_event(
         stores,
         deps,
         FLOW_STARTED,
@@ -741,7 +741,7 @@ async def switch_to_registration(
         flow.id_hash, missing=tuple(sorted(missing))
     ):
         return await _refuse(stores, deps, FlowExpired(), client=client, profile=flow.profile)
-    await _audit(
+    await audit_event(
         stores,
         deps,
         FLOW_SWITCHED,
@@ -973,7 +973,7 @@ async def _link_proven(
         # Whoever registered this unverified address may still hold a session in it
         # ("unexpired session" pre-hijacking): only the password prover stays signed in.
         await stores.sessions.revoke_all(account.id)
-    await _audit(
+    await audit_event(
         stores,
         deps,
         LINKED,
@@ -1195,7 +1195,7 @@ async def attach_amazon(
         ended = 0
         if not locked.email_verified:
             ended = await stores.sessions.revoke_all(account.id, except_session_id=session.id)
-        await _audit(
+        await audit_event(
             stores,
             deps,
             LINKED,
@@ -1249,5 +1249,5 @@ async def detach_amazon(
             stores, deps, LastSignInMethod(), client=client, account_id=locked.id, profile=profile
         )
     await stores.identities.unlink(locked.id)
-    await _audit(stores, deps, UNLINKED, client=client, account_id=locked.id, profile=profile)
+    await audit_event(stores, deps, UNLINKED, client=client, account_id=locked.id, profile=profile)
     return None

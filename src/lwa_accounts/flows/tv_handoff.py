@@ -29,7 +29,6 @@ row does not open.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import logging
 from dataclasses import dataclass, field
@@ -38,8 +37,9 @@ from urllib.parse import urlencode
 
 import segno
 
+from lwa_accounts.compare import same_secret
 from lwa_accounts.core import device_grant as dg
-from lwa_accounts.core.models import AmazonProfile, AuditEvent, PendingFlow
+from lwa_accounts.core.models import AmazonProfile, PendingFlow
 from lwa_accounts.errors import (
     AmazonProofRequired,
     AmazonUserMismatch,
@@ -48,7 +48,7 @@ from lwa_accounts.errors import (
     LwaAccountsError,
 )
 from lwa_accounts.flows.accounts import AccountDeps, Refused
-from lwa_accounts.flows.amazon import REFUSED, LinkAttempt, begin_link, get_flow
+from lwa_accounts.flows.amazon import REFUSED, LinkAttempt, audit_event, begin_link, get_flow
 from lwa_accounts.flows.devices import FoundCode, new_grant_record
 from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.interfaces import Clock, DeviceStore
@@ -201,40 +201,13 @@ def amazon_digest(user_id: str) -> str:
     return hashlib.sha256(b"handoff-amazon:" + user_id.encode()).hexdigest()
 
 
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
 def proof_matches(proof: AmazonProof | None, found: FoundCode, flow: PendingFlow) -> bool:
     """The proof was made for this very hand-off row, flow and Amazon user."""
     return (
         proof is not None
-        and _same(proof.grant_id, found.record.id)
-        and _same(proof.flow_id_hash, flow.id_hash)
-        and _same(proof.amazon_digest, amazon_digest(flow.profile.user_id))
-    )
-
-
-async def _audit(
-    stores: Stores,
-    deps: AccountDeps,
-    kind: str,
-    flow: PendingFlow,
-    profile: AmazonProfile | None,
-    *,
-    client: ClientInfo,
-    detail: str,
-) -> None:
-    await stores.audit.record(
-        AuditEvent(
-            kind=kind,
-            at=deps.clock.now(),
-            account_id=flow.target_account_id,
-            amazon_user_id=profile.user_id if profile else None,
-            client_id=profile.client_id if profile else None,
-            ip=client.ip,
-            detail=detail,
-        )
+        and same_secret(proof.grant_id, found.record.id)
+        and same_secret(proof.flow_id_hash, flow.id_hash)
+        and same_secret(proof.amazon_digest, amazon_digest(flow.profile.user_id))
     )
 
 
@@ -249,7 +222,15 @@ async def _refuse(
     found: FoundCode,
 ) -> Refused:
     detail = f"reason={error.code} grant={found.record.id}"
-    await _audit(stores, deps, REFUSED, flow, profile, client=client, detail=detail)
+    await audit_event(
+        stores,
+        deps,
+        REFUSED,
+        client=client,
+        account_id=flow.target_account_id,
+        profile=profile,
+        detail=detail,
+    )
     return Refused(error)
 
 
@@ -266,17 +247,17 @@ async def prove_amazon(
     ``profile``. Only the Amazon user the TV proved may go on to link; anyone else is
     refused (``AmazonUserMismatch``) and audited with *their* Amazon user id, and nothing
     about the flow changes."""
-    if flow.kind != "link" or not _same(profile.user_id, flow.profile.user_id):
+    if flow.kind != "link" or not same_secret(profile.user_id, flow.profile.user_id):
         return await _refuse(
             stores, deps, AmazonUserMismatch(), flow, profile, client=client, found=found
         )
-    await _audit(
+    await audit_event(
         stores,
         deps,
         HANDOFF_AMAZON_PROVEN,
-        flow,
-        profile,
         client=client,
+        account_id=flow.target_account_id,
+        profile=profile,
         detail=f"grant={found.record.id}",
     )
     return AmazonProof(
