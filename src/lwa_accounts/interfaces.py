@@ -213,6 +213,19 @@ class Throttle(Protocol):
         """Raise TooManyAttempts if a budget is spent; reserves nothing (early refusal only)."""
         ...
 
+    def reserving_registration(self, ip: str | None) -> AbstractAsyncContextManager[object]:
+        """One registration from the IP's budget (TooManyAttempts when spent) for the
+        block: kept when it ends normally, given back when it raises."""
+        ...
+
+    async def count_user_code(self, code: str | None, ip: str | None) -> None:
+        """A user-code lookup, per IP and per code, counted whatever it finds."""
+        ...
+
+    async def count_device_start(self, ip: str | None) -> None:
+        """An anonymous device sign-in start, per IP, counted whatever happens."""
+        ...
+
 
 class AmazonDeviceClient(AmazonClient, Protocol):
     """The code-based-linking (TV) parts of the Amazon client, with the device client id."""
@@ -315,4 +328,35 @@ class DeviceStore(Protocol):
 
     async def purge_expired(self, before: datetime, limit: int) -> int:
         """Delete at most ``limit`` grants and code pairs that expired before ``before``."""
+        ...
+
+
+class Stores(Protocol):
+    """The stores of one transaction (the SQL store's ``SqlStores``, or the kit's)."""
+
+    @property
+    def accounts(self) -> AccountStore: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def identities(self) -> IdentityStore: ...
+
+    @property
+    def pending_flows(self) -> PendingFlowStore: ...
+
+    @property
+    def devices(self) -> DeviceStore: ...
+
+
+class Transactions(Protocol):
+    """Opens units of work (``store.db.Database`` and the kit's ``KitDatabase``)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Stores]:
+        """Commits when the block ends, rolls back when it raises; raises
+        ``DatabaseUnavailable`` when the database is down or busy past its timeout."""
         ...

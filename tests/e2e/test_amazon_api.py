@@ -324,7 +324,7 @@ async def test_flow_finished_on_another_device_is_collected_by_polling(service: 
     async with services.database.transaction() as stores:
         done = await amazon.confirm_link(
             stores,
-            services.accounts,
+            services.deps,
             flow_id,
             PASSWORD,
             client=ClientInfo(),

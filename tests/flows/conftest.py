@@ -10,8 +10,8 @@ import pytest
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account
-from lwa_accounts.flows.accounts import AccountDeps, register
-from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.flows.accounts import register
+from lwa_accounts.flows.context import ClientInfo, Context, Deps
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
@@ -80,9 +80,9 @@ def hasher(settings: Settings) -> CountingHasher:
 @pytest.fixture
 async def deps(
     settings: Settings, hasher: CountingHasher, clock: FixedClock
-) -> AsyncIterator[AccountDeps]:
+) -> AsyncIterator[Deps]:
     throttle = Throttle(settings)
-    yield AccountDeps(
+    yield Deps(
         settings=settings,
         hasher=hasher,
         throttle=throttle,
@@ -92,16 +92,16 @@ async def deps(
     await throttle.aclose()
 
 
+@pytest.fixture
+def ctx(deps: Deps, db: Database) -> Context:
+    """A request's context as the edge builds it: this process's deps, the database, CLIENT."""
+    return Context(deps, db, CLIENT)
+
+
 async def make_user(
-    db: Database, deps: AccountDeps, username: str = "ada", email: str | None = "ada@example.com"
+    ctx: Context, username: str = "ada", email: str | None = "ada@example.com"
 ) -> Account:
-    async with db.transaction() as stores:
+    async with ctx.transaction() as tx:
         return await register(
-            stores,
-            deps,
-            username=username,
-            email=email,
-            name="Ada Lovelace",
-            password=PASSWORD,
-            client=CLIENT,
+            tx, username=username, email=email, name="Ada Lovelace", password=PASSWORD
         )

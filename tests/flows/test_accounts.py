@@ -20,7 +20,7 @@ from lwa_accounts.errors import (
     ValidationFailed,
 )
 from lwa_accounts.flows.accounts import (
-    AccountDeps,
+    Deps,
     Refused,
     change_password,
     check_password,
@@ -44,7 +44,7 @@ from tests.flows.conftest import CLIENT, PASSWORD, CountingHasher, fast_settings
 
 
 async def sign_in(
-    db: Database, deps: AccountDeps, login: str = "ada", password: str = PASSWORD
+    db: Database, deps: Deps, login: str = "ada", password: str = PASSWORD
 ) -> SignedIn | Refused:
     async with db.transaction() as stores:
         return await sign_in_with_password(
@@ -63,7 +63,7 @@ async def audit_kinds(db: Database) -> list[str]:
         return [event.kind for event in await stores.audit.list(limit=1000)]
 
 
-async def test_register_normalises_and_hashes(db: Database, deps: AccountDeps) -> None:
+async def test_register_normalises_and_hashes(db: Database, deps: Deps) -> None:
     account = await make_user(db, deps, username="  Ada.L ", email="Ada@Example.COM")
     assert account.username == "ada.l"
     assert account.email == "Ada@Example.COM"
@@ -73,7 +73,7 @@ async def test_register_normalises_and_hashes(db: Database, deps: AccountDeps) -
     assert "account.registered" in await audit_kinds(db)
 
 
-async def test_register_reports_every_bad_field_at_once(db: Database, deps: AccountDeps) -> None:
+async def test_register_reports_every_bad_field_at_once(db: Database, deps: Deps) -> None:
     async with db.transaction() as stores:
         with pytest.raises(ValidationFailed) as caught:
             await register(
@@ -90,7 +90,7 @@ async def test_register_reports_every_bad_field_at_once(db: Database, deps: Acco
         assert await stores.accounts.list() == []
 
 
-async def test_register_conflicts(db: Database, deps: AccountDeps) -> None:
+async def test_register_conflicts(db: Database, deps: Deps) -> None:
     await make_user(db, deps)
     with pytest.raises(UsernameTaken):
         await make_user(db, deps, username="ADA", email="other@example.com")
@@ -102,7 +102,7 @@ async def test_registrations_per_ip_are_limited(tmp_path: Path, clock: FixedCloc
     settings = fast_settings(tmp_path, registration_limit_per_ip="2/hour")
     database = Database.from_settings(settings, clock=clock)
     await database.upgrade()
-    deps = AccountDeps(
+    deps = Deps(
         settings=settings,
         hasher=Argon2Hasher(settings),
         throttle=Throttle(settings),
@@ -120,7 +120,7 @@ async def test_registrations_per_ip_are_limited(tmp_path: Path, clock: FixedCloc
         await database.dispose()
 
 
-async def test_sign_in_by_username_or_email(db: Database, deps: AccountDeps) -> None:
+async def test_sign_in_by_username_or_email(db: Database, deps: Deps) -> None:
     account = await make_user(db, deps)
     for login in ("ada", "ADA", "ada@example.com", "Ada@Example.com"):
         outcome = unwrap(await sign_in(db, deps, login=login))
@@ -131,7 +131,7 @@ async def test_sign_in_by_username_or_email(db: Database, deps: AccountDeps) -> 
     assert (await audit_kinds(db)).count("session.started") == 4
 
 
-async def test_every_sign_in_gets_a_new_token(db: Database, deps: AccountDeps) -> None:
+async def test_every_sign_in_gets_a_new_token(db: Database, deps: Deps) -> None:
     await make_user(db, deps)
     first = unwrap(await sign_in(db, deps))
     second = unwrap(await sign_in(db, deps))
@@ -140,7 +140,7 @@ async def test_every_sign_in_gets_a_new_token(db: Database, deps: AccountDeps) -
 
 
 async def test_wrong_password_and_unknown_user_look_the_same(
-    db: Database, deps: AccountDeps, hasher: CountingHasher
+    db: Database, deps: Deps, hasher: CountingHasher
 ) -> None:
     await make_user(db, deps)
     before = hasher.verifications
@@ -156,7 +156,7 @@ async def test_wrong_password_and_unknown_user_look_the_same(
 
 
 async def test_nul_and_control_characters_in_login_never_reach_the_store(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     await make_user(db, deps)
     for login in ("ada\x00", "\x00", "a" * 5000, "ada\u202e"):
@@ -165,7 +165,7 @@ async def test_nul_and_control_characters_in_login_never_reach_the_store(
         assert isinstance(outcome.error, InvalidCredentials)
 
 
-async def test_throttle_per_account_then_429(db: Database, deps: AccountDeps) -> None:
+async def test_throttle_per_account_then_429(db: Database, deps: Deps) -> None:
     await make_user(db, deps)
     lefts = []
     for _ in range(3):
@@ -187,7 +187,7 @@ async def test_throttle_per_account_then_429(db: Database, deps: AccountDeps) ->
     assert "signin.throttled" in await audit_kinds(db)
 
 
-async def test_success_resets_the_account_budget(db: Database, deps: AccountDeps) -> None:
+async def test_success_resets_the_account_budget(db: Database, deps: Deps) -> None:
     await make_user(db, deps)
     for _ in range(2):
         assert isinstance(await sign_in(db, deps, password="wrong-password"), Refused)
@@ -197,7 +197,7 @@ async def test_success_resets_the_account_budget(db: Database, deps: AccountDeps
     assert isinstance(await sign_in(db, deps), SignedIn)
 
 
-async def test_unknown_logins_are_throttled_too(db: Database, deps: AccountDeps) -> None:
+async def test_unknown_logins_are_throttled_too(db: Database, deps: Deps) -> None:
     for _ in range(3):
         outcome = await sign_in(db, deps, login="ghost", password="whatever-it-is")
         assert isinstance(outcome, Refused)
@@ -208,7 +208,7 @@ async def test_unknown_logins_are_throttled_too(db: Database, deps: AccountDeps)
 
 
 async def test_rehash_on_sign_in_when_parameters_change(
-    db: Database, deps: AccountDeps, tmp_path: Path
+    db: Database, deps: Deps, tmp_path: Path
 ) -> None:
     account = await make_user(db, deps)
     stronger = Argon2Hasher(fast_settings(tmp_path, argon2_memory_kib=128, argon2_time_cost=2))
@@ -224,7 +224,7 @@ async def test_rehash_on_sign_in_when_parameters_change(
     unwrap(await sign_in(db, upgraded))
 
 
-async def test_disabled_account_cannot_sign_in(db: Database, deps: AccountDeps) -> None:
+async def test_disabled_account_cannot_sign_in(db: Database, deps: Deps) -> None:
     account = await make_user(db, deps)
     async with db.engine.begin() as connection:
         await connection.execute(
@@ -240,7 +240,7 @@ async def test_disabled_account_cannot_sign_in(db: Database, deps: AccountDeps) 
             await start_session(stores, disabled, kind="browser")
 
 
-async def test_sign_out_and_revoke(db: Database, deps: AccountDeps) -> None:
+async def test_sign_out_and_revoke(db: Database, deps: Deps) -> None:
     account = await make_user(db, deps)
     one = unwrap(await sign_in(db, deps))
     two = unwrap(await sign_in(db, deps))
@@ -260,7 +260,7 @@ async def test_sign_out_and_revoke(db: Database, deps: AccountDeps) -> None:
             await revoke_session(stores, deps, account=account, session_id="x\x00y", client=CLIENT)
 
 
-async def test_cannot_revoke_someone_elses_session(db: Database, deps: AccountDeps) -> None:
+async def test_cannot_revoke_someone_elses_session(db: Database, deps: Deps) -> None:
     await make_user(db, deps)
     grace = await make_user(db, deps, username="grace", email="grace@example.com")
     ada_session = unwrap(await sign_in(db, deps))
@@ -272,7 +272,7 @@ async def test_cannot_revoke_someone_elses_session(db: Database, deps: AccountDe
         assert await stores.sessions.resolve(ada_session.token) is not None
 
 
-async def test_change_password_ends_other_sessions(db: Database, deps: AccountDeps) -> None:
+async def test_change_password_ends_other_sessions(db: Database, deps: Deps) -> None:
     account = await make_user(db, deps)
     mine = unwrap(await sign_in(db, deps))
     other = unwrap(await sign_in(db, deps))
@@ -294,7 +294,7 @@ async def test_change_password_ends_other_sessions(db: Database, deps: AccountDe
     unwrap(await sign_in(db, deps, password="a-brand-new-passphrase"))
 
 
-async def test_change_password_needs_the_current_one(db: Database, deps: AccountDeps) -> None:
+async def test_change_password_needs_the_current_one(db: Database, deps: Deps) -> None:
     account = await make_user(db, deps)
     mine = unwrap(await sign_in(db, deps))
     async with db.transaction() as stores:
@@ -324,7 +324,7 @@ async def test_change_password_needs_the_current_one(db: Database, deps: Account
 
 
 async def test_passwordless_account_sets_a_password_only_after_recent_sign_in(
-    db: Database, deps: AccountDeps, clock: FixedClock
+    db: Database, deps: Deps, clock: FixedClock
 ) -> None:
     async with db.transaction() as stores:
         account = await stores.accounts.create(
@@ -360,7 +360,7 @@ async def test_passwordless_account_sets_a_password_only_after_recent_sign_in(
 
 
 async def test_reauthenticate_marks_the_session(
-    db: Database, deps: AccountDeps, clock: FixedClock
+    db: Database, deps: Deps, clock: FixedClock
 ) -> None:
     account = await make_user(db, deps)
     signed = unwrap(await sign_in(db, deps))
@@ -392,7 +392,7 @@ async def test_reauthenticate_marks_the_session(
 
 
 async def test_refusal_audit_survives_because_the_edge_commits_first(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     await make_user(db, deps)
     outcome = await sign_in(db, deps, password="wrong-password")
@@ -407,9 +407,7 @@ async def test_refusal_audit_survives_because_the_edge_commits_first(
     assert "wrong-password" not in failed[0].detail
 
 
-async def test_start_session_strips_unprintable_device_names(
-    db: Database, deps: AccountDeps
-) -> None:
+async def test_start_session_strips_unprintable_device_names(db: Database, deps: Deps) -> None:
     account = await make_user(db, deps)
     async with db.transaction() as stores:
         signed = await start_session(
@@ -424,7 +422,7 @@ async def test_start_session_strips_unprintable_device_names(
 
 
 async def test_split_sign_in_refuses_if_the_password_changed_meanwhile(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     """Handlers check argon2 between two transactions; a change in between must win."""
     account = await make_user(db, deps)
@@ -448,7 +446,7 @@ async def test_split_sign_in_refuses_if_the_password_changed_meanwhile(
     assert any(e.detail == "reason=password_changed" for e in events)
 
 
-async def test_check_password_touches_no_database(deps: AccountDeps) -> None:
+async def test_check_password_touches_no_database(deps: Deps) -> None:
     # No stores are passed at all: the argon2 step cannot hold a connection or a lock.
     check = await check_password(
         deps, account=None, account_key="login:ghost", password="whatever", client=CLIENT

@@ -13,7 +13,7 @@ from lwa_accounts import errors
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account, AmazonProfile, PendingFlow
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import AccountDeps, Refused, sign_in_with_password, unwrap
+from lwa_accounts.flows.accounts import Deps, Refused, sign_in_with_password, unwrap
 from lwa_accounts.flows.amazon import (
     FlowCompleted,
     LinkRequired,
@@ -40,7 +40,7 @@ BROWSER = "browser-binding-secret"
 
 async def amazon_sign_in(
     db: Database,
-    deps: AccountDeps,
+    deps: Deps,
     profile: AmazonProfile = ADA,
     *,
     binding: str | None = None,
@@ -78,9 +78,7 @@ async def account_of(db: Database, account_id: str) -> Account:
 # ---- new and returning users ----
 
 
-async def test_new_user_gets_an_account_linked_to_the_amazon_id(
-    db: Database, deps: AccountDeps
-) -> None:
+async def test_new_user_gets_an_account_linked_to_the_amazon_id(db: Database, deps: Deps) -> None:
     outcome = signed_in(await amazon_sign_in(db, deps))
     account = outcome.signed_in.account
     assert outcome.created
@@ -105,7 +103,7 @@ async def test_new_user_gets_an_account_linked_to_the_amazon_id(
 
 
 async def test_sec19_returning_user_signs_in_to_the_same_account_with_a_new_session(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     first = signed_in(await amazon_sign_in(db, deps))
     second = signed_in(await amazon_sign_in(db, deps))
@@ -116,14 +114,14 @@ async def test_sec19_returning_user_signs_in_to_the_same_account_with_a_new_sess
     assert (await audit_kinds(db)).count("amazon.signed_in") == 2
 
 
-async def test_usernames_are_derived_and_deduplicated(db: Database, deps: AccountDeps) -> None:
+async def test_usernames_are_derived_and_deduplicated(db: Database, deps: Deps) -> None:
     await make_user(db, deps, username="ada", email="someone@example.org")
     other = replace(ADA, user_id="amzn1.account.BBBBBBBBBBBBBBBBBBBBBBBBBBBB")
     outcome = signed_in(await amazon_sign_in(db, deps, other))
     assert outcome.signed_in.account.username == "ada2"
 
 
-async def test_disabled_account_is_refused(db: Database, deps: AccountDeps) -> None:
+async def test_disabled_account_is_refused(db: Database, deps: Deps) -> None:
     account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
     async with db.engine.begin() as conn:
         await conn.execute(
@@ -137,7 +135,7 @@ async def test_disabled_account_is_refused(db: Database, deps: AccountDeps) -> N
 # ---- email collisions (items 6-9) ----
 
 
-async def test_sec06_email_match_requires_local_password(db: Database, deps: AccountDeps) -> None:
+async def test_sec06_email_match_requires_local_password(db: Database, deps: Deps) -> None:
     local = await make_user(db, deps)
     outcome = await amazon_sign_in(db, deps, replace(ADA, email="ADA@Example.com"))
     assert isinstance(outcome, LinkRequired)
@@ -148,7 +146,7 @@ async def test_sec06_email_match_requires_local_password(db: Database, deps: Acc
         assert await stores.identities.get_by_amazon_user_id(ADA.user_id) is None
 
 
-async def start_link(db: Database, deps: AccountDeps, binding: str | None = None) -> LinkRequired:
+async def start_link(db: Database, deps: Deps, binding: str | None = None) -> LinkRequired:
     await make_user(db, deps)
     outcome = await amazon_sign_in(db, deps, binding=binding)
     assert isinstance(outcome, LinkRequired)
@@ -157,7 +155,7 @@ async def start_link(db: Database, deps: AccountDeps, binding: str | None = None
 
 async def confirm(
     db: Database,
-    deps: AccountDeps,
+    deps: Deps,
     flow_id: str,
     password: str,
     *,
@@ -170,9 +168,7 @@ async def confirm(
         )
 
 
-async def test_email_collision_wrong_then_right_password_links(
-    db: Database, deps: AccountDeps
-) -> None:
+async def test_email_collision_wrong_then_right_password_links(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps)
     wrong = await confirm(db, deps, link.flow_id, "not the password")
     assert isinstance(wrong, Refused)
@@ -193,7 +189,7 @@ async def test_email_collision_wrong_then_right_password_links(
     assert again.signed_in.account.id == done.signed_in.account.id
 
 
-async def test_sec07_flow_is_single_use(db: Database, deps: AccountDeps) -> None:
+async def test_sec07_flow_is_single_use(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps)
     signed_in(await confirm(db, deps, link.flow_id, PASSWORD))
     replay = await confirm(db, deps, link.flow_id, PASSWORD)
@@ -201,9 +197,7 @@ async def test_sec07_flow_is_single_use(db: Database, deps: AccountDeps) -> None
     assert isinstance(replay.error, errors.FlowExpired)
 
 
-async def test_sec07_flow_expires_after_ttl(
-    db: Database, deps: AccountDeps, clock: FixedClock
-) -> None:
+async def test_sec07_flow_expires_after_ttl(db: Database, deps: Deps, clock: FixedClock) -> None:
     link = await start_link(db, deps)
     assert (link.flow.expires_at - link.flow.created_at).total_seconds() == 600
     clock.advance(601)
@@ -213,7 +207,7 @@ async def test_sec07_flow_expires_after_ttl(
 
 
 async def test_flows_long_past_expiry_are_cleaned_up(
-    db: Database, deps: AccountDeps, clock: FixedClock
+    db: Database, deps: Deps, clock: FixedClock
 ) -> None:
     link = await start_link(db, deps)
     clock.advance(2 * 24 * 3600)
@@ -225,7 +219,7 @@ async def test_flows_long_past_expiry_are_cleaned_up(
 
 
 async def test_sec07_flow_is_bound_to_the_browser_and_id_stored_hashed(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     link = await start_link(db, deps, binding=BROWSER)
     for binding in (None, "another-browser"):
@@ -239,9 +233,7 @@ async def test_sec07_flow_is_bound_to_the_browser_and_id_stored_hashed(
     signed_in(await confirm(db, deps, link.flow_id, PASSWORD, binding=BROWSER))
 
 
-async def test_sec21_unknown_flow_ids_are_refused_and_audited(
-    db: Database, deps: AccountDeps
-) -> None:
+async def test_sec21_unknown_flow_ids_are_refused_and_audited(db: Database, deps: Deps) -> None:
     for flow_id in ("flw_" + "x" * 43, "nonsense\x00", "flw_" + "é" * 10, "flw_" + "a" * 500):
         refused = await confirm(db, deps, flow_id, PASSWORD)
         assert isinstance(refused, Refused)
@@ -252,7 +244,7 @@ async def test_sec21_unknown_flow_ids_are_refused_and_audited(
 
 
 async def test_sec08_link_password_attempts_share_the_sign_in_throttle(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     link = await start_link(db, deps)
     for left in (2, 1, 0):
@@ -293,7 +285,7 @@ async def test_flow_attempts_are_capped_by_the_flow_itself(
     )
     db = Database.from_settings(settings, clock=clock)
     await db.upgrade()
-    deps = AccountDeps(
+    deps = Deps(
         settings=settings,
         hasher=hasher,
         throttle=Throttle(settings),
@@ -315,7 +307,7 @@ async def test_flow_attempts_are_capped_by_the_flow_itself(
 
 
 async def test_sec09_linking_an_unverified_email_account_ends_its_other_sessions(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     local = await make_user(db, deps)
     assert not local.email_verified
@@ -341,7 +333,7 @@ async def test_sec09_linking_an_unverified_email_account_ends_its_other_sessions
 
 
 async def test_email_of_an_account_linked_to_another_amazon_user_offers_a_separate_one(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     signed_in(await amazon_sign_in(db, deps))
     stranger = replace(ADA, user_id="amzn1.account.CCCCCCCCCCCCCCCCCCCCCCCCCCCC")
@@ -362,7 +354,7 @@ async def test_email_of_an_account_linked_to_another_amazon_user_offers_a_separa
 
 
 async def register_via(
-    db: Database, deps: AccountDeps, flow_id: str, form: RegistrationForm, **kwargs: object
+    db: Database, deps: Deps, flow_id: str, form: RegistrationForm, **kwargs: object
 ) -> SignedInWithAmazon | FlowCompleted | Refused:
     async with db.transaction() as stores:
         return await amazon.complete_registration(
@@ -375,7 +367,7 @@ async def register_via(
         )
 
 
-async def test_registration_with_missing_fields(db: Database, deps: AccountDeps) -> None:
+async def test_registration_with_missing_fields(db: Database, deps: Deps) -> None:
     outcome = await amazon_sign_in(db, deps, replace(ADA, email=None))
     assert isinstance(outcome, RegistrationRequired)
     assert outcome.required == frozenset({"email"})
@@ -412,7 +404,7 @@ async def test_registration_with_missing_fields(db: Database, deps: AccountDeps)
 
 
 async def test_form_policy_always_shows_the_form(
-    tmp_path: Path, clock: FixedClock, deps: AccountDeps, db: Database
+    tmp_path: Path, clock: FixedClock, deps: Deps, db: Database
 ) -> None:
     form_deps = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "form"}))
     outcome = await amazon_sign_in(db, form_deps)
@@ -420,7 +412,7 @@ async def test_form_policy_always_shows_the_form(
     assert outcome.required == frozenset()
 
 
-async def test_closed_policy_refuses_new_accounts(db: Database, deps: AccountDeps) -> None:
+async def test_closed_policy_refuses_new_accounts(db: Database, deps: Deps) -> None:
     closed = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "closed"}))
     refused = await amazon_sign_in(db, closed)
     assert isinstance(refused, Refused)
@@ -429,7 +421,7 @@ async def test_closed_policy_refuses_new_accounts(db: Database, deps: AccountDep
         assert await stores.accounts.list() == []
 
 
-async def test_separate_account_instead_of_linking(db: Database, deps: AccountDeps) -> None:
+async def test_separate_account_instead_of_linking(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps)
     async with db.transaction() as stores:
         flow = unwrap(
@@ -461,14 +453,14 @@ async def test_separate_account_instead_of_linking(db: Database, deps: AccountDe
 
 
 async def collect(
-    db: Database, deps: AccountDeps, flow_id: str
+    db: Database, deps: Deps, flow_id: str
 ) -> SignedInWithAmazon | PendingFlow | Refused:
     async with db.transaction() as stores:
         return await amazon.collect_completed_flow(stores, deps, flow_id, client=CLIENT)
 
 
 async def test_link_finished_elsewhere_is_collected_once_by_the_originator(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     link = await start_link(db, deps)
     pending = await collect(db, deps, link.flow_id)
@@ -485,9 +477,7 @@ async def test_link_finished_elsewhere_is_collected_once_by_the_originator(
     assert isinstance(spent.error, errors.FlowExpired)
 
 
-async def test_registration_finished_elsewhere_is_collected(
-    db: Database, deps: AccountDeps
-) -> None:
+async def test_registration_finished_elsewhere_is_collected(db: Database, deps: Deps) -> None:
     outcome = await amazon_sign_in(db, deps, replace(ADA, email=None))
     assert isinstance(outcome, RegistrationRequired)
     done = await register_via(
@@ -502,9 +492,7 @@ async def test_registration_finished_elsewhere_is_collected(
     assert collected.created
 
 
-async def test_browser_flows_cannot_be_collected_by_polling(
-    db: Database, deps: AccountDeps
-) -> None:
+async def test_browser_flows_cannot_be_collected_by_polling(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps, binding=BROWSER)
     refused = await collect(db, deps, link.flow_id)
     assert isinstance(refused, Refused)
@@ -514,7 +502,7 @@ async def test_browser_flows_cannot_be_collected_by_polling(
 # ---- profile sync (item 14) ----
 
 
-def with_sync(deps: AccountDeps, **policies: str) -> AccountDeps:
+def with_sync(deps: Deps, **policies: str) -> Deps:
     """``deps`` with other profile sync policies (``name=``, ``postal_code=``)."""
     update = {f"profile_sync_{field}": policy for field, policy in policies.items()}
     return replace(deps, settings=deps.settings.model_copy(update=update))
@@ -540,7 +528,7 @@ KING = replace(ADA, name="Ada King", postal_code="10115")
 
 
 async def test_sec14_default_policy_keeps_the_name_and_refreshes_the_postal_code(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
     signed_in(await amazon_sign_in(db, deps, KING))
@@ -558,7 +546,7 @@ async def test_sec14_default_policy_keeps_the_name_and_refreshes_the_postal_code
     assert await name_and_postal_code(db, account_id) == ("Ada King", "10115")
 
 
-async def test_sec14_name_policy_always_refreshes_the_name(db: Database, deps: AccountDeps) -> None:
+async def test_sec14_name_policy_always_refreshes_the_name(db: Database, deps: Deps) -> None:
     always = with_sync(deps, name="always")
     account_id = signed_in(await amazon_sign_in(db, always)).signed_in.account.id
     signed_in(await amazon_sign_in(db, always, KING))
@@ -568,7 +556,7 @@ async def test_sec14_name_policy_always_refreshes_the_name(db: Database, deps: A
 
 
 async def test_sec14_policy_never_changes_nothing_not_even_an_empty_value(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     never = with_sync(deps, name="never", postal_code="never")
     # A new account is still made from Amazon's profile: nothing was typed yet.
@@ -583,7 +571,7 @@ async def test_sec14_policy_never_changes_nothing_not_even_an_empty_value(
 
 
 async def test_sec14_postal_code_policy_fill_empty_fills_only_an_empty_one(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     fill = with_sync(deps, postal_code="fill_empty")
     created = signed_in(await amazon_sign_in(db, fill, replace(ADA, postal_code=None)))
@@ -603,7 +591,7 @@ async def test_sec14_postal_code_policy_fill_empty_fills_only_an_empty_one(
     ],
 )
 async def test_sec14_linking_by_password_follows_the_policy(
-    db: Database, deps: AccountDeps, policies: dict[str, str], expected: tuple[str, str | None]
+    db: Database, deps: Deps, policies: dict[str, str], expected: tuple[str, str | None]
 ) -> None:
     configured = with_sync(deps, **policies)
     await make_user(db, configured)  # typed "Ada Lovelace"
@@ -617,7 +605,7 @@ async def test_sec14_linking_by_password_follows_the_policy(
 
 
 async def test_sec14_changed_email_applies_to_an_amazon_only_account_when_free(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     account_id = signed_in(await amazon_sign_in(db, deps)).signed_in.account.id
     signed_in(await amazon_sign_in(db, deps, replace(ADA, email="ada@new.example")))
@@ -633,7 +621,7 @@ async def test_sec14_changed_email_applies_to_an_amazon_only_account_when_free(
 
 
 async def test_sec14_changed_email_never_silently_changes_a_password_account(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     link = await start_link(db, deps)
     account_id = signed_in(await confirm(db, deps, link.flow_id, PASSWORD)).signed_in.account.id
@@ -649,7 +637,7 @@ async def test_sec14_changed_email_never_silently_changes_a_password_account(
 # ---- attach and detach (items 10, 12, 13) ----
 
 
-async def password_session(db: Database, deps: AccountDeps, username: str = "grace") -> SignedIn:
+async def password_session(db: Database, deps: Deps, username: str = "grace") -> SignedIn:
     await make_user(db, deps, username=username, email=f"{username}@example.com")
     async with db.transaction() as stores:
         return unwrap(
@@ -667,7 +655,7 @@ async def password_session(db: Database, deps: AccountDeps, username: str = "gra
 
 async def attach(
     db: Database,
-    deps: AccountDeps,
+    deps: Deps,
     me: SignedIn,
     profile: AmazonProfile = ADA,
     password: str | None = None,
@@ -685,7 +673,7 @@ async def attach(
 
 
 async def detach(
-    db: Database, deps: AccountDeps, me: SignedIn, password: str | None = None
+    db: Database, deps: Deps, me: SignedIn, password: str | None = None
 ) -> Refused | None:
     async with db.transaction() as stores:
         return await amazon.detach_amazon(
@@ -693,7 +681,7 @@ async def detach(
         )
 
 
-async def test_attach_and_detach(db: Database, deps: AccountDeps) -> None:
+async def test_attach_and_detach(db: Database, deps: Deps) -> None:
     me = await password_session(db, deps)
     attached = await attach(db, deps, me)
     assert isinstance(attached, amazon.Attached)
@@ -716,7 +704,7 @@ async def test_attach_and_detach(db: Database, deps: AccountDeps) -> None:
     ],
 )
 async def test_sec14_attaching_follows_the_policy(
-    db: Database, deps: AccountDeps, policies: dict[str, str], expected: tuple[str, str | None]
+    db: Database, deps: Deps, policies: dict[str, str], expected: tuple[str, str | None]
 ) -> None:
     configured = with_sync(deps, **policies)
     me = await password_session(db, configured)  # typed "Ada Lovelace"
@@ -730,7 +718,7 @@ async def test_sec14_attaching_follows_the_policy(
 
 
 async def test_sec13_attach_and_detach_need_a_recent_sign_in_or_the_password(
-    db: Database, deps: AccountDeps, clock: FixedClock
+    db: Database, deps: Deps, clock: FixedClock
 ) -> None:
     me = await password_session(db, deps)
     clock.advance(301)
@@ -747,7 +735,7 @@ async def test_sec13_attach_and_detach_need_a_recent_sign_in_or_the_password(
 
 
 async def test_sec10_identity_linked_elsewhere_is_refused_without_detail(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     owner = signed_in(await amazon_sign_in(db, deps)).signed_in.account
     me = await password_session(db, deps)
@@ -762,7 +750,7 @@ async def test_sec10_identity_linked_elsewhere_is_refused_without_detail(
         assert await stores.identities.get_for_account(me.account.id) is None
 
 
-async def test_sec10_an_account_holds_one_amazon_identity(db: Database, deps: AccountDeps) -> None:
+async def test_sec10_an_account_holds_one_amazon_identity(db: Database, deps: Deps) -> None:
     me = await password_session(db, deps)
     assert isinstance(await attach(db, deps, me), amazon.Attached)
     other = replace(ADA, user_id="amzn1.account.DDDDDDDDDDDDDDDDDDDDDDDDDDDD", email=None)
@@ -772,7 +760,7 @@ async def test_sec10_an_account_holds_one_amazon_identity(db: Database, deps: Ac
 
 
 async def test_sec12_detach_refused_when_amazon_is_the_last_way_to_sign_in(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     me = signed_in(await amazon_sign_in(db, deps)).signed_in
     refused = await detach(db, deps, me)
@@ -782,7 +770,7 @@ async def test_sec12_detach_refused_when_amazon_is_the_last_way_to_sign_in(
         assert await stores.identities.get_for_account(me.account.id) is not None
 
 
-async def test_detach_without_a_link_is_not_found(db: Database, deps: AccountDeps) -> None:
+async def test_detach_without_a_link_is_not_found(db: Database, deps: Deps) -> None:
     me = await password_session(db, deps)
     with pytest.raises(errors.NotFound):
         await detach(db, deps, me)
@@ -791,7 +779,7 @@ async def test_detach_without_a_link_is_not_found(db: Database, deps: AccountDep
 # ---- concurrency (item 11) ----
 
 
-async def parallel_first_sign_ins(db: Database, deps: AccountDeps, n: int = 20) -> None:
+async def parallel_first_sign_ins(db: Database, deps: Deps, n: int = 20) -> None:
     outcomes = await asyncio.gather(*(amazon_sign_in(db, deps) for _ in range(n)))
     accounts = {signed_in(outcome).signed_in.account.id for outcome in outcomes}
     assert len(accounts) == 1
@@ -802,13 +790,13 @@ async def parallel_first_sign_ins(db: Database, deps: AccountDeps, n: int = 20) 
         assert (await conn.execute(text("SELECT count(*) FROM sessions"))).scalar() == n
 
 
-async def test_sec11_parallel_first_sign_ins_sqlite(db: Database, deps: AccountDeps) -> None:
+async def test_sec11_parallel_first_sign_ins_sqlite(db: Database, deps: Deps) -> None:
     await parallel_first_sign_ins(db, deps)
 
 
 @pytest.mark.postgres
 async def test_sec11_parallel_first_sign_ins_postgres(
-    postgres_url: str, settings: Settings, clock: FixedClock, deps: AccountDeps
+    postgres_url: str, settings: Settings, clock: FixedClock, deps: Deps
 ) -> None:
     db = Database(postgres_url, settings=settings, clock=clock)
     await db.upgrade()

@@ -11,7 +11,7 @@ import pytest
 from lwa_accounts.cli import main
 from lwa_accounts.core.models import AmazonProfile
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import AccountDeps
+from lwa_accounts.flows.accounts import Deps
 from lwa_accounts.flows.amazon import SignedInWithAmazon
 from lwa_accounts.store.db import Database
 from tests.flows.conftest import CLIENT
@@ -31,7 +31,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LWA_ACCOUNTS_DATA_DIR", str(tmp_path))
 
 
-async def seed(db: Database, deps: AccountDeps) -> str:
+async def seed(db: Database, deps: Deps) -> str:
     async with db.transaction() as stores:
         outcome = await amazon.sign_in_with_profile(stores, deps, ADA, client=CLIENT, kind="device")
         await amazon.confirm_link(stores, deps, "flw_" + "x" * 43, SECRET_TOKEN, client=CLIENT)
@@ -40,7 +40,7 @@ async def seed(db: Database, deps: AccountDeps) -> str:
 
 
 async def test_audit_prints_amazon_events(
-    env: None, db: Database, deps: AccountDeps, capsys: pytest.CaptureFixture[str]
+    env: None, db: Database, deps: Deps, capsys: pytest.CaptureFixture[str]
 ) -> None:
     account_id = await seed(db, deps)
     async with db.transaction() as stores:

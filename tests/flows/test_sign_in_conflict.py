@@ -21,7 +21,7 @@ from sqlalchemy import text
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import AccountDeps
+from lwa_accounts.flows.accounts import Deps
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.db import Database
@@ -69,7 +69,7 @@ async def _one_account_one_link(db: Database) -> None:
 
 
 async def test_sec11_facts_straddling_the_winners_commit_sign_in(
-    pg: Database, deps: AccountDeps, monkeypatch: pytest.MonkeyPatch
+    pg: Database, deps: Deps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ran = _winner_inside_email_lookup(monkeypatch, lambda: amazon_sign_in(pg, deps), before=True)
     loser = await amazon_sign_in(pg, deps)
@@ -84,7 +84,7 @@ async def test_sec11_facts_straddling_the_winners_commit_sign_in(
 
 
 async def test_sec11_create_conflict_looks_again_and_signs_in(
-    pg: Database, deps: AccountDeps, monkeypatch: pytest.MonkeyPatch
+    pg: Database, deps: Deps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ran = _winner_inside_email_lookup(monkeypatch, lambda: amazon_sign_in(pg, deps), before=False)
     loser = await amazon_sign_in(pg, deps)

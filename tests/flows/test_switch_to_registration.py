@@ -13,7 +13,7 @@ import pytest
 from lwa_accounts import errors
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import AccountDeps, Refused
+from lwa_accounts.flows.accounts import Deps, Refused
 from lwa_accounts.flows.amazon import RegistrationForm
 from lwa_accounts.store.db import Database
 from tests.flows.conftest import CLIENT, PASSWORD
@@ -29,7 +29,7 @@ from tests.flows.test_amazon import (
 
 
 async def _switch(
-    db: Database, deps: AccountDeps, flow_id: str, binding: str | None = BROWSER
+    db: Database, deps: Deps, flow_id: str, binding: str | None = BROWSER
 ) -> PendingFlow | Refused:
     async with db.transaction() as stores:
         return await amazon.switch_to_registration(
@@ -38,7 +38,7 @@ async def _switch(
 
 
 async def test_switch_drops_the_taken_email_and_ends_the_link_step(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     link = await start_link(db, deps, binding=BROWSER)
     holder_before = await account_of(db, link.flow.target_account_id or "")
@@ -78,7 +78,7 @@ async def test_switch_drops_the_taken_email_and_ends_the_link_step(
     assert isinstance(await _switch(db, deps, link.flow_id), Refused)  # spent
 
 
-async def test_switch_keeps_the_binding(db: Database, deps: AccountDeps) -> None:
+async def test_switch_keeps_the_binding(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps, binding=BROWSER)
     for binding in ("another-browser", None):
         refused = await _switch(db, deps, link.flow_id, binding=binding)
@@ -90,7 +90,7 @@ async def test_switch_keeps_the_binding(db: Database, deps: AccountDeps) -> None
     assert flow.kind == "link"
 
 
-async def test_switch_refused_when_sign_up_is_closed(db: Database, deps: AccountDeps) -> None:
+async def test_switch_refused_when_sign_up_is_closed(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps, binding=BROWSER)
     closed = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "closed"}))
     refused = await _switch(db, closed, link.flow_id)
@@ -99,7 +99,7 @@ async def test_switch_refused_when_sign_up_is_closed(db: Database, deps: Account
 
 
 async def test_register_step_on_a_link_flow_refuses_the_taken_email(
-    db: Database, deps: AccountDeps
+    db: Database, deps: Deps
 ) -> None:
     link = await start_link(db, deps)  # a device: no binding
     taken = RegistrationForm(username="", name="Ada", email="ada@example.com")

@@ -26,7 +26,7 @@ from lwa_accounts.errors import (
     ValidationFailed,
 )
 from lwa_accounts.flows.accounts import (
-    AccountDeps,
+    Deps,
     check_password,
     create_prepared,
     prepare_registration,
@@ -322,8 +322,8 @@ class BrokenHasher(CountingHasher):
         raise MemoryError("argon2 could not allocate")
 
 
-def flow_deps(settings: Settings, hasher: CountingHasher) -> AccountDeps:
-    return AccountDeps(
+def flow_deps(settings: Settings, hasher: CountingHasher) -> Deps:
+    return Deps(
         settings=settings,
         hasher=hasher,
         throttle=Throttle(settings),
@@ -332,7 +332,7 @@ def flow_deps(settings: Settings, hasher: CountingHasher) -> AccountDeps:
     )
 
 
-async def sign_up(deps: AccountDeps, db: Database, username: str) -> None:
+async def sign_up(deps: Deps, db: Database, username: str) -> None:
     async with (
         prepare_registration(
             deps, username=username, email=None, name="N", password=PASSWORD, client=CLIENT

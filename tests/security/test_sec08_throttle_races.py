@@ -24,7 +24,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from lwa_accounts.clock import FixedClock
-from lwa_accounts.flows.accounts import AccountDeps, PasswordCheck, check_password, register
+from lwa_accounts.flows.accounts import Deps, PasswordCheck, check_password, register
 from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
@@ -316,7 +316,7 @@ async def test_sec08_a_right_password_behind_in_flight_wrong_ones_does_not_sign_
     await database.upgrade()
     client = ClientInfo(ip="198.51.100.7", user_agent="pytest")
     deps = [
-        AccountDeps(
+        Deps(
             settings=settings,
             hasher=hasher,
             throttle=throttle,

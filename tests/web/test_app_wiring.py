@@ -37,7 +37,7 @@ async def test_the_given_hasher_serves_registration_and_sign_in(tmp_path: Path) 
     async with LifespanManager(app) as manager:
         services: Services = app.state.services
         assert services.hasher is hasher
-        assert services.accounts.hasher is hasher
+        assert services.deps.hasher is hasher
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             account = {"username": "ada", "name": "Ada", "password": PASSWORD}

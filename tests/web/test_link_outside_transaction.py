@@ -17,7 +17,8 @@ import pytest
 from fastapi import FastAPI
 
 from lwa_accounts.flows.amazon import hash_secret
-from lwa_accounts.store.db import Database, Stores
+from lwa_accounts.interfaces import Stores
+from lwa_accounts.store.db import Database
 from lwa_accounts.web.services import Services
 from tests.e2e.amazon_harness import e2e_settings, register_password_account, running
 from tests.tv.harness import PASSWORD, DeviceEnv, device_env, device_settings
@@ -35,7 +36,7 @@ class Spy:
         self.database: Database = services.database
         self.locked: list[bool] = []
         self.meanwhile: Meanwhile | None = None
-        hasher = services.accounts.hasher
+        hasher = services.deps.hasher
         real_verify = hasher.verify
 
         async def verify(password_hash: str, password: str) -> bool:
@@ -151,7 +152,7 @@ async def test_activate_link_verifies_outside_the_transaction(
     assert changed.status_code == 401  # checked against a password that is no longer the one
     async with spy.database.transaction() as stores:  # put the real password back
         await stores.accounts.update(
-            local["id"], password_hash=await env.app.state.services.accounts.hasher.hash(PASSWORD)
+            local["id"], password_hash=await env.app.state.services.deps.hasher.hash(PASSWORD)
         )
     wrong = await env.phone_form("/activate/link", {"code": code, "password": "wrong-pass1"})
     assert wrong.status_code == 401

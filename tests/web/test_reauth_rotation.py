@@ -169,7 +169,7 @@ async def test_change_password_hashes_outside_the_transaction(
 ) -> None:
     async with _signed_in(tmp_path) as (app, client):
         database = database_of(app)
-        hasher = app.state.services.accounts.hasher
+        hasher = app.state.services.deps.hasher
         locked: list[tuple[str, bool]] = []
         real_verify, real_hash = hasher.verify, hasher.hash
 

@@ -7,7 +7,7 @@ transaction, with ``AmazonClient.verify_and_fetch`` (tokeninfo ``aud`` in the al
 then the profile), so a slow or failing Amazon holds no database lock and writes nothing;
 refused tokens are audited with :func:`audit_refused_token`.
 
-Entry points (``deps`` is the account system's ``AccountDeps``):
+Entry points (``deps`` is the account system's ``Deps``):
 
 ``sign_in_with_profile(stores, deps, profile, *, client, kind, device_name, binding)``
     -> ``SignedInWithAmazon(created, signed_in)`` | ``LinkRequired`` |
@@ -121,7 +121,7 @@ from lwa_accounts.errors import (
     ValidationFailed,
 )
 from lwa_accounts.flows.accounts import (
-    AccountDeps,
+    Deps,
     PasswordCheck,
     Refused,
     check_password,
@@ -138,7 +138,7 @@ from lwa_accounts.flows.amazon_profile import (
     username_base,
 )
 from lwa_accounts.flows.sessions import ClientInfo, SignedIn, start_session
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 
 # Audit event kinds (stable strings: `lwa-accounts audit` prints them).
 SIGNED_IN = "amazon.signed_in"
@@ -209,14 +209,14 @@ def hash_secret(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def policy_of(deps: AccountDeps) -> Policy:
+def policy_of(deps: Deps) -> Policy:
     return Policy(
         signup=deps.settings.amazon_signup,
         required_fields=frozenset(deps.settings.amazon_required_fields),
     )
 
 
-def sync_policy_of(deps: AccountDeps) -> SyncPolicy:
+def sync_policy_of(deps: Deps) -> SyncPolicy:
     return SyncPolicy(
         name=deps.settings.profile_sync_name, postal_code=deps.settings.profile_sync_postal_code
     )
@@ -224,7 +224,7 @@ def sync_policy_of(deps: AccountDeps) -> SyncPolicy:
 
 async def _sync(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     account: Account,
     link: AmazonLink,
     profile: AmazonProfile,
@@ -244,7 +244,7 @@ async def _sync(
 
 async def audit_event(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     kind: str,
     *,
     client: ClientInfo,
@@ -267,7 +267,7 @@ async def audit_event(
 
 async def _refuse(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     error: LwaAccountsError,
     *,
     client: ClientInfo,
@@ -286,16 +286,14 @@ async def _refuse(
     return Refused(error)
 
 
-async def audit_refusal(
-    stores: Stores, deps: AccountDeps, reason: str, *, client: ClientInfo
-) -> None:
+async def audit_refusal(stores: Stores, deps: Deps, reason: str, *, client: ClientInfo) -> None:
     """Audit a refused attempt that never reached a flow (e.g. a forged or replayed
     callback ``state``)."""
     await audit_event(stores, deps, REFUSED, client=client, detail=f"reason={reason}")
 
 
 async def audit_refused_token(
-    stores: Stores, deps: AccountDeps, error: AmazonError, *, client: ClientInfo
+    stores: Stores, deps: Deps, error: AmazonError, *, client: ClientInfo
 ) -> None:
     """Audit a token Amazon's checks refused (another app's, expired, unknown)."""
     await audit_refusal(stores, deps, error.code, client=client)
@@ -353,7 +351,7 @@ def _new_link(
     account_id: str,
     profile: AmazonProfile,
     prefill: Prefill,
-    deps: AccountDeps,
+    deps: Deps,
     *,
     postal_code: str | None,
 ) -> AmazonLink:
@@ -379,7 +377,7 @@ def _new_link(
 
 async def _start(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     account: Account,
     profile: AmazonProfile,
     *,
@@ -415,7 +413,7 @@ async def _start(
 
 async def sign_in_with_profile(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     profile: AmazonProfile,
     *,
     client: ClientInfo,
@@ -470,7 +468,7 @@ def _saw_concurrent_link(facts: Facts) -> bool:
 
 
 async def _audit_conflict(
-    stores: Stores, deps: AccountDeps, profile: AmazonProfile, client: ClientInfo, reason: str
+    stores: Stores, deps: Deps, profile: AmazonProfile, client: ClientInfo, reason: str
 ) -> None:
     # Lost the create-and-link race to a parallel first sign-in of the same Amazon user;
     # counted so the race (and how often it happens) is visible in `lwa-accounts audit`.
@@ -481,7 +479,7 @@ async def _audit_conflict(
 
 async def _act(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     decision: Decision,
     *,
     profile: AmazonProfile,
@@ -583,7 +581,7 @@ async def _act(
 
 async def _create_linked_account(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     profile: AmazonProfile,
     prefill: Prefill,
     *,
@@ -612,7 +610,7 @@ async def _create_linked_account(
 
 async def _new_flow(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow_kind: Literal["link", "registration"],
     profile: AmazonProfile,
     *,
@@ -671,7 +669,7 @@ def _well_formed(flow_id: str) -> bool:
 
 async def _load_flow(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow_id: str,
     *,
     client: ClientInfo,
@@ -701,7 +699,7 @@ async def _load_flow(
 
 
 async def get_flow(
-    stores: Stores, deps: AccountDeps, flow_id: str, *, binding: str | None, client: ClientInfo
+    stores: Stores, deps: Deps, flow_id: str, *, binding: str | None, client: ClientInfo
 ) -> PendingFlow | Refused:
     """A pending flow of this browser/device (for rendering its page)."""
     return await _load_flow(
@@ -711,7 +709,7 @@ async def get_flow(
 
 async def switch_to_registration(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow_id: str,
     *,
     client: ClientInfo,
@@ -755,7 +753,7 @@ async def switch_to_registration(
     return switched
 
 
-def registration_fields(flow: PendingFlow, deps: AccountDeps) -> tuple[Prefill, frozenset[str]]:
+def registration_fields(flow: PendingFlow, deps: Deps) -> tuple[Prefill, frozenset[str]]:
     """What a registration form for this flow shows prefilled and requires."""
     prefill = checked_prefill(flow.profile)
     if flow.kind == "link":
@@ -769,7 +767,7 @@ def registration_fields(flow: PendingFlow, deps: AccountDeps) -> tuple[Prefill, 
 
 async def _finish(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow: PendingFlow,
     account: Account,
     *,
@@ -809,7 +807,7 @@ class LinkAttempt:
 
 async def confirm_link(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow_id: str,
     password: str,
     *,
@@ -836,7 +834,7 @@ async def confirm_link(
 
 async def begin_link(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow_id: str,
     *,
     client: ClientInfo,
@@ -871,7 +869,7 @@ async def begin_link(
 
 
 async def check_link_password(
-    deps: AccountDeps, attempt: LinkAttempt, password: str, *, client: ClientInfo
+    deps: Deps, attempt: LinkAttempt, password: str, *, client: ClientInfo
 ) -> PasswordCheck:
     """Throttle (the attempt reserved before argon2) and argon2 against the target
     account; touches no database."""
@@ -886,7 +884,7 @@ async def check_link_password(
 
 async def finish_link(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     attempt: LinkAttempt,
     check: PasswordCheck,
     *,
@@ -937,7 +935,7 @@ async def finish_link(
 
 async def _link_proven(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow: PendingFlow,
     account: Account,
     *,
@@ -1024,7 +1022,7 @@ def _check_registration(form: RegistrationForm, required: frozenset[str]) -> Reg
 
 async def complete_registration(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     flow_id: str,
     form: RegistrationForm,
     *,
@@ -1079,7 +1077,7 @@ async def complete_registration(
 
 
 async def collect_completed_flow(
-    stores: Stores, deps: AccountDeps, flow_id: str, *, client: ClientInfo
+    stores: Stores, deps: Deps, flow_id: str, *, client: ClientInfo
 ) -> SignedInWithAmazon | PendingFlow | Refused:
     """The originating device's poll: its new session once (after completion elsewhere),
     the flow while still pending, FlowExpired afterwards.
@@ -1117,7 +1115,7 @@ async def collect_completed_flow(
 
 async def _require_recent_auth(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     *,
     session: Session,
     account: Account,
@@ -1145,7 +1143,7 @@ class Attached:
 
 async def attach_amazon(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     profile: AmazonProfile,
     *,
     session: Session,
@@ -1224,7 +1222,7 @@ async def attach_amazon(
 
 async def detach_amazon(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     *,
     session: Session,
     account: Account,

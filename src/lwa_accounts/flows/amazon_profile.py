@@ -29,7 +29,7 @@ from lwa_accounts.core.validation import (
     validate_name,
 )
 from lwa_accounts.errors import EmailTaken
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 
 POSTAL_CODE_MAX = 32
 USERNAME_TRIES = 20

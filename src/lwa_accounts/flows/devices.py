@@ -26,7 +26,7 @@ from lwa_accounts.flows.accounts import Refused
 from lwa_accounts.flows.sessions import ClientInfo, SignedIn, start_session
 from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.settings import Settings
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 from lwa_accounts.throttle import Bucket, Throttle
 
 GRANT_ID_PREFIX = "dgr_"

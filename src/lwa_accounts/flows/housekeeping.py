@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 
 # The keys of purge()'s counts, in the order rows are deleted.
 KINDS = ("sessions", "devices", "pending_flows")

@@ -10,27 +10,15 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
-from lwa_accounts.core.models import Account, AuditEvent, Session, SessionKind
+from lwa_accounts.core.models import Account, Session, SessionKind
 from lwa_accounts.errors import AccountDisabled
-from lwa_accounts.interfaces import Clock
-from lwa_accounts.store.db import Stores
-
-# Audit event kinds written here (stable strings: the audit CLI filters on them).
-SESSION_STARTED = "session.started"
-SESSION_ENDED = "session.ended"
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Tx
 
 DEVICE_NAME_MAX = 100
 # Control, format (incl. bidi overrides), surrogate, private-use and unassigned characters.
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 USER_AGENT_MAX = 512
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """Who is asking: the request context flows record (never trusted for decisions)."""
-
-    ip: str | None = None
-    user_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,55 +31,40 @@ class SignedIn:
 
 
 async def start_session(
-    stores: Stores,
+    tx: Tx,
     account: Account,
     *,
     kind: SessionKind,
     device_name: str | None = None,
-    user_agent: str | None = None,
-    ip: str | None = None,
     method: str = "password",
 ) -> SignedIn:
     """Create a fresh session (never reuses a token: no fixation) and audit it.
 
     ``method`` says how the person proved who they are (``password``, ``amazon``,
-    ``device``...); it goes only into the audit log.
+    ``device``...); it goes only into the audit log. The client's IP and user agent are the
+    request's (``tx.client``).
     """
     if account.disabled:
         raise AccountDisabled()
-    token, session = await stores.sessions.create(
+    token, session = await tx.sessions.create(
         account.id,
         kind,
         device_name=_clip(device_name, DEVICE_NAME_MAX),
-        user_agent=_clip(user_agent, USER_AGENT_MAX),
-        ip=ip,
+        user_agent=_clip(tx.client.user_agent, USER_AGENT_MAX),
+        ip=tx.client.ip,
     )
-    await stores.audit.record(
-        AuditEvent(
-            kind=SESSION_STARTED,
-            at=session.created_at,
-            account_id=account.id,
-            ip=ip,
-            detail=f"method={method} kind={kind} session={session.id}",
-        )
+    tx.audit(
+        Event.SESSION_STARTED,
+        account_id=account.id,
+        detail=f"method={method} kind={kind} session={session.id}",
     )
     return SignedIn(token=token, session=session, account=account)
 
 
-async def end_session(
-    stores: Stores, session: Session, *, client: ClientInfo, clock: Clock
-) -> bool:
+async def end_session(tx: Tx, session: Session) -> bool:
     """Sign out one session; False if it had already ended."""
-    ended = await stores.sessions.revoke(session.account_id, session.id)
-    await stores.audit.record(
-        AuditEvent(
-            kind=SESSION_ENDED,
-            at=clock.now(),
-            account_id=session.account_id,
-            ip=client.ip,
-            detail=f"session={session.id}",
-        )
-    )
+    ended = await tx.sessions.revoke(session.account_id, session.id)
+    tx.audit(Event.SESSION_ENDED, account_id=session.account_id, detail=f"session={session.id}")
     return ended
 
 

@@ -35,7 +35,7 @@ from lwa_accounts.errors import (
     NotFound,
     SlowDown,
 )
-from lwa_accounts.flows.accounts import AccountDeps, Refused
+from lwa_accounts.flows.accounts import Deps, Refused
 from lwa_accounts.flows.amazon import (
     LinkRequired,
     RegistrationRequired,
@@ -47,7 +47,7 @@ from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.flows.tv_handoff import HandOffOffer, offer_handoff
 from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.settings import Settings
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 
 ID_BYTES = 32
 ID_MAX = 100
@@ -206,7 +206,7 @@ class NeedsPhone:
 async def finish_sign_in(
     stores: Stores,
     devices: DeviceStore,
-    deps: AccountDeps,
+    deps: Deps,
     auth: dg.AmazonAuthorization,
     profile: AmazonProfile,
     *,

@@ -47,14 +47,14 @@ from lwa_accounts.errors import (
     InvalidUserCode,
     LwaAccountsError,
 )
-from lwa_accounts.flows.accounts import AccountDeps, Refused
+from lwa_accounts.flows.accounts import Deps, Refused
 from lwa_accounts.flows.amazon import REFUSED, LinkAttempt, audit_event, begin_link, get_flow
 from lwa_accounts.flows.devices import FoundCode, new_grant_record
 from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.sealing import Purpose, SealBroken, Sealer
 from lwa_accounts.settings import Settings
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 
 FLOW_ID_MAX = 100
 HANDOFF_AMAZON_PROVEN = "amazon.handoff_proven"
@@ -213,7 +213,7 @@ def proof_matches(proof: AmazonProof | None, found: FoundCode, flow: PendingFlow
 
 async def _refuse(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     error: LwaAccountsError,
     flow: PendingFlow,
     profile: AmazonProfile | None,
@@ -236,7 +236,7 @@ async def _refuse(
 
 async def prove_amazon(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     found: FoundCode,
     flow: PendingFlow,
     profile: AmazonProfile,
@@ -269,7 +269,7 @@ async def prove_amazon(
 
 async def begin_handoff_link(
     stores: Stores,
-    deps: AccountDeps,
+    deps: Deps,
     settings: Settings,
     found: FoundCode,
     *,

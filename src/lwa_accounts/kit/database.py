@@ -12,7 +12,7 @@ from lwa_accounts.kit.accounts import ForeignAccountStore
 from lwa_accounts.kit.mapping import UsersTableMapping
 from lwa_accounts.kit.sessions import ForeignAccountSessionStore
 from lwa_accounts.settings import Settings
-from lwa_accounts.store.db import Database, Stores
+from lwa_accounts.store.db import Database, SqlStores
 
 
 class KitDatabase(Database):
@@ -35,11 +35,11 @@ class KitDatabase(Database):
         """The product's migrations, then drop our foreign keys to ``accounts``."""
         await migrate.upgrade(self.url)
 
-    def stores(self, connection: AsyncConnection) -> Stores:
+    def stores(self, connection: AsyncConnection) -> SqlStores:
         # Annotated so mypy proves the kit's stores satisfy the interfaces.
         accounts: AccountStore = ForeignAccountStore(connection, self.clock, self.mapping)
         sessions: SessionStore = ForeignAccountSessionStore(
             connection, self.clock, self.settings, accounts
         )
-        # replace(): stores added to Stores later keep their default implementation.
+        # replace(): stores added to SqlStores later keep their default implementation.
         return replace(super().stores(connection), accounts=accounts, sessions=sessions)

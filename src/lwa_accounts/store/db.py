@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Stores:
-    """The stores of one transaction. They never commit: ``Database.transaction`` does."""
+class SqlStores:
+    """The stores of one transaction (``interfaces.Stores``). They never commit:
+    ``Database.transaction`` does."""
 
     accounts: AccountStore
     sessions: SessionStore
@@ -70,6 +71,7 @@ class Database:
         self.sqlite_busy_timeout = sqlite_busy_timeout(url) if self._sqlite_writer else 0.0
         # One warning per outage of this process, not a traceback per refused request.
         self.outages = OutageLog("database", logger)
+        self.sealer = Sealer(settings)  # derives its keys once, not per transaction
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Database:
@@ -88,7 +90,7 @@ class Database:
             raise unavailable from error
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Stores]:
+    async def transaction(self) -> AsyncIterator[SqlStores]:
         """One transaction: commits on normal exit, rolls back if the block raises.
 
         Raises ``DatabaseUnavailable`` when the database is down, unreachable or busy past
@@ -154,15 +156,15 @@ class Database:
         finally:
             self._sqlite_writer.release()
 
-    def stores(self, connection: AsyncConnection) -> Stores:
+    def stores(self, connection: AsyncConnection) -> SqlStores:
         """Stores bound to ``connection``, which must already be in a transaction."""
-        return Stores(
+        return SqlStores(
             accounts=SqlAccountStore(connection, self.clock),
             sessions=SqlSessionStore(connection, self.clock, self.settings),
             audit=SqlAuditLog(connection),
             identities=SqlIdentityStore(connection),
             pending_flows=SqlPendingFlowStore(connection),
-            devices=SqlDeviceStore(connection, Sealer(self.settings)),
+            devices=SqlDeviceStore(connection, self.sealer),
         )
 
     async def dispose(self) -> None:

@@ -41,7 +41,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Literal
 
 from limits import parse, parse_many
@@ -169,6 +169,9 @@ class Throttle:
         self._password_per_ip = parse(settings.password_limit_per_ip)
         self._password_per_account = parse_many(settings.password_limit_per_account)
         self._registration_per_ip = parse(settings.registration_limit_per_ip)
+        self._user_code_per_ip = parse(settings.user_code_limit_per_ip)
+        self._user_code_per_code = parse(settings.user_code_limit_per_code)
+        self._device_start_per_ip = parse(settings.device_start_limit_per_ip)
 
     @property
     def storage_name(self) -> str:
@@ -195,6 +198,18 @@ class Throttle:
         if not ip:
             return []
         return [Bucket("register:ip", self._registration_per_ip, ip)]
+
+    def user_code_buckets(self, code: str | None, ip: str | None) -> list[Bucket]:
+        """User-code entry on /activate: per IP and per code (security.md item 15)."""
+        buckets = []
+        if ip:
+            buckets.append(Bucket("user_code:ip", self._user_code_per_ip, ip))
+        if code:
+            buckets.append(Bucket("user_code:code", self._user_code_per_code, code))
+        return buckets
+
+    def device_start_buckets(self, ip: str | None) -> list[Bucket]:
+        return [Bucket("device_start:ip", self._device_start_per_ip, ip)] if ip else []
 
     # ---- generic operations -------------------------------------------------------------
 
@@ -257,6 +272,21 @@ class Throttle:
     async def peek_password(self, account_key: str, ip: str | None) -> None:
         """Refuse early (TooManyAttempts) when the account's or the IP's budget is spent."""
         await self.peek(self.password_buckets(account_key, ip))
+
+    # ---- the other named attempts (what flows call: they never see buckets) --------------
+
+    def reserving_registration(self, ip: str | None) -> AbstractAsyncContextManager[Reservation]:
+        """One registration from the IP's budget for the block: kept when it ends normally,
+        given back when it raises, so the limit counts accounts actually created."""
+        return self.reserving(self.registration_buckets(ip), on_error="give_back")
+
+    async def count_user_code(self, code: str | None, ip: str | None) -> None:
+        """A user-code lookup, counted whether or not it finds a code (TooManyAttempts)."""
+        await self.consume(self.user_code_buckets(code, ip))
+
+    async def count_device_start(self, ip: str | None) -> None:
+        """An anonymous device sign-in start, counted whether or not it succeeds."""
+        await self.consume(self.device_start_buckets(ip))
 
     async def aclose(self) -> None:
         await self._store.aclose()

@@ -32,5 +32,5 @@ async def verify_token(services: Services, access_token: str, client: ClientInfo
         raise
     except AmazonError as error:
         async with services.database.transaction() as stores:
-            await audit_refused_token(stores, services.accounts, error, client=client)
+            await audit_refused_token(stores, services.deps, error, client=client)
         raise

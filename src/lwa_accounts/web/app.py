@@ -15,7 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.emulator.app import create_app as create_emulator
 from lwa_accounts.emulator.config import EmulatorConfig
-from lwa_accounts.flows.accounts import AccountDeps
+from lwa_accounts.flows.context import Deps
 from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
@@ -95,7 +95,7 @@ def create_app(
                 hasher=password_hasher,
                 throttle=throttle,
                 clock=clock,
-                accounts=AccountDeps(
+                deps=Deps(
                     settings=settings,
                     hasher=password_hasher,
                     throttle=throttle,

@@ -8,9 +8,9 @@ from starlette.requests import Request
 
 from lwa_accounts.core.models import Account, Session
 from lwa_accounts.errors import NotAuthenticated
-from lwa_accounts.flows.sessions import ClientInfo
-from lwa_accounts.store.db import Stores
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.web.cookies import session_token
+from lwa_accounts.web.services import client_info as client_info
 from lwa_accounts.web.services import get_services
 
 TOKEN_MAX = 256
@@ -33,15 +33,6 @@ class Caller:
     via_cookie: bool
 
 
-def client_info(request: Request) -> ClientInfo:
-    """The client's address: the peer's, or the one a configured trusted proxy forwarded
-    (``LWA_ACCOUNTS_TRUSTED_PROXIES``, applied by the app's proxy-headers middleware).
-    Per-IP limits and the audit log use it."""
-    ip = request.client.host if request.client else None
-    user_agent = request.headers.get("user-agent")
-    return ClientInfo(ip=ip, user_agent=user_agent[:512] if user_agent else None)
-
-
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
@@ -53,7 +44,7 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
-async def authenticate(stores: Stores, request: Request, *, allow_cookie: bool) -> Caller:
+async def authenticate(tx: Tx, request: Request, *, allow_cookie: bool) -> Caller:
     """The live session behind the bearer token (or, when allowed, the session cookie).
 
     Cookies are allowed only where a cross-site request could not change anything (GET),
@@ -67,20 +58,20 @@ async def authenticate(stores: Stores, request: Request, *, allow_cookie: bool) 
         via_cookie = token is not None
     if token is None:
         raise NotAuthenticated()
-    resolved = await stores.sessions.resolve(token[:TOKEN_MAX])
+    resolved = await tx.sessions.resolve(token[:TOKEN_MAX])
     if resolved is None:
         raise NotAuthenticated("The session is unknown, expired or signed out.")
     session, account = resolved
     return Caller(session=session, account=account, via_cookie=via_cookie)
 
 
-async def optional_browser_caller(stores: Stores, request: Request) -> Caller | None:
+async def optional_browser_caller(tx: Tx, request: Request) -> Caller | None:
     """The signed-in browser, if any (pages)."""
     settings = get_services(request).settings
     token = session_token(request, settings)
     if token is None:
         return None
-    resolved = await stores.sessions.resolve(token[:TOKEN_MAX])
+    resolved = await tx.sessions.resolve(token[:TOKEN_MAX])
     if resolved is None:
         return None
     session, account = resolved

@@ -10,9 +10,8 @@ from typing import Any
 
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.errors import LwaAccountsError, ValidationFailed
-from lwa_accounts.flows.accounts import AccountDeps
+from lwa_accounts.flows.context import ClientInfo, Context, Deps
 from lwa_accounts.flows.accounts import register as register_account
-from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import Settings, load_settings
 from lwa_accounts.store.db import Database
@@ -104,22 +103,17 @@ async def _create_async(
         if settings.is_development:
             await database.upgrade()
         hasher = Argon2Hasher(settings)
-        deps = AccountDeps(
+        deps = Deps(
             settings=settings,
             hasher=hasher,
             throttle=throttle,
             clock=database.clock,
             common_passwords=common_passwords(),
         )
-        async with database.transaction() as stores:
+        ctx = Context(deps, database, ClientInfo(ip=None, user_agent="lwa-accounts cli"))
+        async with ctx.transaction() as tx:
             account = await register_account(
-                stores,
-                deps,
-                username=username,
-                email=email,
-                name=name,
-                password=password,
-                client=ClientInfo(ip=None, user_agent="lwa-accounts cli"),
+                tx, username=username, email=email, name=name, password=password
             )
         return account.id
     finally:

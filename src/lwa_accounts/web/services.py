@@ -1,4 +1,5 @@
-"""The per-process services every request handler reaches through ``request.app.state``."""
+"""The per-process services every request handler reaches through ``request.app.state``,
+and the one place a request's flow context is built (``request_context``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 from starlette.requests import Request
 
-from lwa_accounts.flows.accounts import AccountDeps
+from lwa_accounts.flows.context import ClientInfo, Context, Deps
 from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.settings import Settings
@@ -22,7 +23,7 @@ class Services:
     hasher: PasswordHasher
     throttle: Throttle
     clock: Clock
-    accounts: AccountDeps
+    deps: Deps  # what every flow needs; built once per process
     # Injected by tests (the emulator as a transport); None means real network I/O.
     amazon_transport: httpx.AsyncBaseTransport | None = None
     # The one pooled Login with Amazon client of this process (issue 5).
@@ -32,3 +33,18 @@ class Services:
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def client_info(request: Request) -> ClientInfo:
+    """The client's address: the peer's, or the one a configured trusted proxy forwarded
+    (``LWA_ACCOUNTS_TRUSTED_PROXIES``, applied by the app's proxy-headers middleware).
+    Per-IP limits and the audit log use it."""
+    ip = request.client.host if request.client else None
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(ip=ip, user_agent=user_agent[:512] if user_agent else None)
+
+
+def request_context(request: Request) -> Context:
+    """The flows' context for this request: the process's deps and database, the client."""
+    services = get_services(request)
+    return Context(deps=services.deps, database=services.database, client=client_info(request))

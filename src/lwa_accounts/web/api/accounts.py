@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from lwa_accounts.flows.accounts import create_prepared, prepare_registration
 from lwa_accounts.web.api.models import AccountEnvelope, RegisterRequest, account_json, problems
-from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
-from lwa_accounts.web.services import get_services
+from lwa_accounts.flows.phases import register_with_password
+from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
+from lwa_accounts.web.services import request_context
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -25,22 +25,14 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
     ),
 )
 async def create_account(body: RegisterRequest, request: Request) -> AccountEnvelope:
-    services = get_services(request)
-    client = client_info(request)
     # argon2 before the transaction: no connection or write lock is held while hashing.
-    # The per-IP reservation is given back if anything up to the commit fails.
-    async with (
-        prepare_registration(
-            services.accounts,
-            username=body.username,
-            email=body.email,
-            name=body.name,
-            password=body.password,
-            client=client,
-        ) as prepared,
-        services.database.transaction() as stores,
-    ):
-        account = await create_prepared(stores, services.accounts, prepared, client)
+    account = await register_with_password(
+        request_context(request),
+        username=body.username,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+    )
     return AccountEnvelope(account=account_json(account))
 
 
@@ -53,8 +45,7 @@ async def create_account(body: RegisterRequest, request: Request) -> AccountEnve
     description="Bearer token (devices) or the browser's session cookie.",
 )
 async def me(request: Request) -> AccountEnvelope:
-    services = get_services(request)
-    async with services.database.transaction() as stores:
-        caller = await authenticate(stores, request, allow_cookie=True)
-        link = await stores.identities.get_for_account(caller.account.id)
+    async with request_context(request).transaction() as tx:
+        caller = await authenticate(tx, request, allow_cookie=True)
+        link = await tx.identities.get_for_account(caller.account.id)
     return AccountEnvelope(account=account_json(caller.account, link))

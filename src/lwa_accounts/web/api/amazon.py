@@ -21,7 +21,7 @@ from pydantic.config import JsonDict
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, USERNAME_MAX
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import AccountDeps, Refused, unwrap
+from lwa_accounts.flows.accounts import Deps, Refused, unwrap
 from lwa_accounts.flows.amazon import (
     FlowCompleted,
     LinkRequired,
@@ -29,7 +29,7 @@ from lwa_accounts.flows.amazon import (
     RegistrationRequired,
     SignedInWithAmazon,
 )
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 from lwa_accounts.web.amazon_edge import verify_token
 from lwa_accounts.web.api.models import (
     AccountOut,
@@ -262,7 +262,7 @@ async def finish_flow(
     return rendered
 
 
-async def flow_json(stores: Stores, deps: AccountDeps, flow_id: str, flow: PendingFlow) -> FlowOut:
+async def flow_json(stores: Stores, deps: Deps, flow_id: str, flow: PendingFlow) -> FlowOut:
     if flow.kind == "link":
         target = await stores.accounts.get(flow.target_account_id or "")
         return FlowOut(
@@ -344,7 +344,7 @@ async def sign_in_with_amazon(
     async with services.database.transaction() as stores:
         outcome = await amazon.sign_in_with_profile(
             stores,
-            services.accounts,
+            services.deps,
             profile,
             client=client,
             kind="device",
@@ -354,7 +354,7 @@ async def sign_in_with_amazon(
         if isinstance(outcome, SignedInWithAmazon):
             rendered = await signed_in_json(stores, outcome)
         elif isinstance(outcome, LinkRequired | RegistrationRequired):
-            flow = await flow_json(stores, services.accounts, outcome.flow_id, outcome.flow)
+            flow = await flow_json(stores, services.deps, outcome.flow_id, outcome.flow)
             rendered = (
                 LinkRequiredOut(flow=flow)
                 if isinstance(outcome, LinkRequired)
@@ -385,13 +385,11 @@ async def poll_flow(
     flow_id = body.flow_id
     async with services.database.transaction() as stores:
         outcome = await amazon.collect_completed_flow(
-            stores, services.accounts, flow_id, client=client_info(request)
+            stores, services.deps, flow_id, client=client_info(request)
         )
         rendered: FlowPendingOut | AmazonSignedInOut | None = None
         if isinstance(outcome, PendingFlow):
-            rendered = FlowPendingOut(
-                flow=await flow_json(stores, services.accounts, flow_id, outcome)
-            )
+            rendered = FlowPendingOut(flow=await flow_json(stores, services.deps, flow_id, outcome))
         elif isinstance(outcome, SignedInWithAmazon):
             rendered = await signed_in_json(stores, outcome)
     unwrap(outcome)
@@ -417,15 +415,13 @@ async def link_flow(body: LinkRequest, request: Request) -> AmazonSignedInOut:
     services = get_services(request)
     client = client_info(request)
     async with services.database.transaction() as stores:
-        begun = await amazon.begin_link(stores, services.accounts, body.flow_id, client=client)
+        begun = await amazon.begin_link(stores, services.deps, body.flow_id, client=client)
     attempt = unwrap(begun)
     # argon2 outside any transaction; finish_link re-checks the flow and the password.
-    check = await amazon.check_link_password(
-        services.accounts, attempt, body.password, client=client
-    )
+    check = await amazon.check_link_password(services.deps, attempt, body.password, client=client)
 
     async def finish(stores: Stores) -> FlowFinish:
-        return await amazon.finish_link(stores, services.accounts, attempt, check, client=client)
+        return await amazon.finish_link(stores, services.deps, attempt, check, client=client)
 
     return await finish_flow(services, finish)
 
@@ -450,7 +446,7 @@ async def register_flow(body: FlowRegisterRequest, request: Request) -> AmazonSi
 
     async def finish(stores: Stores) -> FlowFinish:
         return await amazon.complete_registration(
-            stores, services.accounts, body.flow_id, form, client=client_info(request)
+            stores, services.deps, body.flow_id, form, client=client_info(request)
         )
 
     return await finish_flow(services, finish)
@@ -479,7 +475,7 @@ async def attach(body: AttachRequest, request: Request) -> AccountWithAmazonOut:
     async with services.database.transaction() as stores:
         outcome = await amazon.attach_amazon(
             stores,
-            services.accounts,
+            services.deps,
             profile,
             session=caller.session,
             account=caller.account,
@@ -509,7 +505,7 @@ async def detach(
         caller = await authenticate(stores, request, allow_cookie=False)
         refused = await amazon.detach_amazon(
             stores,
-            services.accounts,
+            services.deps,
             session=caller.session,
             account=caller.account,
             password=body.password if body else None,

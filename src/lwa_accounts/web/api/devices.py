@@ -45,7 +45,7 @@ from lwa_accounts.flows.devices import (
 from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.flows.tv_handoff import HandOffOffer, activate_url, offer_handoff, qr_svg
 from lwa_accounts.interfaces import AmazonDeviceClient, DeviceStore
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.api.amazon import AmazonSignedInOut, FlowOut, flow_json, signed_in_json
 from lwa_accounts.web.api.models import (
@@ -231,7 +231,7 @@ async def poll_amazon_authorization(body: AuthorizationPollRequest, request: Req
         raise
     async with device_transaction(services) as (stores, devices):
         outcome = await tv_amazon.finish_sign_in(
-            stores, devices, services.accounts, auth, profile, client=client
+            stores, devices, services.deps, auth, profile, client=client
         )
         if isinstance(outcome, SignedInWithAmazon):
             return await _signed_in_response(stores, outcome)
@@ -241,7 +241,7 @@ async def poll_amazon_authorization(body: AuthorizationPollRequest, request: Req
                 result="link_required"
                 if isinstance(pending, LinkRequired)
                 else "registration_required",
-                flow=await flow_json(stores, services.accounts, pending.flow_id, pending.flow),
+                flow=await flow_json(stores, services.deps, pending.flow_id, pending.flow),
                 handoff=_handoff_json(outcome.handoff),
             )
             return JSONResponse(needs_phone.model_dump(mode="json"), headers=_NO_STORE)
@@ -410,7 +410,7 @@ async def create_handoff(body: FlowRequest, request: Request) -> JSONResponse:
     client = client_info(request)
     flow_id = body.flow_id
     async with device_transaction(services) as (stores, devices):
-        flow = await get_flow(stores, services.accounts, flow_id, binding=None, client=client)
+        flow = await get_flow(stores, services.deps, flow_id, binding=None, client=client)
         if isinstance(flow, Refused):
             offer: HandOffOffer | Refused = flow
         elif flow.session_kind != "device":

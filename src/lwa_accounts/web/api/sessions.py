@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from lwa_accounts.flows.accounts import list_sessions, revoke_session, unwrap
+from lwa_accounts.flows.accounts import list_sessions, revoke_session
 from lwa_accounts.flows.accounts import sign_out as sign_out_flow
+from lwa_accounts.flows.phases import password_sign_in
 from lwa_accounts.web.api.models import (
     SessionList,
     SessionTokenOut,
@@ -15,9 +16,8 @@ from lwa_accounts.web.api.models import (
     problems,
     session_json,
 )
-from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
-from lwa_accounts.web.services import get_services
-from lwa_accounts.web.signin import password_sign_in
+from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
+from lwa_accounts.web.services import request_context
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
@@ -35,19 +35,16 @@ router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
     ),
 )
 async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
-    services = get_services(request)
-    outcome = await password_sign_in(
-        services,
+    ctx = request_context(request)
+    signed_in = await password_sign_in(
+        ctx,
         login=body.username,
         password=body.password,
         kind="device",
         device_name=body.device_name,
-        client=client_info(request),
     )
-    # After the commit: a refusal's audit event is kept, then the error is raised.
-    signed_in = unwrap(outcome)
-    async with services.database.transaction() as stores:
-        link = await stores.identities.get_for_account(signed_in.account.id)
+    async with ctx.transaction() as tx:
+        link = await tx.identities.get_for_account(signed_in.account.id)
     return SignedInOut(
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
         account=account_json(signed_in.account, link),
@@ -62,10 +59,9 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
     openapi_extra=BEARER_SECURITY,
 )
 async def get_sessions(request: Request) -> SessionList:
-    services = get_services(request)
-    async with services.database.transaction() as stores:
-        caller = await authenticate(stores, request, allow_cookie=True)
-        sessions = await list_sessions(stores, caller.account)
+    async with request_context(request).transaction() as tx:
+        caller = await authenticate(tx, request, allow_cookie=True)
+        sessions = await list_sessions(tx, caller.account)
     return SessionList(
         sessions=[session_json(s, current_session_id=caller.session.id) for s in sessions]
     )
@@ -79,10 +75,9 @@ async def get_sessions(request: Request) -> SessionList:
     openapi_extra=BEARER_SECURITY,
 )
 async def delete_current_session(request: Request) -> Response:
-    services = get_services(request)
-    async with services.database.transaction() as stores:
-        caller = await authenticate(stores, request, allow_cookie=False)
-        await sign_out_flow(stores, services.accounts, caller.session, client_info(request))
+    async with request_context(request).transaction() as tx:
+        caller = await authenticate(tx, request, allow_cookie=False)
+        await sign_out_flow(tx, caller.session)
     return Response(status_code=204)
 
 
@@ -94,14 +89,7 @@ async def delete_current_session(request: Request) -> Response:
     openapi_extra=BEARER_SECURITY,
 )
 async def delete_session(session_id: str, request: Request) -> Response:
-    services = get_services(request)
-    async with services.database.transaction() as stores:
-        caller = await authenticate(stores, request, allow_cookie=False)
-        await revoke_session(
-            stores,
-            services.accounts,
-            account=caller.account,
-            session_id=session_id,
-            client=client_info(request),
-        )
+    async with request_context(request).transaction() as tx:
+        caller = await authenticate(tx, request, allow_cookie=False)
+        await revoke_session(tx, account=caller.account, session_id=session_id)
     return Response(status_code=204)

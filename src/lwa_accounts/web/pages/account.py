@@ -8,21 +8,25 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from lwa_accounts.errors import LwaAccountsError, NotFound, ValidationFailed
-from lwa_accounts.flows.accounts import (
-    Refused,
+from lwa_accounts.errors import (
+    InvalidCredentials,
+    LwaAccountsError,
+    NotFound,
+    TooManyAttempts,
+    ValidationFailed,
+)
+from lwa_accounts.flows.accounts import list_sessions, revoke_session
+from lwa_accounts.flows.credentials import (
     finish_password_change,
-    list_sessions,
     prepare_password_change,
-    revoke_session,
     rotate_session,
 )
 from lwa_accounts.flows.sessions import SignedIn
-from lwa_accounts.web.auth import Caller, client_info, optional_browser_caller
+from lwa_accounts.web.auth import Caller, optional_browser_caller
 from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
 from lwa_accounts.web.forms import read_form
 from lwa_accounts.web.pages.amazon import amazon_form_headers
-from lwa_accounts.web.services import get_services
+from lwa_accounts.web.services import get_services, request_context
 from lwa_accounts.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -48,9 +52,9 @@ async def _account_page(
     headers: dict[str, str] | None = None,
 ) -> Response:
     services = get_services(request)
-    async with services.database.transaction() as stores:
-        sessions = await list_sessions(stores, caller.account)
-        amazon_link = await stores.identities.get_for_account(caller.account.id)
+    async with request_context(request).transaction() as tx:
+        sessions = await list_sessions(tx, caller.account)
+        amazon_link = await tx.identities.get_for_account(caller.account.id)
     return render(
         request,
         "account.html",
@@ -71,9 +75,8 @@ async def _account_page(
 
 @router.get("/account")
 async def account_page(request: Request) -> Response:
-    services = get_services(request)
-    async with services.database.transaction() as stores:
-        caller = await optional_browser_caller(stores, request)
+    async with request_context(request).transaction() as tx:
+        caller = await optional_browser_caller(tx, request)
     if caller is None:
         return _to_signin("/account")
     return await _account_page(request, caller)
@@ -88,8 +91,9 @@ async def account_change_password(request: Request) -> Response:
         form.get("new_password", 1100),
         form.get("confirm_password", 1100),
     )
-    async with services.database.transaction() as stores:
-        caller = await optional_browser_caller(stores, request)
+    ctx = request_context(request)
+    async with ctx.transaction() as tx:
+        caller = await optional_browser_caller(tx, request)
     if caller is None:
         return _to_signin("/account")
     if new != confirm:
@@ -99,45 +103,24 @@ async def account_change_password(request: Request) -> Response:
             status_code=422,
             errors={"confirm_password": "The two new passwords do not match."},
         )
-    rotated: SignedIn | None = None
-    client = client_info(request)
+    rotated: SignedIn
     try:
         # argon2 (current and new password) outside any transaction, as on /signin.
         prepared = await prepare_password_change(
-            services.accounts,
-            account=caller.account,
-            current_password=current or None,
-            new_password=new,
-            client=client,
+            ctx, account=caller.account, current_password=current or None, new_password=new
         )
-        async with services.database.transaction() as stores:
-            outcome = await finish_password_change(
-                stores,
-                services.accounts,
-                prepared,
-                session=caller.session,
-                account=caller.account,
-                client=client,
+        async with ctx.transaction() as tx:
+            await finish_password_change(
+                tx, prepared, session=caller.session, account=caller.account
             )
-            if outcome is None:
-                # The password was proven again (or set within a recent sign-in): a new
-                # session id, as at every sign-in (security.md item 19).
-                rotated = await rotate_session(
-                    stores,
-                    services.accounts,
-                    session=caller.session,
-                    account=caller.account,
-                    client=client,
-                    method="password_change",
-                )
+            # The password was proven again (or set within a recent sign-in): a new
+            # session id, as at every sign-in (security.md item 19).
+            rotated = await rotate_session(
+                tx, session=caller.session, account=caller.account, method="password_change"
+            )
     except ValidationFailed as failure:
         return await _account_page(request, caller, status_code=422, errors=failure.errors)
-    except LwaAccountsError as failure:
-        return await _account_page(
-            request, caller, status_code=failure.status, error=failure.detail
-        )
-    if isinstance(outcome, Refused):
-        refusal = outcome.error
+    except (InvalidCredentials, TooManyAttempts) as refusal:
         headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
         message = (
             "Your current password is incorrect."
@@ -151,7 +134,10 @@ async def account_change_password(request: Request) -> Response:
             errors={"current_password": message},
             headers=headers,
         )
-    assert rotated is not None  # the change succeeded
+    except LwaAccountsError as failure:
+        return await _account_page(
+            request, caller, status_code=failure.status, error=failure.detail
+        )
     response = RedirectResponse("/account?done=password-changed", status_code=303)
     set_session_cookie(
         response,
@@ -167,19 +153,13 @@ async def account_change_password(request: Request) -> Response:
 async def account_end_session(session_id: str, request: Request) -> Response:
     services = get_services(request)
     await read_form(request)
-    async with services.database.transaction() as stores:
-        caller = await optional_browser_caller(stores, request)
+    async with request_context(request).transaction() as tx:
+        caller = await optional_browser_caller(tx, request)
         if caller is None:
             return _to_signin("/account")
         # Already gone (double click, other tab) is fine: the list shows the truth.
         with contextlib.suppress(NotFound):
-            await revoke_session(
-                stores,
-                services.accounts,
-                account=caller.account,
-                session_id=session_id,
-                client=client_info(request),
-            )
+            await revoke_session(tx, account=caller.account, session_id=session_id)
     if session_id == caller.session.id:
         response = RedirectResponse("/signin?signed_out=1", status_code=303)
         clear_session_cookie(response, services.settings)

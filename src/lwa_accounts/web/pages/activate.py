@@ -58,7 +58,7 @@ from lwa_accounts.flows.tv_handoff import (
     proof_matches,
 )
 from lwa_accounts.interfaces import DeviceStore
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 from lwa_accounts.web.api.devices import device_transaction
 from lwa_accounts.web.auth import client_info, optional_browser_caller
 from lwa_accounts.web.forms import Form, read_form
@@ -184,7 +184,7 @@ async def _handoff_flow(
     stores: Stores, services: Services, found: FoundCode, client: ClientInfo
 ) -> PendingFlow | Refused:
     flow_id = handoff_flow_id(services.settings, found)
-    return await get_flow(stores, services.accounts, flow_id, binding=None, client=client)
+    return await get_flow(stores, services.deps, flow_id, binding=None, client=client)
 
 
 def _proof_for(request: Request, found: FoundCode) -> AmazonProof | None:
@@ -246,7 +246,7 @@ def _register_page(
     form_values: dict[str, str],
     error: LwaAccountsError | None = None,
 ) -> Response:
-    _, required = registration_fields(flow, services.accounts)
+    _, required = registration_fields(flow, services.deps)
     errors: dict[str, Any] = error.errors if isinstance(error, ValidationFailed) else {}
     if isinstance(error, UsernameTaken):
         errors = {"username": error.detail}
@@ -384,17 +384,17 @@ async def activate_link(request: Request) -> Response:
                 return _enter_page(request, code=typed, error=flow.error)
             proof = _proof_for(request, found)
             attempt = await begin_handoff_link(
-                stores, services.accounts, services.settings, found, proof=proof, client=client
+                stores, services.deps, services.settings, found, proof=proof, client=client
             )
         if isinstance(attempt, Refused):
             outcome = attempt
         else:
             # argon2 outside any transaction; finish_link re-checks the flow and the password.
-            check = await check_link_password(services.accounts, attempt, password, client=client)
+            check = await check_link_password(services.deps, attempt, password, client=client)
             async with device_transaction(services) as (stores, devices):
                 outcome = await finish_link(
                     stores,
-                    services.accounts,
+                    services.deps,
                     attempt,
                     check,
                     client=client,
@@ -436,7 +436,7 @@ async def activate_register(request: Request) -> Response:
                 raise flow.error
             outcome = await complete_registration(
                 stores,
-                services.accounts,
+                services.deps,
                 handoff_flow_id(services.settings, found),
                 RegistrationForm(
                     username=values["username"],

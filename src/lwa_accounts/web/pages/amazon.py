@@ -63,7 +63,7 @@ from lwa_accounts.flows.tv_handoff import (
     prove_amazon,
 )
 from lwa_accounts.lwa.protocol import code_challenge_s256, new_code_verifier
-from lwa_accounts.store.db import Stores
+from lwa_accounts.interfaces import Stores
 from lwa_accounts.web import amazon_cookies as cookies
 from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.auth import Caller, client_info, optional_browser_caller
@@ -246,7 +246,7 @@ async def start_posted(request: Request) -> Response:
     caller = await _signed_in_caller(request, services)
     if caller is None:
         return RedirectResponse("/signin?next=/account", status_code=303)
-    if not recently_authenticated(caller.session, services.accounts):
+    if not recently_authenticated(caller.session, services.deps):
         return _to_account(amazon_error="reauth")
     return _begin_attach(services, caller.session.id)
 
@@ -277,7 +277,7 @@ async def _callback(request: Request, services: Services) -> Response:
         or not secrets.compare_digest(trip["state"].encode(), state.encode())
     ):
         async with services.database.transaction() as stores:
-            await amazon.audit_refusal(stores, services.accounts, "bad_state", client=client)
+            await amazon.audit_refusal(stores, services.deps, "bad_state", client=client)
         return _message(
             request,
             "Sign-in link expired",
@@ -315,7 +315,7 @@ async def _callback(request: Request, services: Services) -> Response:
     binding = secrets.token_urlsafe(32)
     async with services.database.transaction() as stores:
         outcome = await amazon.sign_in_with_profile(
-            stores, services.accounts, profile, client=client, kind="browser", binding=binding
+            stores, services.deps, profile, client=client, kind="browser", binding=binding
         )
         if isinstance(outcome, SignedInWithAmazon):
             return await _signed_in_response(request, services, stores, outcome.signed_in, next_url)
@@ -349,14 +349,14 @@ async def _attach(
         # Another session than the one that pressed "Link": link into nobody.
         async with services.database.transaction() as stores:
             await amazon.audit_refusal(
-                stores, services.accounts, "attach_session_changed", client=client
+                stores, services.deps, "attach_session_changed", client=client
             )
         return _to_account(amazon_error="failed")
     try:
         async with services.database.transaction() as stores:
             outcome = await amazon.attach_amazon(
                 stores,
-                services.accounts,
+                services.deps,
                 profile,
                 session=caller.session,
                 account=caller.account,
@@ -448,7 +448,7 @@ async def _handoff_proof(
             if found is not None:  # else the code was used or expired meanwhile
                 outcome = await amazon.get_flow(
                     stores,
-                    services.accounts,
+                    services.deps,
                     handoff_flow_id(services.settings, found),
                     binding=None,
                     client=client,
@@ -456,7 +456,7 @@ async def _handoff_proof(
             if found is not None and isinstance(outcome, PendingFlow):
                 # Refusals are values: their audit lines commit with this transaction.
                 outcome = await prove_amazon(
-                    stores, services.accounts, found, outcome, profile, client=client
+                    stores, services.deps, found, outcome, profile, client=client
                 )
     except LwaAccountsError as gone:
         return _error_page(request, gone, back="/activate")
@@ -490,7 +490,7 @@ async def _pending(
         return Refused(FlowExpired())
     flow = await amazon.get_flow(
         stores,
-        services.accounts,
+        services.deps,
         data["flow"],
         binding=data["binding"],
         client=client_info(request),
@@ -567,19 +567,17 @@ async def link_submit(request: Request) -> Response:
         if flow.kind != "link":  # switched to "create a separate account": no password here
             return RedirectResponse("/auth/amazon/register", status_code=303)
         attempt = await amazon.begin_link(
-            stores, services.accounts, data["flow"], client=client, binding=data["binding"]
+            stores, services.deps, data["flow"], client=client, binding=data["binding"]
         )
     outcome: SignedInWithAmazon | amazon.FlowCompleted | Refused
     if isinstance(attempt, Refused):
         outcome = attempt
     else:
         # argon2 outside any transaction; finish_link re-checks the flow and the password.
-        check = await amazon.check_link_password(
-            services.accounts, attempt, password, client=client
-        )
+        check = await amazon.check_link_password(services.deps, attempt, password, client=client)
         async with services.database.transaction() as stores:
             outcome = await amazon.finish_link(
-                stores, services.accounts, attempt, check, client=client, binding=data["binding"]
+                stores, services.deps, attempt, check, client=client, binding=data["binding"]
             )
             if isinstance(outcome, SignedInWithAmazon):
                 return await _signed_in_response(
@@ -629,7 +627,7 @@ async def separate_submit(request: Request) -> Response:
     async with services.database.transaction() as stores:
         switched = await amazon.switch_to_registration(
             stores,
-            services.accounts,
+            services.deps,
             data["flow"],
             client=client_info(request),
             binding=data["binding"],
@@ -650,7 +648,7 @@ async def _register_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    prefill, required = amazon.registration_fields(flow, services.accounts)
+    prefill, required = amazon.registration_fields(flow, services.deps)
     if form is None:
         suggestion = await available_username(stores, username_base(prefill.email, prefill.name))
         form = {
@@ -707,7 +705,7 @@ async def register_submit(request: Request) -> Response:
             async with services.database.transaction() as stores:
                 outcome = await amazon.complete_registration(
                     stores,
-                    services.accounts,
+                    services.deps,
                     data["flow"],
                     RegistrationForm(
                         username=fields["username"],
@@ -766,13 +764,13 @@ async def _confirm_recent(
     password is given again, the browser's new session (the old one ended: no fixation),
     to be set as the cookie of the response; else the redirect that says why not."""
     if not password:
-        if recently_authenticated(caller.session, services.accounts):
+        if recently_authenticated(caller.session, services.deps):
             return None
         return _to_account(amazon_error="reauth")
     client = client_info(request)
     # argon2 outside any transaction, as on /signin.
     check = await check_password(
-        services.accounts,
+        services.deps,
         account=caller.account,
         account_key=caller.account.id,
         password=password,
@@ -780,7 +778,7 @@ async def _confirm_recent(
     )
     async with services.database.transaction() as stores:
         outcome = await finish_reauthentication(
-            stores, services.accounts, check, session=caller.session, client=client
+            stores, services.deps, check, session=caller.session, client=client
         )
     if isinstance(outcome, SignedIn):
         return outcome
@@ -831,7 +829,7 @@ async def account_unlink(request: Request) -> Response:
         async with services.database.transaction() as stores:
             refused = await amazon.detach_amazon(
                 stores,
-                services.accounts,
+                services.deps,
                 session=session,
                 account=caller.account,
                 password=None,

@@ -6,15 +6,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from lwa_accounts.errors import LwaAccountsError, TooManyAttempts, ValidationFailed
-from lwa_accounts.flows.accounts import Refused, create_prepared, prepare_registration
+from lwa_accounts.flows.accounts import create_prepared, prepare_registration
+from lwa_accounts.flows.context import Tx
+from lwa_accounts.flows.phases import password_sign_in
 from lwa_accounts.flows.sessions import SignedIn, end_session, start_session
-from lwa_accounts.store.db import Stores
-from lwa_accounts.web.auth import client_info, optional_browser_caller
+from lwa_accounts.web.auth import optional_browser_caller
 from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
 from lwa_accounts.web.forms import read_form
 from lwa_accounts.web.redirects import safe_next
-from lwa_accounts.web.services import Services, get_services
-from lwa_accounts.web.signin import password_sign_in
+from lwa_accounts.web.services import Services, get_services, request_context
 from lwa_accounts.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -26,13 +26,11 @@ def _retry_headers(error: LwaAccountsError) -> dict[str, str]:
     return {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
 
 
-async def _replace_browser_session(stores: Stores, request: Request, services: Services) -> None:
+async def _replace_browser_session(tx: Tx, request: Request) -> None:
     """End the browser's previous session, if any: every sign-in starts a new one."""
-    previous = await optional_browser_caller(stores, request)
+    previous = await optional_browser_caller(tx, request)
     if previous is not None:
-        await end_session(
-            stores, previous.session, client=client_info(request), clock=services.clock
-        )
+        await end_session(tx, previous.session)
 
 
 def _signed_in_redirect(signed_in: SignedIn, next_url: str, services: Services) -> Response:
@@ -54,8 +52,8 @@ async def home(request: Request) -> Response:
 
 async def _note_signed_in(request: Request) -> None:
     """Let the header show who is signed in (the forms still work to switch accounts)."""
-    async with get_services(request).database.transaction() as stores:
-        await optional_browser_caller(stores, request)
+    async with request_context(request).transaction() as tx:
+        await optional_browser_caller(tx, request)
 
 
 @router.get("/signin")
@@ -74,19 +72,12 @@ async def signin_submit(request: Request) -> Response:
     if not login.strip() or not password:
         context["error"] = "Enter your username (or email) and password."
         return render(request, "signin.html", context, status_code=422)
-    outcome = await password_sign_in(
-        services,
-        login=login,
-        password=password,
-        kind="browser",
-        device_name=None,
-        client=client_info(request),
-    )
-    if not isinstance(outcome, Refused):
-        async with services.database.transaction() as stores:
-            await _replace_browser_session(stores, request, services)
-    if isinstance(outcome, Refused):
-        error = outcome.error
+    ctx = request_context(request)
+    try:
+        signed_in = await password_sign_in(
+            ctx, login=login, password=password, kind="browser", device_name=None
+        )
+    except LwaAccountsError as error:
         if isinstance(error, TooManyAttempts):
             context["error"] = error.detail
         elif error.code == "invalid_credentials":
@@ -100,7 +91,9 @@ async def signin_submit(request: Request) -> Response:
             status_code=error.status,
             headers=_retry_headers(error),
         )
-    return _signed_in_redirect(outcome, next_url, services)
+    async with ctx.transaction() as tx:
+        await _replace_browser_session(tx, request)
+    return _signed_in_redirect(signed_in, next_url, services)
 
 
 @router.get("/register")
@@ -118,30 +111,22 @@ async def register_submit(request: Request) -> Response:
     fields = {name: form.get(name, 1100) for name in ("username", "email", "name", "password")}
     next_url = safe_next(form.get("next"))
     shown = {k: v[:256] for k, v in fields.items() if k != "password"}
-    client = client_info(request)
+    ctx = request_context(request)
     try:
         # The per-IP reservation is given back if anything up to the commit fails.
         async with (
             prepare_registration(
-                services.accounts,
+                ctx,
                 username=fields["username"],
                 email=fields["email"] or None,
                 name=fields["name"],
                 password=fields["password"],
-                client=client,
             ) as prepared,
-            services.database.transaction() as stores,
+            ctx.transaction() as tx,
         ):
-            account = await create_prepared(stores, services.accounts, prepared, client)
-            await _replace_browser_session(stores, request, services)
-            signed_in = await start_session(
-                stores,
-                account,
-                kind="browser",
-                user_agent=client.user_agent,
-                ip=client.ip,
-                method="registration",
-            )
+            account = await create_prepared(tx, prepared)
+            await _replace_browser_session(tx, request)
+            signed_in = await start_session(tx, account, kind="browser", method="registration")
     except ValidationFailed as error:
         return render(
             request,
@@ -166,12 +151,10 @@ async def register_submit(request: Request) -> Response:
 async def signout(request: Request) -> Response:
     services = get_services(request)
     await read_form(request)
-    async with services.database.transaction() as stores:
-        caller = await optional_browser_caller(stores, request)
+    async with request_context(request).transaction() as tx:
+        caller = await optional_browser_caller(tx, request)
         if caller is not None:
-            await end_session(
-                stores, caller.session, client=client_info(request), clock=services.clock
-            )
+            await end_session(tx, caller.session)
     response = RedirectResponse("/signin?signed_out=1", status_code=303)
     clear_session_cookie(response, services.settings)
     return response

@@ -1,0 +1,62 @@
+"""The audit log's vocabulary: every event kind a flow records, in one enum.
+
+The strings are stable (``lwa-accounts audit`` filters on them and operators grep them).
+A kind marked *kept* records an attempt rather than a change (a refused Amazon sign-in, a
+wrong password, a wrong user code): it must survive even when the refusal rolls the
+transaction back, so ``flows.context.Tx`` writes such events again in a short transaction
+of their own after a rollback. Every other event is part of what it records and rolls
+back with it (an ``amazon.linked`` whose link was undone never happened).
+
+Events never hold a token, a code, a flow handle or a password; ``detail`` carries short
+``key=value`` facts (a reason code, a session id, a grant id).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Event(StrEnum):
+    # accounts and sessions
+    ACCOUNT_REGISTERED = "account.registered"
+    SIGN_IN_FAILED = "signin.failed"
+    SIGN_IN_THROTTLED = "signin.throttled"
+    PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
+    REAUTHENTICATED = "session.reauthenticated"
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
+    SESSION_REVOKED = "session.revoked"
+    # Amazon sign-in
+    AMAZON_SIGNED_IN = "amazon.signed_in"
+    AMAZON_ACCOUNT_CREATED = "amazon.account_created"
+    AMAZON_LINKED = "amazon.linked"
+    AMAZON_UNLINKED = "amazon.unlinked"
+    AMAZON_FLOW_STARTED = "amazon.flow_started"
+    AMAZON_FLOW_SWITCHED = "amazon.flow_switched"  # a link step became "a separate account"
+    AMAZON_REFUSED = "amazon.refused"
+    AMAZON_SIGNIN_CONFLICT = "amazon.signin_conflict"  # lost a first sign-in race, looked again
+    AMAZON_EMAIL_UPDATED = "amazon.email_updated"
+    AMAZON_EMAIL_PENDING = "amazon.email_pending"
+    AMAZON_HANDOFF_PROVEN = "amazon.handoff_proven"
+    AMAZON_DEVICE_AUTHORIZATION_STARTED = "amazon.device_authorization_started"
+    # our device grant and /activate
+    DEVICE_AUTHORIZATION_STARTED = "device.authorization_started"
+    DEVICE_APPROVED = "device.approved"
+    DEVICE_DENIED = "device.denied"
+    DEVICE_USER_CODE_REFUSED = "device.user_code_refused"
+
+    @property
+    def kept(self) -> bool:
+        """An attempt: written even when the transaction that recorded it rolls back."""
+        return self in _KEPT
+
+
+_KEPT = frozenset(
+    {
+        Event.SIGN_IN_FAILED,
+        Event.SIGN_IN_THROTTLED,
+        Event.AMAZON_REFUSED,
+        Event.AMAZON_SIGNIN_CONFLICT,
+        Event.DEVICE_USER_CODE_REFUSED,
+    }
+)
