@@ -19,8 +19,8 @@ from lwa_accounts.core.device_grant import (
     Denied,
     DeviceGrant,
     Expired,
-    Pending,
-    Refused,
+    AwaitingApproval,
+    NotDecidable,
     SlowDown,
     approve,
     code_digest,
@@ -145,7 +145,7 @@ def test_sec15_ttl_is_at_most_fifteen_minutes() -> None:
 def test_pending_then_approved_then_spent() -> None:
     g = grant()
     outcome, g = poll(g, at(0))
-    assert outcome == Pending()
+    assert outcome == AwaitingApproval()
     approved = approve(g, "acc_1", at(3))
     assert isinstance(approved, DeviceGrant)
     outcome, g = poll(approved, at(5))
@@ -172,7 +172,7 @@ def test_sec16_polling_too_fast_gets_slow_down_and_five_more_seconds() -> None:
     outcome, g = poll(g, at(12))
     assert outcome == SlowDown(15)
     outcome, g = poll(g, at(27))
-    assert outcome == Pending()
+    assert outcome == AwaitingApproval()
 
 
 def test_slow_down_never_passes_the_cap() -> None:
@@ -188,8 +188,8 @@ def test_expired_grant_cannot_be_polled_approved_or_denied() -> None:
     g = grant(ttl=60)
     outcome, _ = poll(g, at(60))
     assert outcome == Expired()
-    assert approve(g, "acc_1", at(60)) == Refused("expired")
-    assert deny(g, at(61)) == Refused("expired")
+    assert approve(g, "acc_1", at(60)) == NotDecidable("expired")
+    assert deny(g, at(61)) == NotDecidable("expired")
     assert not g.is_open(at(60))
     assert g.is_open(at(59))
 
@@ -204,11 +204,11 @@ def test_an_approval_not_collected_in_time_expires() -> None:
 def test_a_decision_is_final() -> None:
     approved = approve(grant(), "acc_1", at(1))
     assert isinstance(approved, DeviceGrant)
-    assert approve(approved, "acc_2", at(2)) == Refused("already_decided")
-    assert deny(approved, at(2)) == Refused("already_decided")
+    assert approve(approved, "acc_2", at(2)) == NotDecidable("already_decided")
+    assert deny(approved, at(2)) == NotDecidable("already_decided")
     denied = deny(grant(), at(1))
     assert isinstance(denied, DeviceGrant)
-    assert approve(denied, "acc_1", at(2)) == Refused("already_decided")
+    assert approve(denied, "acc_1", at(2)) == NotDecidable("already_decided")
 
 
 Action = tuple[str, float]

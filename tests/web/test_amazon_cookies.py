@@ -21,22 +21,22 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
 
 def test_round_trip_and_expiry(tmp_path: Path) -> None:
     s = settings(tmp_path)
-    value = cookies.seal(s, cookies.OAUTH_COOKIE, {"state": "abc"}, now=NOW)
-    assert cookies.unseal(s, cookies.OAUTH_COOKIE, value, now=NOW, max_age=600) == {
+    value = cookies.sign(s, cookies.OAUTH_COOKIE, {"state": "abc"}, now=NOW)
+    assert cookies.verify(s, cookies.OAUTH_COOKIE, value, now=NOW, max_age=600) == {
         "state": "abc",
         "iat": int(NOW.timestamp()),
     }
     later = NOW + timedelta(seconds=601)
-    assert cookies.unseal(s, cookies.OAUTH_COOKIE, value, now=later, max_age=600) is None
+    assert cookies.verify(s, cookies.OAUTH_COOKIE, value, now=later, max_age=600) is None
     earlier = NOW - timedelta(seconds=5)  # issued "in the future": refused too
-    assert cookies.unseal(s, cookies.OAUTH_COOKIE, value, now=earlier, max_age=600) is None
+    assert cookies.verify(s, cookies.OAUTH_COOKIE, value, now=earlier, max_age=600) is None
 
 
 def test_tampering_other_purposes_and_other_keys_are_refused(tmp_path: Path) -> None:
     s = settings(tmp_path)
-    value = cookies.seal(s, cookies.OAUTH_COOKIE, {"state": "abc"}, now=NOW)
+    value = cookies.sign(s, cookies.OAUTH_COOKIE, {"state": "abc"}, now=NOW)
     body, _, mac = value.rpartition(".")
-    forged = cookies.seal(s, cookies.FLOW_COOKIE, {"state": "evil"}, now=NOW)
+    forged = cookies.sign(s, cookies.FLOW_COOKIE, {"state": "evil"}, now=NOW)
     for candidate in (
         None,
         "",
@@ -47,9 +47,9 @@ def test_tampering_other_purposes_and_other_keys_are_refused(tmp_path: Path) -> 
         "x" * 5000,
         "%%%." + mac,
     ):
-        assert cookies.unseal(s, cookies.OAUTH_COOKIE, candidate, now=NOW, max_age=600) is None
+        assert cookies.verify(s, cookies.OAUTH_COOKIE, candidate, now=NOW, max_age=600) is None
     other_key = settings(tmp_path, secret_key="z" * 32)
-    assert cookies.unseal(other_key, cookies.OAUTH_COOKIE, value, now=NOW, max_age=600) is None
+    assert cookies.verify(other_key, cookies.OAUTH_COOKIE, value, now=NOW, max_age=600) is None
 
 
 def test_cookie_flags(tmp_path: Path) -> None:

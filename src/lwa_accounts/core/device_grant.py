@@ -119,8 +119,8 @@ def new_grant(now: datetime, *, ttl_seconds: int, interval: int) -> DeviceGrant:
 
 
 @dataclass(frozen=True, slots=True)
-class Pending:
-    pass
+class AwaitingApproval:
+    """RFC 8628 ``authorization_pending``: the person has not decided yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,7 @@ class AlreadyUsed:
     pass
 
 
-PollOutcome = Pending | SlowDown | Expired | Denied | Approved | AlreadyUsed
+PollOutcome = AwaitingApproval | SlowDown | Expired | Denied | Approved | AlreadyUsed
 
 
 def polled_too_soon(last_poll_at: datetime | None, now: datetime, interval: int) -> bool:
@@ -171,35 +171,35 @@ def poll(grant: DeviceGrant, now: datetime) -> tuple[PollOutcome, DeviceGrant]:
         assert grant.account_id is not None  # approve() always sets it
         # Single use: the session is handed out once.
         return Approved(grant.account_id), replace(polled, status="consumed")
-    return Pending(), polled
+    return AwaitingApproval(), polled
 
 
 @dataclass(frozen=True, slots=True)
-class Refused:
+class NotDecidable:
     """Why a person's approve/deny did not apply."""
 
     reason: Literal["expired", "already_decided"]
 
 
-def approve(grant: DeviceGrant, account_id: str, now: datetime) -> DeviceGrant | Refused:
+def approve(grant: DeviceGrant, account_id: str, now: datetime) -> DeviceGrant | NotDecidable:
     refusal = _decidable(grant, now)
     if refusal is not None:
         return refusal
     return replace(grant, status="approved", account_id=account_id)
 
 
-def deny(grant: DeviceGrant, now: datetime) -> DeviceGrant | Refused:
+def deny(grant: DeviceGrant, now: datetime) -> DeviceGrant | NotDecidable:
     refusal = _decidable(grant, now)
     if refusal is not None:
         return refusal
     return replace(grant, status="denied")
 
 
-def _decidable(grant: DeviceGrant, now: datetime) -> Refused | None:
+def _decidable(grant: DeviceGrant, now: datetime) -> NotDecidable | None:
     if grant.status != "pending":
-        return Refused("already_decided")
+        return NotDecidable("already_decided")
     if grant.is_expired(now):
-        return Refused("expired")
+        return NotDecidable("expired")
     return None
 
 

@@ -43,6 +43,7 @@ from lwa_accounts.interfaces import (
     Throttle,
     Transactions,
 )
+from lwa_accounts.sealing import Sealer
 from lwa_accounts.settings import Settings
 
 T = TypeVar("T")
@@ -77,6 +78,11 @@ class Deps:
             signup=self.settings.amazon_signup,
             required_fields=frozenset(self.settings.amazon_required_fields),
         )
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """AES-GCM for small secrets at rest; derives its keys once."""
+        return Sealer(self.settings)
 
     @cached_property
     def sync_policy(self) -> SyncPolicy:

@@ -7,7 +7,8 @@ explicitly approves or denies the named device (``decide_device``); the device p
 like any other sign-in. The same user codes also name hand-offs of pending Amazon flows
 (``flows/tv_handoff.py``), so ``find_code`` answers with either kind.
 
-Flows never commit: the edge owns the transaction. Outcomes are values.
+Flows never commit: the edge owns the transaction. Poll outcomes are values (the
+device's protocol answers); a refused code or decision is raised.
 """
 
 from __future__ import annotations
@@ -17,29 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from limits import parse
-
 from lwa_accounts.core import device_grant as dg
-from lwa_accounts.core.models import Account, AuditEvent
+from lwa_accounts.core.models import Account
 from lwa_accounts.errors import DeviceCodeExpired, InvalidUserCode
-from lwa_accounts.flows.accounts import Refused
-from lwa_accounts.flows.sessions import ClientInfo, SignedIn, start_session
-from lwa_accounts.interfaces import Clock, DeviceStore
-from lwa_accounts.settings import Settings
-from lwa_accounts.interfaces import Stores
-from lwa_accounts.throttle import Bucket, Throttle
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.sessions import SignedIn, start_session
 
 GRANT_ID_PREFIX = "dgr_"
 CODE_TRIES = 5  # user-code collisions are ~1 in 1e10: a few tries always suffice
 DEVICE_NAME_MAX = 100
 # Grants stay findable a while after expiry so a late poll gets "expired", not "unknown".
 PURGE_AFTER = timedelta(hours=1)
-
-# Audit event kinds (stable strings).
-DEVICE_AUTHORIZED = "device.authorization_started"
-DEVICE_APPROVED = "device.approved"
-DEVICE_DENIED = "device.denied"
-USER_CODE_REFUSED = "device.user_code_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +47,7 @@ class TokenInvalid:
 
 # The core's poll outcomes pass straight through, except that an approval becomes the
 # session and a used code reads as unknown (RFC 8628 answers both with invalid_grant).
-TokenOutcome = dg.Pending | dg.SlowDown | dg.Expired | dg.Denied | TokenInvalid | SignedIn
+TokenOutcome = dg.AwaitingApproval | dg.SlowDown | dg.Expired | dg.Denied | TokenInvalid | SignedIn
 
 
 def clean_device_name(name: str | None) -> str | None:
@@ -69,14 +59,12 @@ def clean_device_name(name: str | None) -> str | None:
 
 
 async def new_grant_record(
-    devices: DeviceStore,
-    clock: Clock,
+    tx: Tx,
     *,
     purpose: dg.GrantPurpose,
     ttl_seconds: int,
     interval: int,
     device_name: str | None,
-    ip: str | None,
     flow_id_hash: str | None = None,
     with_device_code: bool,
     seal: Callable[[str], str] | None = None,
@@ -84,8 +72,8 @@ async def new_grant_record(
     """Store a new grant under fresh codes. Returns (user code, device code, record).
 
     ``seal(user_code)`` gives the sealed flow id of a hand-off (it depends on the code)."""
-    now = clock.now()
-    await devices.delete_expired(now - PURGE_AFTER)
+    now = tx.now()
+    await tx.devices.delete_expired(now - PURGE_AFTER)
     for _ in range(CODE_TRIES):
         user_code = dg.new_user_code()
         device_code = dg.new_device_code() if with_device_code else None
@@ -96,9 +84,9 @@ async def new_grant_record(
             device_name=device_name,
             flow_id_hash=flow_id_hash,
             sealed_flow_id=seal(user_code) if seal else None,
-            ip=ip,
+            ip=tx.client.ip,
         )
-        stored = await devices.create_grant(
+        stored = await tx.devices.create_grant(
             record,
             user_code_hash=dg.code_digest(user_code),
             device_code_hash=dg.code_digest(device_code) if device_code else None,
@@ -108,58 +96,34 @@ async def new_grant_record(
     raise RuntimeError("could not allocate a unique user code")  # pragma: no cover
 
 
-async def authorize_device(
-    stores: Stores,
-    devices: DeviceStore,
-    settings: Settings,
-    clock: Clock,
-    *,
-    device_name: str | None,
-    client: ClientInfo,
-) -> IssuedGrant:
+async def authorize_device(tx: Tx, *, device_name: str | None) -> IssuedGrant:
     """POST /device/authorize: a device code for the device, a user code for the person."""
-    ttl = min(settings.device_code_ttl_seconds, dg.MAX_TTL_SECONDS)
-    interval = settings.device_poll_interval_seconds
+    ttl = min(tx.settings.device_code_ttl_seconds, dg.MAX_TTL_SECONDS)
+    interval = tx.settings.device_poll_interval_seconds
     user_code, device_code, record = await new_grant_record(
-        devices,
-        clock,
+        tx,
         purpose="device",
         ttl_seconds=ttl,
         interval=interval,
         device_name=clean_device_name(device_name),
-        ip=client.ip,
         with_device_code=True,
     )
     assert device_code is not None
-    await stores.audit.record(
-        AuditEvent(
-            kind=DEVICE_AUTHORIZED,
-            at=record.grant.created_at,
-            ip=client.ip,
-            detail=f"grant={record.id}",
-        )
-    )
+    tx.audit(Event.DEVICE_AUTHORIZATION_STARTED, detail=f"grant={record.id}")
     return IssuedGrant(
         device_code=device_code, user_code=user_code, expires_in=ttl, interval=interval
     )
 
 
-async def poll_device_token(
-    stores: Stores,
-    devices: DeviceStore,
-    clock: Clock,
-    *,
-    device_code: str,
-    client: ClientInfo,
-) -> TokenOutcome:
+async def poll_device_token(tx: Tx, *, device_code: str) -> TokenOutcome:
     """POST /device/token: one poll of the device. A session comes out at most once."""
     if not device_code or len(device_code) > 256:
         return TokenInvalid()
-    record = await devices.grant_by_device_code(dg.code_digest(device_code))
+    record = await tx.devices.grant_by_device_code(dg.code_digest(device_code))
     if record is None or record.purpose != "device":
         return TokenInvalid()
-    outcome, after = dg.poll(record.grant, clock.now())
-    if after != record.grant and not await devices.save_grant(
+    outcome, after = dg.poll(record.grant, tx.now())
+    if after != record.grant and not await tx.devices.save_grant(
         record.id, before=record.grant, after=after
     ):
         # Another poll of the same code got there first: that one is the answer.
@@ -168,40 +132,22 @@ async def poll_device_token(
         return TokenInvalid()
     if not isinstance(outcome, dg.Approved):
         return outcome
-    account = await stores.accounts.get(outcome.account_id)
+    account = await tx.accounts.get(outcome.account_id)
     if account is None or account.disabled:
         return dg.Denied()
     return await start_session(
-        stores,
-        account,
-        kind="device",
-        device_name=record.device_name or "Device",
-        user_agent=client.user_agent,
-        ip=client.ip,
-        method="device",
+        tx, account, kind="device", device_name=record.device_name or "Device", method="device"
     )
 
 
 # ---- the phone side: /activate ----------------------------------------------------------
 
 
-def code_buckets(settings: Settings, code: str | None, ip: str | None) -> list[Bucket]:
-    """User-code entry is limited per IP and per code (security.md item 15)."""
-    buckets = []
-    if ip:
-        buckets.append(Bucket("user_code:ip", parse(settings.user_code_limit_per_ip), ip))
-    if code:
-        buckets.append(Bucket("user_code:code", parse(settings.user_code_limit_per_code), code))
-    return buckets
-
-
-async def guard_device_start(settings: Settings, throttle: Throttle, client: ClientInfo) -> None:
+async def guard_device_start(ctx: Context) -> None:
     """Starting a device sign-in is anonymous and (for Amazon) costs an upstream call:
     limit it per IP (TooManyAttempts, 429). The start is taken from the budget atomically
     before the work and counts whether or not it succeeds."""
-    if client.ip:
-        limit = parse(settings.device_start_limit_per_ip)
-        await throttle.consume([Bucket("device_start:ip", limit, client.ip)])
+    await ctx.deps.throttle.count_device_start(ctx.client.ip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,58 +166,33 @@ class FoundCode:
         return self.record.device_name or "Unnamed device"
 
 
-async def find_code(
-    stores: Stores,
-    devices: DeviceStore,
-    settings: Settings,
-    throttle: Throttle,
-    clock: Clock,
-    *,
-    text: str,
-    client: ClientInfo,
-) -> FoundCode | Refused:
+async def find_code(tx: Tx, text: str) -> FoundCode:
     """Look up what a person typed. Every lookup is taken from the IP's and the code's
     budget (both or neither, atomically) before the lookup and counts whether or not it
-    finds a code, so guessing is bounded (TooManyAttempts, 429). A wrong code is refused with
-    InvalidUserCode and audited (the edge commits the audit event, then raises)."""
+    finds a code, so guessing is bounded (TooManyAttempts, 429). A wrong code is refused
+    with InvalidUserCode and audited (a kept event: it survives the rollback)."""
     code = dg.parse_user_code(text)
-    buckets = code_buckets(settings, code, client.ip)
-    await throttle.consume(buckets)
-    record = await devices.grant_by_user_code(dg.code_digest(code)) if code else None
-    if code is None or record is None or not record.grant.is_open(clock.now()):
-        await stores.audit.record(
-            AuditEvent(kind=USER_CODE_REFUSED, at=clock.now(), ip=client.ip, detail="unknown")
-        )
-        return Refused(InvalidUserCode())
+    await tx.deps.throttle.count_user_code(code, tx.client.ip)
+    record = await tx.devices.grant_by_user_code(dg.code_digest(code)) if code else None
+    if code is None or record is None or not record.grant.is_open(tx.now()):
+        tx.audit(Event.DEVICE_USER_CODE_REFUSED, detail="unknown")
+        raise InvalidUserCode()
     return FoundCode(code=code, record=record)
 
 
-async def decide_device(
-    stores: Stores,
-    devices: DeviceStore,
-    clock: Clock,
-    *,
-    found: FoundCode,
-    account: Account,
-    approve: bool,
-    client: ClientInfo,
-) -> None:
+async def decide_device(tx: Tx, *, found: FoundCode, account: Account, approve: bool) -> None:
     """The person, signed in on the phone, approved or denied the named device."""
     if found.record.purpose != "device":
         raise InvalidUserCode()
-    now = clock.now()
+    now = tx.now()
     before = found.record.grant
     after = dg.approve(before, account.id, now) if approve else dg.deny(before, now)
-    if isinstance(after, dg.Refused):
+    if isinstance(after, dg.NotDecidable) or not await tx.devices.save_grant(
+        found.record.id, before=before, after=after
+    ):
         raise DeviceCodeExpired("This code was already used or has expired. Ask for a new one.")
-    if not await devices.save_grant(found.record.id, before=before, after=after):
-        raise DeviceCodeExpired("This code was already used or has expired. Ask for a new one.")
-    await stores.audit.record(
-        AuditEvent(
-            kind=DEVICE_APPROVED if approve else DEVICE_DENIED,
-            at=now,
-            account_id=account.id,
-            ip=client.ip,
-            detail=f"grant={found.record.id}",
-        )
+    tx.audit(
+        Event.DEVICE_APPROVED if approve else Event.DEVICE_DENIED,
+        account_id=account.id,
+        detail=f"grant={found.record.id}",
     )

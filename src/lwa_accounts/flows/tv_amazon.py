@@ -13,6 +13,9 @@ in separate transactions, so no database transaction is open while Amazon is bei
 2. the edge polls Amazon (``AmazonDeviceClient.poll_device_token``), no transaction.
 3. ``record_reply`` (transaction): pending / slow_down (our pace towards Amazon doubles) /
    expired -> 410 / denied -> 403 / tokens.
+
+Refusals are raised; what they record (a slowed interval, a pair marked expired or
+denied) is written with ``tx.keep`` so it survives the rollback of the raise.
 4. the edge verifies the token (``verify_and_fetch``: tokeninfo ``aud`` + profile).
 5. ``finish_sign_in`` (transaction): the code pair is spent, and the verified profile goes
    through ``flows.amazon.sign_in_with_profile`` as a device sign-in: the same outcomes as
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from lwa_accounts.core import device_grant as dg
-from lwa_accounts.core.models import AmazonProfile, AuditEvent, CodePair, OAuthErrorReply, TokenSet
+from lwa_accounts.core.models import AmazonProfile, CodePair, OAuthErrorReply, TokenSet
 from lwa_accounts.errors import (
     AccessDenied,
     AmazonProtocolError,
@@ -35,19 +38,17 @@ from lwa_accounts.errors import (
     NotFound,
     SlowDown,
 )
-from lwa_accounts.flows.accounts import Deps, Refused
 from lwa_accounts.flows.amazon import (
+    Device,
     LinkRequired,
     RegistrationRequired,
     SignedInWithAmazon,
     sign_in_with_profile,
 )
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.devices import clean_device_name
-from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.flows.tv_handoff import HandOffOffer, offer_handoff
-from lwa_accounts.interfaces import Clock, DeviceStore
-from lwa_accounts.settings import Settings
-from lwa_accounts.interfaces import Stores
 
 ID_BYTES = 32
 ID_MAX = 100
@@ -55,8 +56,6 @@ ID_MAX = 100
 # its column (sealing.sealed_length(256) < 512).
 DEVICE_CODE_MAX = 256
 PURGE_AFTER = timedelta(hours=1)
-
-AUTHORIZATION_STARTED = "amazon.device_authorization_started"
 
 # Amazon's answers that mean "this pair is over, get a new one" (lwa-protocol.md 1.4).
 _EXPIRED_ERRORS = frozenset({"invalid_code_pair", "expired_token", "invalid_grant"})
@@ -69,20 +68,14 @@ class StartedAuthorization:
 
 
 async def register_authorization(
-    stores: Stores,
-    devices: DeviceStore,
-    settings: Settings,
-    clock: Clock,
-    pair: CodePair,
-    *,
-    device_name: str | None,
-    client: ClientInfo,
+    tx: Tx, pair: CodePair, *, device_name: str | None
 ) -> StartedAuthorization:
     """Keep Amazon's code pair server-side; the device gets a random id for it."""
     if len(pair.device_code.encode()) > DEVICE_CODE_MAX:
         raise AmazonProtocolError("Amazon's device code is longer than any it issues.")
-    now = clock.now()
-    await devices.delete_expired(now - PURGE_AFTER)
+    settings = tx.settings
+    now = tx.now()
+    await tx.devices.delete_expired(now - PURGE_AFTER)
     handle = secrets.token_urlsafe(ID_BYTES)
     ttl = max(1, min(pair.expires_in, dg.MAX_TTL_SECONDS))
     auth = dg.AmazonAuthorization(
@@ -96,17 +89,10 @@ async def register_authorization(
         amazon_interval=max(1, min(pair.interval, dg.MAX_INTERVAL_SECONDS)),
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
-        ip=client.ip,
+        ip=tx.client.ip,
     )
-    await devices.create_authorization(auth)
-    await stores.audit.record(
-        AuditEvent(
-            kind=AUTHORIZATION_STARTED,
-            at=now,
-            client_id=settings.device_client_id,
-            ip=client.ip,
-        )
-    )
+    await tx.devices.create_authorization(auth)
+    tx.audit(Event.AMAZON_DEVICE_AUTHORIZATION_STARTED, client_id=settings.device_client_id)
     return StartedAuthorization(id=handle, authorization=auth)
 
 
@@ -120,35 +106,39 @@ class AskAmazon:
     authorization: dg.AmazonAuthorization
 
 
-async def begin_poll(
-    devices: DeviceStore, clock: Clock, authorization_id: str
-) -> StillPending | AskAmazon | Refused:
-    """Step 1. Refusals (the edge raises them after committing what was recorded): NotFound,
-    DeviceCodeExpired (410), AccessDenied (403) or SlowDown (429)."""
-    unknown = Refused(NotFound("Unknown device authorization."))
+async def _end(tx: Tx, auth: dg.AmazonAuthorization, status: dg.AmazonAuthorizationStatus) -> None:
+    """Mark the pair over (kept: the refusal that follows must not undo it)."""
+    await tx.keep(lambda stores: stores.devices.finish_authorization(auth.id_hash, status))
+
+
+async def begin_poll(tx: Tx, authorization_id: str) -> StillPending | AskAmazon:
+    """Step 1. Raises NotFound, DeviceCodeExpired (410), AccessDenied (403) or SlowDown
+    (429); what a refusal recorded survives it."""
     if not authorization_id or len(authorization_id) > ID_MAX:
-        return unknown
-    auth = await devices.get_authorization(dg.code_digest(authorization_id))
+        raise NotFound("Unknown device authorization.")
+    auth = await tx.devices.get_authorization(dg.code_digest(authorization_id))
     if auth is None:
-        return unknown
-    now = clock.now()
+        raise NotFound("Unknown device authorization.")
+    now = tx.now()
     if auth.status == "denied":
-        return Refused(AccessDenied())
+        raise AccessDenied()
     if auth.status != "pending":
-        return Refused(DeviceCodeExpired())
+        raise DeviceCodeExpired()
     if now >= auth.expires_at or auth.device_code is None:
         # No device code: its sealed form did not open (altered, or stored before sealing);
         # Amazon cannot be asked, so the device needs a new code.
-        await devices.finish_authorization(auth.id_hash, "expired")
-        return Refused(DeviceCodeExpired())
+        await _end(tx, auth, "expired")
+        raise DeviceCodeExpired()
     if dg.polled_too_soon(auth.last_poll_at, now, auth.interval):
         slower = min(auth.interval + dg.SLOW_DOWN_STEP_SECONDS, dg.MAX_INTERVAL_SECONDS)
-        await devices.record_device_poll(auth, now=now, interval=slower)
-        return Refused(_slow_down(slower))
-    if not await devices.record_device_poll(auth, now=now, interval=auth.interval):
+        await tx.keep(
+            lambda stores: stores.devices.record_device_poll(auth, now=now, interval=slower)
+        )
+        raise _slow_down(slower)
+    if not await tx.devices.record_device_poll(auth, now=now, interval=auth.interval):
         # A concurrent poll of the same id won the race: this one is too fast by definition.
-        return Refused(_slow_down(auth.interval))
-    if dg.amazon_poll_due(auth, now) and await devices.claim_amazon_poll(auth, now=now):
+        raise _slow_down(auth.interval)
+    if dg.amazon_poll_due(auth, now) and await tx.devices.claim_amazon_poll(auth, now=now):
         return AskAmazon(auth)
     return StillPending(auth.interval)
 
@@ -165,34 +155,32 @@ class TokensReady:
 
 
 async def record_reply(
-    devices: DeviceStore,
-    auth: dg.AmazonAuthorization,
-    reply: TokenSet | OAuthErrorReply,
-) -> StillPending | TokensReady | Refused:
+    tx: Tx, auth: dg.AmazonAuthorization, reply: TokenSet | OAuthErrorReply
+) -> StillPending | TokensReady:
     """Step 3: what Amazon's answer means for this authorization."""
     if isinstance(reply, TokenSet):
         return TokensReady(reply.access_token)
     if reply.error == "authorization_pending":
         return StillPending(auth.interval)
     if reply.error == "slow_down":
-        await devices.set_amazon_interval(
+        await tx.devices.set_amazon_interval(
             auth.id_hash, dg.amazon_slowed_interval(auth.amazon_interval)
         )
         return StillPending(auth.interval)
     if reply.error in _EXPIRED_ERRORS:
-        await devices.finish_authorization(auth.id_hash, "expired")
-        return Refused(DeviceCodeExpired())
+        await _end(tx, auth, "expired")
+        raise DeviceCodeExpired()
     if reply.error == "access_denied":
-        await devices.finish_authorization(auth.id_hash, "denied")
-        return Refused(AccessDenied())
+        await _end(tx, auth, "denied")
+        raise AccessDenied()
     # invalid_client, unauthorized_client...: our configuration is wrong; nothing to retry.
-    await devices.finish_authorization(auth.id_hash, "expired")
-    return Refused(AmazonProtocolError(oauth_error=reply.error))
+    await _end(tx, auth, "expired")
+    raise AmazonProtocolError(oauth_error=reply.error)
 
 
-async def abandon(devices: DeviceStore, auth: dg.AmazonAuthorization) -> None:
+async def abandon(tx: Tx, auth: dg.AmazonAuthorization) -> None:
     """Amazon's tokens could not be verified: the pair is spent, the device needs a new one."""
-    await devices.finish_authorization(auth.id_hash, "expired")
+    await _end(tx, auth, "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,34 +192,20 @@ class NeedsPhone:
 
 
 async def finish_sign_in(
-    stores: Stores,
-    devices: DeviceStore,
-    deps: Deps,
-    auth: dg.AmazonAuthorization,
-    profile: AmazonProfile,
-    *,
-    client: ClientInfo,
-) -> SignedInWithAmazon | NeedsPhone | Refused:
+    tx: Tx, auth: dg.AmazonAuthorization, profile: AmazonProfile
+) -> SignedInWithAmazon | NeedsPhone:
     """Step 5: the verified profile signs the device in, exactly like a posted token."""
-    if not await devices.finish_authorization(auth.id_hash, "done"):
-        return Refused(DeviceCodeExpired())  # another worker already finished it
+    # Spent whatever the sign-in answers (kept: a refused sign-in does not revive the pair).
+    if not await tx.keep(lambda stores: stores.devices.finish_authorization(auth.id_hash, "done")):
+        raise DeviceCodeExpired()  # another worker already finished it
     outcome = await sign_in_with_profile(
-        stores,
-        deps,
+        tx,
         profile,
-        client=client,
         kind="device",
         device_name=auth.device_name or "TV",
-        binding=None,  # devices hold the flow id alone
+        starter=Device(),  # devices hold the flow id alone
     )
     if isinstance(outcome, LinkRequired | RegistrationRequired):
-        handoff = await offer_handoff(
-            devices,
-            deps.settings,
-            deps.clock,
-            flow_id=outcome.flow_id,
-            flow=outcome.flow,
-            client=client,
-        )
+        handoff = await offer_handoff(tx, flow_id=outcome.flow_id, flow=outcome.flow)
         return NeedsPhone(outcome=outcome, handoff=handoff)
     return outcome

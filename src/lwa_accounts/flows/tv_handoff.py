@@ -2,11 +2,11 @@
 
 When a device's Amazon sign-in needs the local password (``LinkRequired``) or a
 registration (``RegistrationRequired``), nobody should type on the TV. ``offer_handoff``
-issues a short user code (same rules as device codes: security.md item 15) with a URL and
-a QR code; the person opens /activate on a phone, types the code (the QR's URL pre-fills
-it but still needs a confirm), gives the password or fills in the registration there, and
-the flow is completed with ``deliver_to="originator"``. The TV, polling its flow, then
-collects its own new device session (flows/amazon.py).
+issues a short user code (same rules as device codes: security.md item 15) with a URL (the
+web edge draws it as a QR code); the person opens /activate on a phone, types the code
+(the QR's URL pre-fills it but still needs a confirm), gives the password or fills in the
+registration there, and the flow is completed for its originator (``OnAnotherDevice``). The TV, polling its flow,
+then collects its own new device session (``flows.amazon.collect_completed_flow``).
 
 A link is made only where one browser proved both sides (security.md item 14b). The TV
 proved the Amazon identity, the phone would prove the password: that alone would let an
@@ -29,13 +29,11 @@ row does not open.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 from urllib.parse import urlencode
-
-import segno
 
 from lwa_accounts.compare import same_secret
 from lwa_accounts.core import device_grant as dg
@@ -47,17 +45,20 @@ from lwa_accounts.errors import (
     InvalidUserCode,
     LwaAccountsError,
 )
-from lwa_accounts.flows.accounts import Deps, Refused
-from lwa_accounts.flows.amazon import REFUSED, LinkAttempt, audit_event, begin_link, get_flow
+from lwa_accounts.flows.amazon import (
+    Device,
+    LinkAttempt,
+    OnAnotherDevice,
+    begin_link,
+    get_flow,
+)
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.devices import FoundCode, new_grant_record
-from lwa_accounts.flows.sessions import ClientInfo
-from lwa_accounts.interfaces import Clock, DeviceStore
 from lwa_accounts.sealing import Purpose, SealBroken, Sealer
 from lwa_accounts.settings import Settings
-from lwa_accounts.interfaces import Stores
 
 FLOW_ID_MAX = 100
-HANDOFF_AMAZON_PROVEN = "amazon.handoff_proven"
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ class HandOffOffer:
     code: str  # canonical; shown as XXXX-XXXX
     url: str
     expires_at: datetime
-    qr_svg: str = field(repr=False)
 
     @property
     def display_code(self) -> str:
@@ -79,29 +79,20 @@ def activate_url(settings: Settings, code: str | None = None) -> str:
     return f"{base}?{urlencode({'code': code})}" if code else base
 
 
-def qr_svg(data: str) -> str:
-    """A QR code as a standalone SVG element (with its namespace, for DOMParser)."""
-    out = io.BytesIO()
-    segno.make(data, error="m").save(
-        out, kind="svg", xmldecl=False, svgns=True, omitsize=True, scale=4, nl=False
-    )
-    return out.getvalue().decode()
-
-
 SEAL_PURPOSE: Purpose = "handoff-flow-id"
 
 
-def seal_flow_id(settings: Settings, user_code: str, flow_id: str) -> str:
+def seal_flow_id(sealer: Sealer, user_code: str, flow_id: str) -> str:
     """The flow id sealed for the hand-off row of ``user_code`` (bound to its digest)."""
     if len(flow_id.encode()) > FLOW_ID_MAX:
         raise ValueError("flow id too long to seal")
-    return Sealer(settings).seal(SEAL_PURPOSE, flow_id, aad=dg.code_digest(user_code))
+    return sealer.seal(SEAL_PURPOSE, flow_id, aad=dg.code_digest(user_code))
 
 
-def unseal_flow_id(settings: Settings, user_code: str, sealed: str) -> str | None:
+def unseal_flow_id(sealer: Sealer, user_code: str, sealed: str) -> str | None:
     """The flow id, or None when the sealed value is not intact for this code's row."""
     try:
-        return Sealer(settings).open(SEAL_PURPOSE, sealed, aad=dg.code_digest(user_code))
+        return sealer.open(SEAL_PURPOSE, sealed, aad=dg.code_digest(user_code))
     except SealBroken:
         # Possible tampering with the database: make it visible (never log the value).
         logger.warning(
@@ -113,50 +104,46 @@ def unseal_flow_id(settings: Settings, user_code: str, sealed: str) -> str | Non
         return None
 
 
-async def offer_handoff(
-    devices: DeviceStore,
-    settings: Settings,
-    clock: Clock,
-    *,
-    flow_id: str,
-    flow: PendingFlow,
-    client: ClientInfo,
-) -> HandOffOffer:
+async def offer_handoff(tx: Tx, *, flow_id: str, flow: PendingFlow) -> HandOffOffer:
     """A hand-off code for a pending device flow; it replaces any earlier one and lives
     no longer than the flow itself."""
-    now = clock.now()
-    left = int((flow.expires_at - now).total_seconds())
+    left = int((flow.expires_at - tx.now()).total_seconds())
     if flow.status != "pending" or left <= 0:
         raise FlowExpired()
-    await devices.delete_handoffs_for_flow(flow.id_hash)
+    await tx.devices.delete_handoffs_for_flow(flow.id_hash)
+    sealer = tx.deps.sealer
     code, _, record = await new_grant_record(
-        devices,
-        clock,
+        tx,
         purpose="handoff",
         ttl_seconds=min(left, dg.MAX_TTL_SECONDS),
-        interval=settings.device_poll_interval_seconds,
+        interval=tx.settings.device_poll_interval_seconds,
         device_name=flow.device_name,
-        ip=client.ip,
         flow_id_hash=flow.id_hash,
         with_device_code=False,
-        seal=lambda user_code: seal_flow_id(settings, user_code, flow_id),
+        seal=lambda user_code: seal_flow_id(sealer, user_code, flow_id),
     )
-    url = activate_url(settings, dg.display_user_code(code))
-    return HandOffOffer(code=code, url=url, expires_at=record.grant.expires_at, qr_svg=qr_svg(url))
+    url = activate_url(tx.settings, dg.display_user_code(code))
+    return HandOffOffer(code=code, url=url, expires_at=record.grant.expires_at)
 
 
-def handoff_flow_id(settings: Settings, found: FoundCode) -> str:
+def handoff_flow_id(sealer: Sealer, found: FoundCode) -> str:
     """The flow behind a hand-off code typed on the phone."""
     record = found.record
     if record.purpose != "handoff" or record.sealed_flow_id is None:
         raise InvalidUserCode()
-    flow_id = unseal_flow_id(settings, found.code, record.sealed_flow_id)
+    flow_id = unseal_flow_id(sealer, found.code, record.sealed_flow_id)
     if flow_id is None or dg.code_digest(flow_id) != record.flow_id_hash:
         raise InvalidUserCode()
     return flow_id
 
 
-async def close_handoff(devices: DeviceStore, clock: Clock, found: FoundCode) -> None:
+async def handoff_flow(tx: Tx, found: FoundCode) -> tuple[str, PendingFlow]:
+    """The flow id and the pending device flow behind a hand-off code (or a refusal)."""
+    flow_id = handoff_flow_id(tx.deps.sealer, found)
+    return flow_id, await get_flow(tx, flow_id, Device())
+
+
+async def close_handoff(tx: Tx, found: FoundCode) -> None:
     """The flow was completed on the phone: the code is spent."""
     before = found.record.grant
     after = dg.DeviceGrant(
@@ -164,20 +151,18 @@ async def close_handoff(devices: DeviceStore, clock: Clock, found: FoundCode) ->
         created_at=before.created_at,
         expires_at=before.expires_at,
         interval=before.interval,
-        last_poll_at=clock.now(),
+        last_poll_at=tx.now(),
         account_id=before.account_id,
     )
-    await devices.save_grant(found.record.id, before=before, after=after)
+    await tx.devices.save_grant(found.record.id, before=before, after=after)
 
 
-async def handoff_by_grant(
-    devices: DeviceStore, clock: Clock, *, grant_id: str, code: str
-) -> FoundCode | None:
+async def handoff_by_grant(tx: Tx, *, grant_id: str, code: str) -> FoundCode | None:
     """A live hand-off row found again from what this server signed earlier (a cookie
     naming the row and its code): no guess, so no lookup budget. ``handoff_flow_id`` still
     proves that the code belongs to the row (the sealed flow id is bound to its digest)."""
-    record = await devices.grant_by_id(grant_id)
-    if record is None or record.purpose != "handoff" or not record.grant.is_open(clock.now()):
+    record = await tx.devices.grant_by_id(grant_id)
+    if record is None or record.purpose != "handoff" or not record.grant.is_open(tx.now()):
         return None
     if dg.parse_user_code(code) != code:
         return None
@@ -211,51 +196,34 @@ def proof_matches(proof: AmazonProof | None, found: FoundCode, flow: PendingFlow
     )
 
 
-async def _refuse(
-    stores: Stores,
-    deps: Deps,
+def _refuse(
+    tx: Tx,
     error: LwaAccountsError,
     flow: PendingFlow,
     profile: AmazonProfile | None,
     *,
-    client: ClientInfo,
     found: FoundCode,
-) -> Refused:
-    detail = f"reason={error.code} grant={found.record.id}"
-    await audit_event(
-        stores,
-        deps,
-        REFUSED,
-        client=client,
+) -> NoReturn:
+    tx.audit(
+        Event.AMAZON_REFUSED,
         account_id=flow.target_account_id,
         profile=profile,
-        detail=detail,
+        detail=f"reason={error.code} grant={found.record.id}",
     )
-    return Refused(error)
+    raise error
 
 
-async def prove_amazon(
-    stores: Stores,
-    deps: Deps,
-    found: FoundCode,
-    flow: PendingFlow,
-    profile: AmazonProfile,
-    *,
-    client: ClientInfo,
-) -> AmazonProof | Refused:
+def prove_amazon(
+    tx: Tx, found: FoundCode, flow: PendingFlow, profile: AmazonProfile
+) -> AmazonProof:
     """The phone signed in with Amazon (token verified by the edge: ``aud``, profile) as
     ``profile``. Only the Amazon user the TV proved may go on to link; anyone else is
     refused (``AmazonUserMismatch``) and audited with *their* Amazon user id, and nothing
     about the flow changes."""
     if flow.kind != "link" or not same_secret(profile.user_id, flow.profile.user_id):
-        return await _refuse(
-            stores, deps, AmazonUserMismatch(), flow, profile, client=client, found=found
-        )
-    await audit_event(
-        stores,
-        deps,
-        HANDOFF_AMAZON_PROVEN,
-        client=client,
+        _refuse(tx, AmazonUserMismatch(), flow, profile, found=found)
+    tx.audit(
+        Event.AMAZON_HANDOFF_PROVEN,
         account_id=flow.target_account_id,
         profile=profile,
         detail=f"grant={found.record.id}",
@@ -267,24 +235,11 @@ async def prove_amazon(
     )
 
 
-async def begin_handoff_link(
-    stores: Stores,
-    deps: Deps,
-    settings: Settings,
-    found: FoundCode,
-    *,
-    proof: AmazonProof | None,
-    client: ClientInfo,
-) -> LinkAttempt | Refused:
+async def begin_handoff_link(tx: Tx, found: FoundCode, *, proof: AmazonProof | None) -> LinkAttempt:
     """``begin_link`` for a flow handed to a phone, only with this browser's proof of the
     flow's Amazon identity. Without it: refused (``AmazonProofRequired``) and audited
     before the throttle, argon2 or the flow's attempts are touched."""
-    flow_id = handoff_flow_id(settings, found)
-    flow = await get_flow(stores, deps, flow_id, binding=None, client=client)
-    if isinstance(flow, Refused):
-        return flow
+    flow_id, flow = await handoff_flow(tx, found)
     if not proof_matches(proof, found, flow):
-        return await _refuse(
-            stores, deps, AmazonProofRequired(), flow, None, client=client, found=found
-        )
-    return await begin_link(stores, deps, flow_id, client=client, deliver_to="originator")
+        _refuse(tx, AmazonProofRequired(), flow, None, found=found)
+    return await begin_link(tx, flow_id, OnAnotherDevice())

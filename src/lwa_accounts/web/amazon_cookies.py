@@ -42,14 +42,14 @@ def _key(settings: Settings, purpose: str) -> bytes:
     return hmac.new(settings.secret, b"amazon-cookie:" + purpose.encode(), hashlib.sha256).digest()
 
 
-def seal(settings: Settings, purpose: str, data: dict[str, Any], *, now: datetime) -> str:
+def sign(settings: Settings, purpose: str, data: dict[str, Any], *, now: datetime) -> str:
     payload = dict(data, iat=int(now.timestamp()))
     body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
     mac = hmac.new(_key(settings, purpose), body, hashlib.sha256).hexdigest()
     return body.decode() + "." + mac
 
 
-def unseal(
+def verify(
     settings: Settings, purpose: str, value: str | None, *, now: datetime, max_age: int
 ) -> dict[str, Any] | None:
     """The signed data, or None when missing, tampered with or older than ``max_age``."""
@@ -74,7 +74,7 @@ def unseal(
 def read(
     request: Request, settings: Settings, name: str, *, now: datetime, max_age: int
 ) -> dict[str, Any] | None:
-    return unseal(settings, name, request.cookies.get(name), now=now, max_age=max_age)
+    return verify(settings, name, request.cookies.get(name), now=now, max_age=max_age)
 
 
 def write(
@@ -88,7 +88,7 @@ def write(
 ) -> None:
     response.set_cookie(
         name,
-        seal(settings, name, data, now=now),
+        sign(settings, name, data, now=now),
         max_age=max_age,
         httponly=True,
         samesite="lax",

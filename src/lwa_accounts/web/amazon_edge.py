@@ -10,7 +10,7 @@ from __future__ import annotations
 from lwa_accounts.core.models import AmazonProfile
 from lwa_accounts.errors import AmazonError, AmazonUnavailable
 from lwa_accounts.flows.amazon import audit_refused_token
-from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.flows.context import Context
 from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.web.services import Services
 
@@ -21,7 +21,7 @@ def amazon_client(services: Services) -> LwaClient:
     return services.amazon
 
 
-async def verify_token(services: Services, access_token: str, client: ClientInfo) -> AmazonProfile:
+async def verify_token(ctx: Context, services: Services, access_token: str) -> AmazonProfile:
     """The verified profile behind ``access_token`` (aud in the allow-list), or raise.
 
     AmazonUnavailable (503, Retry-After) writes nothing; every other refusal is audited.
@@ -31,6 +31,6 @@ async def verify_token(services: Services, access_token: str, client: ClientInfo
     except AmazonUnavailable:
         raise
     except AmazonError as error:
-        async with services.database.transaction() as stores:
-            await audit_refused_token(stores, services.deps, error, client=client)
+        async with ctx.transaction() as tx:
+            audit_refused_token(tx, error)
         raise

@@ -32,8 +32,10 @@ from lwa_accounts.web.api.models import ProblemOut
 from lwa_accounts.web.auth import BEARER_SCHEME, BEARER_SCHEME_NAME
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.pages import account as page_account
+from lwa_accounts.web.pages import account_amazon as page_account_amazon
 from lwa_accounts.web.pages import activate as page_activate
 from lwa_accounts.web.pages import amazon as page_amazon
+from lwa_accounts.web.pages import amazon_flow as page_amazon_flow
 from lwa_accounts.web.pages import auth as page_auth
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
@@ -146,6 +148,8 @@ def create_app(
     app.include_router(api_sessions.router)
     app.include_router(api_amazon.router)
     app.include_router(page_amazon.router)
+    app.include_router(page_amazon_flow.router)
+    app.include_router(page_account_amazon.router)
     app.include_router(api_devices.router)
     app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)

@@ -10,8 +10,8 @@ from typing import Any
 
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.errors import LwaAccountsError, ValidationFailed
-from lwa_accounts.flows.context import ClientInfo, Context, Deps
 from lwa_accounts.flows.accounts import register as register_account
+from lwa_accounts.flows.context import ClientInfo, Context, Deps
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import Settings, load_settings
 from lwa_accounts.store.db import Database

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from lwa_accounts.web.api.models import AccountEnvelope, RegisterRequest, account_json, problems
 from lwa_accounts.flows.phases import register_with_password
+from lwa_accounts.web.api.models import AccountEnvelope, RegisterRequest, account_json, problems
 from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
 from lwa_accounts.web.services import request_context
 

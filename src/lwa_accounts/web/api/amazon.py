@@ -10,7 +10,6 @@ travels in the JSON body (``POST /api/v1/flows/poll|link|register``); the retire
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -21,15 +20,13 @@ from pydantic.config import JsonDict
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.core.validation import EMAIL_MAX, NAME_MAX, USERNAME_MAX
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import Deps, Refused, unwrap
 from lwa_accounts.flows.amazon import (
-    FlowCompleted,
+    FlowFinished,
     LinkRequired,
     RegistrationForm,
-    RegistrationRequired,
     SignedInWithAmazon,
 )
-from lwa_accounts.interfaces import Stores
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.web.amazon_edge import verify_token
 from lwa_accounts.web.api.models import (
     AccountOut,
@@ -43,8 +40,8 @@ from lwa_accounts.web.api.models import (
     account_json,
     problems,
 )
-from lwa_accounts.web.auth import BEARER_SECURITY, authenticate, client_info
-from lwa_accounts.web.services import Services, get_services
+from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
+from lwa_accounts.web.services import get_services, request_context
 
 router = APIRouter(prefix="/api/v1", tags=["amazon"])
 
@@ -231,9 +228,9 @@ class AccountWithAmazonOut(BaseModel):
 # ---- rendering ----
 
 
-async def signed_in_json(stores: Stores, outcome: SignedInWithAmazon) -> AmazonSignedInOut:
+async def signed_in_json(tx: Tx, outcome: SignedInWithAmazon) -> AmazonSignedInOut:
     signed_in = outcome.signed_in
-    link = await stores.identities.get_for_account(signed_in.account.id)
+    link = await tx.identities.get_for_account(signed_in.account.id)
     return AmazonSignedInOut(
         created=outcome.created,
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
@@ -241,30 +238,16 @@ async def signed_in_json(stores: Stores, outcome: SignedInWithAmazon) -> AmazonS
     )
 
 
-# What a step that ends a pending flow returns.
-FlowFinish = SignedInWithAmazon | FlowCompleted | Refused
+async def _rendered(tx: Tx, finished: FlowFinished) -> AmazonSignedInOut:
+    """A device's own flow finished: its sign-in, rendered in the same transaction."""
+    assert isinstance(finished, SignedInWithAmazon)  # Device(): never FlowCompleted
+    return await signed_in_json(tx, finished)
 
 
-async def finish_flow(
-    services: Services, finish: Callable[[Stores], Awaitable[FlowFinish]]
-) -> AmazonSignedInOut:
-    """Run ``finish`` in one transaction and render its sign-in there (the Amazon link is
-    read in it); a refusal is raised only after its audit event has been committed."""
-    async with services.database.transaction() as stores:
-        outcome = await finish(stores)
-        rendered = (
-            await signed_in_json(stores, outcome)
-            if isinstance(outcome, SignedInWithAmazon)
-            else None
-        )
-    unwrap(outcome)
-    assert rendered is not None  # deliver_to="caller": never FlowCompleted here
-    return rendered
-
-
-async def flow_json(stores: Stores, deps: Deps, flow_id: str, flow: PendingFlow) -> FlowOut:
+async def flow_json(tx: Tx, flow_id: str, flow: PendingFlow) -> FlowOut:
+    deps = tx.deps
     if flow.kind == "link":
-        target = await stores.accounts.get(flow.target_account_id or "")
+        target = await tx.accounts.get(flow.target_account_id or "")
         return FlowOut(
             id=flow_id,
             kind="link",
@@ -338,30 +321,22 @@ FLOW_POLL_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def sign_in_with_amazon(
     body: AmazonSignInRequest, request: Request, response: Response
 ) -> AmazonSignedInOut | LinkRequiredOut | RegistrationRequiredOut:
-    services = get_services(request)
-    client = client_info(request)
-    profile = await verify_token(services, body.access_token, client)
-    async with services.database.transaction() as stores:
+    ctx = request_context(request)
+    profile = await verify_token(ctx, get_services(request), body.access_token)
+    async with ctx.transaction() as tx:
         outcome = await amazon.sign_in_with_profile(
-            stores,
-            services.deps,
-            profile,
-            client=client,
-            kind="device",
-            device_name=body.device_name,
+            tx, profile, kind="device", device_name=body.device_name, starter=amazon.Device()
         )
-        rendered: AmazonSignedInOut | LinkRequiredOut | RegistrationRequiredOut | None = None
+        rendered: AmazonSignedInOut | LinkRequiredOut | RegistrationRequiredOut
         if isinstance(outcome, SignedInWithAmazon):
-            rendered = await signed_in_json(stores, outcome)
-        elif isinstance(outcome, LinkRequired | RegistrationRequired):
-            flow = await flow_json(stores, services.deps, outcome.flow_id, outcome.flow)
+            rendered = await signed_in_json(tx, outcome)
+        else:
+            flow = await flow_json(tx, outcome.flow_id, outcome.flow)
             rendered = (
                 LinkRequiredOut(flow=flow)
                 if isinstance(outcome, LinkRequired)
                 else RegistrationRequiredOut(flow=flow)
             )
-    unwrap(outcome)  # a refusal: raised after its audit event was committed
-    assert rendered is not None
     response.status_code = 201 if isinstance(rendered, AmazonSignedInOut) else 200
     return rendered
 
@@ -381,19 +356,13 @@ async def sign_in_with_amazon(
 async def poll_flow(
     body: FlowRequest, request: Request, response: Response
 ) -> FlowPendingOut | AmazonSignedInOut:
-    services = get_services(request)
-    flow_id = body.flow_id
-    async with services.database.transaction() as stores:
-        outcome = await amazon.collect_completed_flow(
-            stores, services.deps, flow_id, client=client_info(request)
-        )
-        rendered: FlowPendingOut | AmazonSignedInOut | None = None
+    async with request_context(request).transaction() as tx:
+        outcome = await amazon.collect_completed_flow(tx, body.flow_id)
+        rendered: FlowPendingOut | AmazonSignedInOut
         if isinstance(outcome, PendingFlow):
-            rendered = FlowPendingOut(flow=await flow_json(stores, services.deps, flow_id, outcome))
-        elif isinstance(outcome, SignedInWithAmazon):
-            rendered = await signed_in_json(stores, outcome)
-    unwrap(outcome)
-    assert rendered is not None
+            rendered = FlowPendingOut(flow=await flow_json(tx, body.flow_id, outcome))
+        else:
+            rendered = await signed_in_json(tx, outcome)
     response.status_code = 201 if isinstance(rendered, AmazonSignedInOut) else 200
     return rendered
 
@@ -412,18 +381,19 @@ async def poll_flow(
     ),
 )
 async def link_flow(body: LinkRequest, request: Request) -> AmazonSignedInOut:
-    services = get_services(request)
-    client = client_info(request)
-    async with services.database.transaction() as stores:
-        begun = await amazon.begin_link(stores, services.deps, body.flow_id, client=client)
-    attempt = unwrap(begun)
+    rendered: AmazonSignedInOut | None = None
+
+    async def begin(tx: Tx) -> amazon.LinkAttempt:
+        return await amazon.begin_link(tx, body.flow_id, amazon.Device())
+
+    async def render(tx: Tx, finished: FlowFinished) -> None:
+        nonlocal rendered
+        rendered = await _rendered(tx, finished)
+
     # argon2 outside any transaction; finish_link re-checks the flow and the password.
-    check = await amazon.check_link_password(services.deps, attempt, body.password, client=client)
-
-    async def finish(stores: Stores) -> FlowFinish:
-        return await amazon.finish_link(stores, services.deps, attempt, check, client=client)
-
-    return await finish_flow(services, finish)
+    await amazon.link_with_password(request_context(request), begin, body.password, after=render)
+    assert rendered is not None
+    return rendered
 
 
 @router.post(
@@ -439,17 +409,12 @@ async def link_flow(body: LinkRequest, request: Request) -> AmazonSignedInOut:
     ),
 )
 async def register_flow(body: FlowRegisterRequest, request: Request) -> AmazonSignedInOut:
-    services = get_services(request)
     form = RegistrationForm(
         username=body.username, name=body.name, email=body.email, postal_code=body.postal_code
     )
-
-    async def finish(stores: Stores) -> FlowFinish:
-        return await amazon.complete_registration(
-            stores, services.deps, body.flow_id, form, client=client_info(request)
-        )
-
-    return await finish_flow(services, finish)
+    async with request_context(request).transaction() as tx:
+        finished = await amazon.complete_registration(tx, body.flow_id, form, amazon.Device())
+        return await _rendered(tx, finished)
 
 
 @router.post(
@@ -467,22 +432,14 @@ async def register_flow(body: FlowRegisterRequest, request: Request) -> AmazonSi
     ),
 )
 async def attach(body: AttachRequest, request: Request) -> AccountWithAmazonOut:
-    services = get_services(request)
-    client = client_info(request)
-    async with services.database.transaction() as stores:
-        caller = await authenticate(stores, request, allow_cookie=False)
-    profile = await verify_token(services, body.access_token, client)
-    async with services.database.transaction() as stores:
-        outcome = await amazon.attach_amazon(
-            stores,
-            services.deps,
-            profile,
-            session=caller.session,
-            account=caller.account,
-            password=body.password,
-            client=client,
+    ctx = request_context(request)
+    async with ctx.transaction() as tx:
+        caller = await authenticate(tx, request, allow_cookie=False)
+    profile = await verify_token(ctx, get_services(request), body.access_token)
+    async with ctx.transaction() as tx:
+        attached = await amazon.attach_amazon(
+            tx, profile, session=caller.session, account=caller.account, password=body.password
         )
-    attached = unwrap(outcome)
     return AccountWithAmazonOut(account=account_json(attached.account, attached.link))
 
 
@@ -500,17 +457,12 @@ async def attach(body: AttachRequest, request: Request) -> AccountWithAmazonOut:
 async def detach(
     request: Request, body: Annotated[DetachRequest | None, Body()] = None
 ) -> Response:
-    services = get_services(request)
-    async with services.database.transaction() as stores:
-        caller = await authenticate(stores, request, allow_cookie=False)
-        refused = await amazon.detach_amazon(
-            stores,
-            services.deps,
+    async with request_context(request).transaction() as tx:
+        caller = await authenticate(tx, request, allow_cookie=False)
+        await amazon.detach_amazon(
+            tx,
             session=caller.session,
             account=caller.account,
             password=body.password if body else None,
-            client=client_info(request),
         )
-    if refused is not None:
-        raise refused.error
     return Response(status_code=204)

@@ -18,8 +18,6 @@ Secret handles travel in JSON bodies, never in paths (security.md item 1); the r
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -30,12 +28,8 @@ from starlette.responses import JSONResponse, Response
 from lwa_accounts.core import device_grant as dg
 from lwa_accounts.errors import AmazonError, FlowExpired
 from lwa_accounts.flows import tv_amazon
-from lwa_accounts.flows.accounts import Refused, unwrap
-from lwa_accounts.flows.amazon import (
-    LinkRequired,
-    SignedInWithAmazon,
-    get_flow,
-)
+from lwa_accounts.flows.amazon import Device, LinkRequired, SignedInWithAmazon, get_flow
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.devices import (
     TokenInvalid,
     authorize_device,
@@ -43,9 +37,8 @@ from lwa_accounts.flows.devices import (
     poll_device_token,
 )
 from lwa_accounts.flows.sessions import SignedIn
-from lwa_accounts.flows.tv_handoff import HandOffOffer, activate_url, offer_handoff, qr_svg
-from lwa_accounts.interfaces import AmazonDeviceClient, DeviceStore
-from lwa_accounts.interfaces import Stores
+from lwa_accounts.flows.tv_handoff import HandOffOffer, activate_url, offer_handoff
+from lwa_accounts.interfaces import AmazonDeviceClient
 from lwa_accounts.web.amazon_edge import amazon_client, verify_token
 from lwa_accounts.web.api.amazon import AmazonSignedInOut, FlowOut, flow_json, signed_in_json
 from lwa_accounts.web.api.models import (
@@ -54,8 +47,8 @@ from lwa_accounts.web.api.models import (
     Strict,
     problems,
 )
-from lwa_accounts.web.auth import client_info
-from lwa_accounts.web.services import Services, get_services
+from lwa_accounts.web.qr import qr_svg
+from lwa_accounts.web.services import get_services, request_context
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
@@ -118,20 +111,13 @@ class NeedsPhoneResult(BaseModel):
 # ---- helpers ------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def device_transaction(services: Services) -> AsyncIterator[tuple[Stores, DeviceStore]]:
-    """One database transaction; the device store beside the others, for short call sites."""
-    async with services.database.transaction() as stores:
-        yield stores, stores.devices
-
-
 def _amazon(request: Request) -> AmazonDeviceClient:
     """The app's one pooled Amazon client (it holds the device client id too)."""
     return amazon_client(get_services(request))
 
 
-async def _signed_in_response(stores: Stores, outcome: SignedInWithAmazon) -> JSONResponse:
-    body = await signed_in_json(stores, outcome)
+async def _signed_in_response(tx: Tx, outcome: SignedInWithAmazon) -> JSONResponse:
+    body = await signed_in_json(tx, outcome)
     return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=_NO_STORE)
 
 
@@ -140,7 +126,10 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 def _handoff_json(offer: HandOffOffer) -> HandOffOut:
     return HandOffOut(
-        code=offer.display_code, url=offer.url, qr_svg=offer.qr_svg, expires_at=offer.expires_at
+        code=offer.display_code,
+        url=offer.url,
+        qr_svg=qr_svg(offer.url),
+        expires_at=offer.expires_at,
     )
 
 
@@ -162,18 +151,12 @@ def _handoff_json(offer: HandOffOffer) -> HandOffOut:
 async def create_amazon_authorization(
     request: Request, body: DeviceNameRequest | None = None
 ) -> JSONResponse:
-    services = get_services(request)
-    await guard_device_start(services.settings, services.throttle, client_info(request))
+    ctx = request_context(request)
+    await guard_device_start(ctx)
     pair = await _amazon(request).create_code_pair()
-    async with device_transaction(services) as (stores, devices):
+    async with ctx.transaction() as tx:
         started = await tv_amazon.register_authorization(
-            stores,
-            devices,
-            services.settings,
-            services.clock,
-            pair,
-            device_name=body.device_name if body else None,
-            client=client_info(request),
+            tx, pair, device_name=body.device_name if body else None
         )
     auth = started.authorization
     out = AmazonAuthorizationOut(
@@ -204,48 +187,39 @@ async def create_amazon_authorization(
 )
 async def poll_amazon_authorization(body: AuthorizationPollRequest, request: Request) -> Response:
     services = get_services(request)
-    client = client_info(request)
-    authorization_id = body.authorization_id
-    async with device_transaction(services) as (_, devices):
-        step = await tv_amazon.begin_poll(devices, services.clock, authorization_id)
-    if isinstance(step, Refused):
-        raise step.error
+    ctx = request_context(request)
+    async with ctx.transaction() as tx:
+        step = await tv_amazon.begin_poll(tx, body.authorization_id)
     if isinstance(step, tv_amazon.StillPending):
         return _pending()
     amazon = _amazon(request)
     auth = step.authorization
     assert auth.device_code is not None  # pending authorizations keep it
     reply = await amazon.poll_device_token(device_code=auth.device_code, user_code=auth.user_code)
-    async with device_transaction(services) as (_, devices):
-        recorded = await tv_amazon.record_reply(devices, auth, reply)
-    if isinstance(recorded, Refused):
-        raise recorded.error
+    async with ctx.transaction() as tx:
+        recorded = await tv_amazon.record_reply(tx, auth, reply)
     if isinstance(recorded, tv_amazon.StillPending):
         return _pending()
     try:
-        profile = await verify_token(services, recorded.access_token, client)
+        profile = await verify_token(ctx, services, recorded.access_token)
     except AmazonError:
         # Amazon's tokens are spent either way: the device needs a new code.
-        async with device_transaction(services) as (_, devices):
-            await tv_amazon.abandon(devices, auth)
+        async with ctx.transaction() as tx:
+            await tv_amazon.abandon(tx, auth)
         raise
-    async with device_transaction(services) as (stores, devices):
-        outcome = await tv_amazon.finish_sign_in(
-            stores, devices, services.deps, auth, profile, client=client
-        )
+    async with ctx.transaction() as tx:
+        outcome = await tv_amazon.finish_sign_in(tx, auth, profile)
         if isinstance(outcome, SignedInWithAmazon):
-            return await _signed_in_response(stores, outcome)
-        if isinstance(outcome, tv_amazon.NeedsPhone):
-            pending = outcome.outcome
-            needs_phone = NeedsPhoneResult(
-                result="link_required"
-                if isinstance(pending, LinkRequired)
-                else "registration_required",
-                flow=await flow_json(stores, services.deps, pending.flow_id, pending.flow),
-                handoff=_handoff_json(outcome.handoff),
-            )
-            return JSONResponse(needs_phone.model_dump(mode="json"), headers=_NO_STORE)
-    raise outcome.error  # refused: its audit event is committed
+            return await _signed_in_response(tx, outcome)
+        pending = outcome.outcome
+        needs_phone = NeedsPhoneResult(
+            result="link_required"
+            if isinstance(pending, LinkRequired)
+            else "registration_required",
+            flow=await flow_json(tx, pending.flow_id, pending.flow),
+            handoff=_handoff_json(outcome.handoff),
+        )
+        return JSONResponse(needs_phone.model_dump(mode="json"), headers=_NO_STORE)
 
 
 def _pending() -> JSONResponse:
@@ -268,16 +242,10 @@ def _pending() -> JSONResponse:
 )
 async def device_authorize(request: Request, body: DeviceNameRequest | None = None) -> JSONResponse:
     services = get_services(request)
-    await guard_device_start(services.settings, services.throttle, client_info(request))
-    async with device_transaction(services) as (stores, devices):
-        issued = await authorize_device(
-            stores,
-            devices,
-            services.settings,
-            services.clock,
-            device_name=body.device_name if body else None,
-            client=client_info(request),
-        )
+    ctx = request_context(request)
+    await guard_device_start(ctx)
+    async with ctx.transaction() as tx:
+        issued = await authorize_device(tx, device_name=body.device_name if body else None)
     shown = dg.display_user_code(issued.user_code)
     complete = activate_url(services.settings, shown)
     out = DeviceAuthorizationOut(
@@ -357,22 +325,17 @@ async def _device_code_from(request: Request) -> str | None:
     openapi_extra={"requestBody": {"required": True, "content": _TOKEN_REQUEST_CONTENT}},
 )
 async def device_token(request: Request) -> Response:
-    services = get_services(request)
     device_code = await _device_code_from(request)
     if device_code is None:
         return _oauth_error("invalid_request", 'Send {"device_code": "..."}.')
-    async with device_transaction(services) as (stores, devices):
-        outcome = await poll_device_token(
-            stores, devices, services.clock, device_code=device_code, client=client_info(request)
-        )
+    async with request_context(request).transaction() as tx:
+        outcome = await poll_device_token(tx, device_code=device_code)
         if isinstance(outcome, SignedIn):
-            body = await signed_in_json(
-                stores, SignedInWithAmazon(created=False, signed_in=outcome)
-            )
+            body = await signed_in_json(tx, SignedInWithAmazon(created=False, signed_in=outcome))
             # RFC 8628 (as RFC 6749 5.1): the token response is a 200.
             return JSONResponse(body.model_dump(mode="json"), headers=_NO_STORE)
     match outcome:
-        case dg.Pending():
+        case dg.AwaitingApproval():
             return _oauth_error(
                 "authorization_pending", "The person has not approved this device yet."
             )
@@ -406,25 +369,11 @@ async def device_token(request: Request) -> Response:
     ),
 )
 async def create_handoff(body: FlowRequest, request: Request) -> JSONResponse:
-    services = get_services(request)
-    client = client_info(request)
-    flow_id = body.flow_id
-    async with device_transaction(services) as (stores, devices):
-        flow = await get_flow(stores, services.deps, flow_id, binding=None, client=client)
-        if isinstance(flow, Refused):
-            offer: HandOffOffer | Refused = flow
-        elif flow.session_kind != "device":
-            offer = Refused(FlowExpired("Only device sign-ins can be finished on a phone."))
-        else:
-            offer = await offer_handoff(
-                devices,
-                services.settings,
-                services.clock,
-                flow_id=flow_id,
-                flow=flow,
-                client=client,
-            )
-    offer = unwrap(offer)
+    async with request_context(request).transaction() as tx:
+        flow = await get_flow(tx, body.flow_id, Device())
+        if flow.session_kind != "device":
+            raise FlowExpired("Only device sign-ins can be finished on a phone.")
+        offer = await offer_handoff(tx, flow_id=body.flow_id, flow=flow)
     return JSONResponse(
         _handoff_json(offer).model_dump(mode="json"), status_code=201, headers=_NO_STORE
     )

@@ -17,7 +17,7 @@ from lwa_accounts.core.validation import (
     validate_name,
 )
 from lwa_accounts.errors import Moved
-from lwa_accounts.flows.amazon import FLOW_ID_MAX
+from lwa_accounts.flows.amazon.pending import FLOW_ID_MAX
 from lwa_accounts.flows.tv_amazon import ID_MAX as AUTHORIZATION_ID_MAX
 
 # Generous upper bounds: the flows apply the real rules; these only stop huge inputs

@@ -25,7 +25,7 @@ from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.web.auth import Caller, optional_browser_caller
 from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
 from lwa_accounts.web.forms import read_form
-from lwa_accounts.web.pages.amazon import amazon_form_headers
+from lwa_accounts.web.pages.amazon_common import amazon_form_headers
 from lwa_accounts.web.services import get_services, request_context
 from lwa_accounts.web.templating import render
 

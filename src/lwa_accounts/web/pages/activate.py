@@ -35,40 +35,31 @@ from lwa_accounts.errors import (
     UsernameTaken,
     ValidationFailed,
 )
-from lwa_accounts.flows.accounts import Refused
 from lwa_accounts.flows.amazon import (
-    FlowCompleted,
+    FlowFinished,
+    LinkAttempt,
+    OnAnotherDevice,
     RegistrationForm,
-    SignedInWithAmazon,
-    check_link_password,
     complete_registration,
-    finish_link,
-    get_flow,
+    link_with_password,
     registration_fields,
 )
-from lwa_accounts.flows.amazon_profile import available_username, username_base
+from lwa_accounts.flows.amazon.profile import available_username, username_base
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.devices import FoundCode, decide_device, find_code
-from lwa_accounts.flows.sessions import ClientInfo
 from lwa_accounts.flows.tv_handoff import (
     AmazonProof,
     begin_handoff_link,
     close_handoff,
     handoff_by_grant,
-    handoff_flow_id,
+    handoff_flow,
     proof_matches,
 )
-from lwa_accounts.interfaces import DeviceStore
-from lwa_accounts.interfaces import Stores
-from lwa_accounts.web.api.devices import device_transaction
-from lwa_accounts.web.auth import client_info, optional_browser_caller
+from lwa_accounts.web.auth import optional_browser_caller
 from lwa_accounts.web.forms import Form, read_form
-from lwa_accounts.web.pages.amazon import (
-    amazon_form_headers,
-    begin_trip,
-    clear_proof,
-    read_proof,
-)
-from lwa_accounts.web.services import Services, get_services
+from lwa_accounts.web.handoff_proof import clear_proof, read_proof
+from lwa_accounts.web.pages.amazon_common import amazon_form_headers, begin_trip
+from lwa_accounts.web.services import Services, get_services, request_context
 from lwa_accounts.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -95,53 +86,35 @@ def _enter_page(
 @router.get("/activate")
 async def activate_page(request: Request) -> Response:
     """Shows the form, pre-filled from ?code= (a QR code); looks nothing up by itself."""
-    services = get_services(request)
-    async with services.database.transaction() as stores:
-        await optional_browser_caller(stores, request)  # for the header's "signed in as"
+    async with request_context(request).transaction() as tx:
+        await optional_browser_caller(tx, request)  # for the header's "signed in as"
     code = request.query_params.get("code", "")[:CODE_FIELD_MAX]
     return _enter_page(request, code=code)
 
 
-async def _lookup(
-    stores: Stores, devices: DeviceStore, services: Services, form: Form, client: ClientInfo
-) -> FoundCode | Refused:
-    return await find_code(
-        stores,
-        devices,
-        services.settings,
-        services.throttle,
-        services.clock,
-        text=form.get("code", CODE_FIELD_MAX),
-        client=client,
-    )
+async def _lookup(tx: Tx, form: Form) -> FoundCode:
+    """The typed code (throttled; a wrong one is refused and its audit event kept)."""
+    return await find_code(tx, form.get("code", CODE_FIELD_MAX))
 
 
 @router.post("/activate")
 async def activate_submit(request: Request) -> Response:
     services = get_services(request)
     form = await read_form(request)
-    client = client_info(request)
     typed = form.get("code", CODE_FIELD_MAX)
+    flow: PendingFlow | None = None
+    username = ""
     try:
-        async with device_transaction(services) as (stores, devices):
-            found = await _lookup(stores, devices, services, form, client)
-            caller = await optional_browser_caller(stores, request)
-            flow = (
-                await _handoff_flow(stores, services, found, client)
-                if isinstance(found, FoundCode) and found.record.purpose == "handoff"
-                else None
-            )
-            username = (
-                await available_username(
-                    stores, username_base(flow.profile.email, flow.profile.name)
-                )
-                if isinstance(flow, PendingFlow) and flow.kind == "registration"
-                else ""
-            )
-    except LwaAccountsError as error:  # too many attempts
+        async with request_context(request).transaction() as tx:
+            found = await _lookup(tx, form)
+            caller = await optional_browser_caller(tx, request)
+            if found.record.purpose == "handoff":
+                _, flow = await handoff_flow(tx, found)
+                if flow.kind == "registration":
+                    base = username_base(flow.profile.email, flow.profile.name)
+                    username = await available_username(tx, base)
+    except LwaAccountsError as error:  # a wrong code, too many attempts, a flow gone
         return _enter_page(request, code=typed, error=error)
-    if isinstance(found, Refused):
-        return _enter_page(request, code=typed, error=found.error)
     if found.record.purpose == "device":
         if caller is None:
             next_url = "/activate?" + urlencode({"code": found.display_code})
@@ -155,14 +128,9 @@ async def activate_submit(request: Request) -> Response:
                 },
             )
         return render(
-            request,
-            "activate/confirm.html",
-            {
-                **_asked(found),
-                "account": caller.account,
-            },
+            request, "activate/confirm.html", {**_asked(found), "account": caller.account}
         )
-    if not isinstance(flow, PendingFlow):
+    if flow is None:
         return _enter_page(request, code=typed, error=InvalidUserCode())
     if flow.kind == "link":
         return await _link_page(request, services, found, flow, proof=_proof_for(request, found))
@@ -178,13 +146,6 @@ async def activate_submit(request: Request) -> Response:
             "postal_code": flow.profile.postal_code or "",
         },
     )
-
-
-async def _handoff_flow(
-    stores: Stores, services: Services, found: FoundCode, client: ClientInfo
-) -> PendingFlow | Refused:
-    flow_id = handoff_flow_id(services.settings, found)
-    return await get_flow(stores, services.deps, flow_id, binding=None, client=client)
 
 
 def _proof_for(request: Request, found: FoundCode) -> AmazonProof | None:
@@ -216,8 +177,8 @@ async def _link_page(
     error: LwaAccountsError | None = None,
 ) -> Response:
     """Step 1 (no proof yet): sign in with Amazon here. Step 2 (proven): the password."""
-    async with services.database.transaction() as stores:
-        target = await stores.accounts.get(flow.target_account_id or "")
+    async with request_context(request).transaction() as tx:
+        target = await tx.accounts.get(flow.target_account_id or "")
     proven = proof_matches(proof, found, flow)
     headers = _retry_headers(error) if error else {}
     if not proven:
@@ -273,31 +234,21 @@ def _done(request: Request, title: str, message: str) -> Response:
 
 @router.post("/activate/decide")
 async def activate_decide(request: Request) -> Response:
-    services = get_services(request)
     form = await read_form(request)
-    client = client_info(request)
     typed = form.get("code", CODE_FIELD_MAX)
     decision = form.get("decision", 16)
     if decision not in ("approve", "deny"):
         return _enter_page(request, code=typed, error=InvalidUserCode("Choose Approve or Deny."))
     try:
-        async with device_transaction(services) as (stores, devices):
-            caller = await optional_browser_caller(stores, request)
-            found = await _lookup(stores, devices, services, form, client)
-            if caller is not None and isinstance(found, FoundCode):
+        async with request_context(request).transaction() as tx:
+            caller = await optional_browser_caller(tx, request)
+            found = await _lookup(tx, form)
+            if caller is not None:
                 await decide_device(
-                    stores,
-                    devices,
-                    services.clock,
-                    found=found,
-                    account=caller.account,
-                    approve=decision == "approve",
-                    client=client,
+                    tx, found=found, account=caller.account, approve=decision == "approve"
                 )
     except LwaAccountsError as error:
         return _enter_page(request, code=typed, error=error)
-    if isinstance(found, Refused):
-        return _enter_page(request, code=typed, error=found.error)
     if caller is None:
         return _enter_page(
             request, code=typed, error=InvalidUserCode("Sign in first, then enter the code again.")
@@ -317,16 +268,11 @@ async def activate_amazon(request: Request) -> Response:
     this hand-off row and its code (in the signed, single-use trip cookie)."""
     services = get_services(request)
     form = await read_form(request)
-    client = client_info(request)
     typed = form.get("code", CODE_FIELD_MAX)
     try:
-        async with device_transaction(services) as (stores, devices):
-            found = await _lookup(stores, devices, services, form, client)
-            if isinstance(found, Refused):
-                raise found.error
-            flow = await _handoff_flow(stores, services, found, client)
-            if isinstance(flow, Refused):
-                raise flow.error
+        async with request_context(request).transaction() as tx:
+            found = await _lookup(tx, form)
+            _, flow = await handoff_flow(tx, found)
     except LwaAccountsError as error:
         return _enter_page(request, code=typed, error=error)
     if flow.kind != "link":
@@ -343,21 +289,20 @@ async def activate_amazon(request: Request) -> Response:
 async def activate_link_page(request: Request) -> Response:
     """Back from Amazon with a proof: the password form for that hand-off."""
     services = get_services(request)
-    client = client_info(request)
     held = read_proof(request, services)
     if held is None:
         return _enter_page(request, error=AmazonProofRequired())
     proof, code = held
+    flow: PendingFlow | None = None
     try:
-        async with device_transaction(services) as (stores, devices):
-            await optional_browser_caller(stores, request)  # for the header's "signed in as"
-            found = await handoff_by_grant(
-                devices, services.clock, grant_id=proof.grant_id, code=code
-            )
-            flow = await _handoff_flow(stores, services, found, client) if found else None
+        async with request_context(request).transaction() as tx:
+            await optional_browser_caller(tx, request)  # for the header's "signed in as"
+            found = await handoff_by_grant(tx, grant_id=proof.grant_id, code=code)
+            if found is not None:
+                _, flow = await handoff_flow(tx, found)
     except LwaAccountsError as error:
         return _enter_page(request, error=error)
-    if found is None or not isinstance(flow, PendingFlow) or flow.kind != "link":
+    if found is None or flow is None or flow.kind != "link":
         response = _enter_page(request, error=InvalidUserCode())
         clear_proof(response, services)
         return response
@@ -370,45 +315,30 @@ async def activate_link(request: Request) -> Response:
     hand-off; without one, 403 and nothing is checked, linked or used up."""
     services = get_services(request)
     form = await read_form(request)
-    client = client_info(request)
     typed = form.get("code", CODE_FIELD_MAX)
     password = form.get("password", 1100)
-    outcome: FlowCompleted | SignedInWithAmazon | Refused
+    ctx = request_context(request)
     try:
-        async with device_transaction(services) as (stores, devices):
-            found = await _lookup(stores, devices, services, form, client)
-            if isinstance(found, Refused):
-                raise found.error
-            flow = await _handoff_flow(stores, services, found, client)
-            if isinstance(flow, Refused):
-                return _enter_page(request, code=typed, error=flow.error)
-            proof = _proof_for(request, found)
-            attempt = await begin_handoff_link(
-                stores, services.deps, services.settings, found, proof=proof, client=client
-            )
-        if isinstance(attempt, Refused):
-            outcome = attempt
-        else:
-            # argon2 outside any transaction; finish_link re-checks the flow and the password.
-            check = await check_link_password(services.deps, attempt, password, client=client)
-            async with device_transaction(services) as (stores, devices):
-                outcome = await finish_link(
-                    stores,
-                    services.deps,
-                    attempt,
-                    check,
-                    client=client,
-                    deliver_to="originator",
-                )
-                if isinstance(outcome, FlowCompleted):
-                    await close_handoff(devices, services.clock, found)
+        async with ctx.transaction() as tx:
+            found = await _lookup(tx, form)
+            _, flow = await handoff_flow(tx, found)
     except LwaAccountsError as error:
         return _enter_page(request, code=typed, error=error)
-    if isinstance(outcome, Refused):
-        refusal = outcome.error
-        if isinstance(refusal, InvalidCredentials | AmazonProofRequired):
-            return await _link_page(request, services, found, flow, proof=proof, error=refusal)
-        return _enter_page(request, code=typed, error=refusal)
+    proof = _proof_for(request, found)
+
+    async def begin(tx: Tx) -> LinkAttempt:
+        return await begin_handoff_link(tx, found, proof=proof)
+
+    async def close(tx: Tx, _: FlowFinished) -> None:
+        await close_handoff(tx, found)
+
+    try:
+        # argon2 outside any transaction; finish_link re-checks the flow and the password.
+        await link_with_password(ctx, begin, password, after=close)
+    except (InvalidCredentials, AmazonProofRequired) as refusal:
+        return await _link_page(request, services, found, flow, proof=proof, error=refusal)
+    except LwaAccountsError as error:
+        return _enter_page(request, code=typed, error=error)
     response = _done(
         request,
         "Linked",
@@ -422,41 +352,29 @@ async def activate_link(request: Request) -> Response:
 async def activate_register(request: Request) -> Response:
     services = get_services(request)
     form = await read_form(request)
-    client = client_info(request)
     typed = form.get("code", CODE_FIELD_MAX)
     values = {name: form.get(name, 300) for name in ("username", "name", "email", "postal_code")}
-    flow: PendingFlow | Refused | None = None
+    ctx = request_context(request)
     try:
-        async with device_transaction(services) as (stores, devices):
-            found = await _lookup(stores, devices, services, form, client)
-            if isinstance(found, Refused):
-                raise found.error
-            flow = await _handoff_flow(stores, services, found, client)
-            if isinstance(flow, Refused):
-                raise flow.error
-            outcome = await complete_registration(
-                stores,
-                services.deps,
-                handoff_flow_id(services.settings, found),
-                RegistrationForm(
-                    username=values["username"],
-                    name=values["name"],
-                    email=values["email"] or None,
-                    postal_code=values["postal_code"] or None,
-                ),
-                client=client,
-                deliver_to="originator",
-            )
-            if isinstance(outcome, FlowCompleted):
-                await close_handoff(devices, services.clock, found)
+        async with ctx.transaction() as tx:
+            found = await _lookup(tx, form)
+            flow_id, flow = await handoff_flow(tx, found)
+    except LwaAccountsError as error:
+        return _enter_page(request, code=typed, error=error)
+    registration = RegistrationForm(
+        username=values["username"],
+        name=values["name"],
+        email=values["email"] or None,
+        postal_code=values["postal_code"] or None,
+    )
+    try:
+        async with ctx.transaction() as tx:
+            await complete_registration(tx, flow_id, registration, OnAnotherDevice())
+            await close_handoff(tx, found)
     except (ValidationFailed, UsernameTaken, EmailTaken) as error:
-        assert isinstance(flow, PendingFlow)
-        assert isinstance(found, FoundCode)
         return _register_page(request, services, found, flow, form_values=values, error=error)
     except LwaAccountsError as error:
         return _enter_page(request, code=typed, error=error)
-    if isinstance(outcome, Refused):
-        return _enter_page(request, code=typed, error=outcome.error)
     return _done(
         request,
         "Account created",

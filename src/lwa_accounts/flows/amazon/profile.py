@@ -18,8 +18,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from lwa_accounts.core.decide import Prefill
-from lwa_accounts.core.models import Account, AmazonLink, AmazonProfile, AuditEvent
-from lwa_accounts.core.profile_sync import LocalProfile, SyncPolicy, plan_sync
+from lwa_accounts.core.models import Account, AmazonLink, AmazonProfile
+from lwa_accounts.core.profile_sync import LocalProfile, plan_sync
 from lwa_accounts.core.validation import (
     USERNAME_MAX,
     USERNAME_MIN,
@@ -29,12 +29,11 @@ from lwa_accounts.core.validation import (
     validate_name,
 )
 from lwa_accounts.errors import EmailTaken
-from lwa_accounts.interfaces import Stores
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Tx
 
 POSTAL_CODE_MAX = 32
 USERNAME_TRIES = 20
-EMAIL_PENDING = "amazon.email_pending"
-EMAIL_UPDATED = "amazon.email_updated"
 
 _NOT_USERNAME = re.compile(r"[^a-z0-9._-]+")
 
@@ -65,12 +64,12 @@ def username_base(email: str | None, name: str | None) -> str:
     return "user"
 
 
-async def available_username(stores: Stores, base: str) -> str:
+async def available_username(tx: Tx, base: str) -> str:
     """``base``, or ``base`` with the smallest free numeric suffix (ada, ada2, ada3...)."""
     for n in range(1, USERNAME_TRIES + 1):
         candidate = base if n == 1 else f"{base}{n}"
         checked = normalise_username(candidate)
-        if isinstance(checked, Valid) and await stores.accounts.get_by_username(candidate) is None:
+        if isinstance(checked, Valid) and await tx.accounts.get_by_username(candidate) is None:
             return checked.value
     # A crowded base: fall back to a random suffix rather than scanning further.
     return f"{base[: USERNAME_MAX - 7]}-{secrets.token_hex(3)}"
@@ -91,17 +90,11 @@ def link_seen(
 
 
 async def sync_profile(
-    stores: Stores,
-    account: Account,
-    link: AmazonLink,
-    profile: AmazonProfile,
-    *,
-    policy: SyncPolicy,
-    now: datetime,
-    ip: str | None,
+    tx: Tx, account: Account, link: AmazonLink, profile: AmazonProfile
 ) -> tuple[Account, AmazonLink]:
-    """Refresh the account and link from a verified profile under ``policy`` (security.md
-    item 14): every sign-in, attach and password-proven link of an existing account."""
+    """Refresh the account and link from a verified profile under the sync policy
+    (security.md item 14): every sign-in, attach and password-proven link of an existing
+    account."""
     prefill = checked_prefill(profile)
     local = LocalProfile(
         name=account.name,
@@ -110,52 +103,44 @@ async def sync_profile(
         has_password=account.has_password,
         last_amazon_email=link.email,
     )
-    plan = plan_sync(local, prefill, policy)
+    plan = plan_sync(local, prefill, tx.deps.sync_policy)
     if plan.name is not None:
-        account = await stores.accounts.update(account.id, name=plan.name)
-    seen = link_seen(link, profile, prefill, now)
+        account = await tx.accounts.update(account.id, name=plan.name)
+    seen = link_seen(link, profile, prefill, tx.now())
     if plan.postal_code is not None:
         seen = replace(seen, postal_code=plan.postal_code)
     amazon_email = prefill.email
     if plan.email == "clear_pending":
         seen = replace(seen, pending_email=None)
-    elif plan.email == "take_if_free" and await _take_email(stores, account, amazon_email):
-        account = await stores.accounts.get(account.id) or account
+    elif plan.email == "take_if_free" and (moved := await _take_email(tx, account, amazon_email)):
+        account = moved
         seen = replace(seen, pending_email=None)
-        await _audit(stores, EMAIL_UPDATED, account, link, now, ip)
+        _audit(tx, Event.AMAZON_EMAIL_UPDATED, account, link)
     elif plan.email != "keep":
         # A password account's recovery address, or one another account holds.
         seen = replace(seen, pending_email=amazon_email)
-        await _audit(stores, EMAIL_PENDING, account, link, now, ip)
-    await stores.identities.update_seen(seen)
+        _audit(tx, Event.AMAZON_EMAIL_PENDING, account, link)
+    await tx.identities.update_seen(seen)
     return account, seen
 
 
-async def _take_email(stores: Stores, account: Account, email: str | None) -> bool:
-    """Move the account to ``email`` if no other account holds it (unverified: Amazon's
-    email is a hint, not proof)."""
+async def _take_email(tx: Tx, account: Account, email: str | None) -> Account | None:
+    """The account moved to ``email`` if no other account holds it (unverified: Amazon's
+    email is a hint, not proof); None when it stays."""
     if not email:
-        return False
-    holder = await stores.accounts.get_by_email(email)
+        return None
+    holder = await tx.accounts.get_by_email(email)
     if holder is not None and holder.id != account.id:
-        return False
+        return None
     try:
-        await stores.accounts.update(account.id, email=email, email_verified=False)
+        return await tx.accounts.update(account.id, email=email, email_verified=False)
     except EmailTaken:  # taken between the look-up and the update
-        return False
-    return True
+        return None
 
 
-async def _audit(
-    stores: Stores, kind: str, account: Account, link: AmazonLink, now: datetime, ip: str | None
-) -> None:
-    await stores.audit.record(
-        AuditEvent(
-            kind=kind,
-            at=now,
-            account_id=account.id,
-            amazon_user_id=link.amazon_user_id,
-            client_id=link.client_id,
-            ip=ip,
-        )
-    )
+def _audit(tx: Tx, kind: Event, account: Account, link: AmazonLink) -> None:
+    tx.audit(kind, account_id=account.id, profile=_profile_of(link))
+
+
+def _profile_of(link: AmazonLink) -> AmazonProfile:
+    return AmazonProfile(user_id=link.amazon_user_id, client_id=link.client_id)

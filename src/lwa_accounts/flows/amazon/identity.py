@@ -1,0 +1,118 @@
+"""The pieces every Amazon use case shares: the facts ``core.decide`` needs, a new link,
+a new account with its link, and the Amazon sign-in's session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lwa_accounts.core.decide import AccountFacts, Facts, Prefill
+from lwa_accounts.core.models import Account, AmazonLink, AmazonProfile, NewAccount, SessionKind
+from lwa_accounts.flows.amazon.profile import link_seen
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Tx
+from lwa_accounts.flows.sessions import SignedIn, start_session
+
+
+def _facts_of(account: Account | None, link: AmazonLink | None) -> AccountFacts | None:
+    if account is None:
+        return None
+    return AccountFacts(
+        id=account.id,
+        disabled=account.disabled,
+        has_password=account.has_password,
+        amazon_user_id=link.amazon_user_id if link else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What the database says about a verified Amazon identity, for ``core.decide``."""
+
+    facts: Facts
+    link: AmazonLink | None  # the identity's link, if any
+    by_email: Account | None  # the account holding the Amazon email, if any
+
+
+async def gather_facts(
+    tx: Tx, profile: AmazonProfile, prefill: Prefill, current: Account | None = None
+) -> Found:
+    link = await tx.identities.get_by_amazon_user_id(profile.user_id)
+    linked = await tx.accounts.get(link.account_id) if link else None
+    by_email = await tx.accounts.get_by_email(prefill.email) if prefill.email else None
+    by_email_link = await tx.identities.get_for_account(by_email.id) if by_email else None
+    current_link = await tx.identities.get_for_account(current.id) if current else None
+    facts = Facts(
+        amazon_user_id=profile.user_id,
+        profile=prefill,
+        linked_account=_facts_of(linked, link),
+        email_account=_facts_of(by_email, by_email_link),
+        current_account=_facts_of(current, current_link),
+        policy=tx.deps.policy,
+    )
+    return Found(facts=facts, link=link, by_email=by_email)
+
+
+def new_link(
+    tx: Tx, account_id: str, profile: AmazonProfile, prefill: Prefill, *, postal_code: str | None
+) -> AmazonLink:
+    """A new link. ``postal_code``: a new account's (from its prefill); None for an existing
+    account, whose link then gets one only by the sync policy (``profile.sync_profile``)."""
+    now = tx.now()
+    return link_seen(
+        AmazonLink(
+            amazon_user_id=profile.user_id,
+            account_id=account_id,
+            client_id=profile.client_id,
+            name=None,
+            email=None,
+            postal_code=postal_code,
+            linked_at=now,
+            last_sign_in_at=None,
+        ),
+        profile,
+        prefill,
+        now,
+    )
+
+
+async def create_linked_account(
+    tx: Tx, profile: AmazonProfile, prefill: Prefill, *, username: str
+) -> Account:
+    """Create the account and its link in one savepoint: both or neither."""
+    async with tx.identities.atomic():
+        account = await tx.accounts.create(
+            NewAccount(
+                username=username,
+                email=prefill.email,
+                name=prefill.name or username,
+                password_hash=None,
+                email_verified=False,  # Amazon's email is a hint, not proof
+            )
+        )
+        await tx.identities.link(
+            new_link(tx, account.id, profile, prefill, postal_code=prefill.postal_code)
+        )
+    tx.audit(Event.AMAZON_ACCOUNT_CREATED, account_id=account.id, profile=profile)
+    return account
+
+
+async def start_amazon_session(
+    tx: Tx,
+    account: Account,
+    profile: AmazonProfile,
+    *,
+    kind: SessionKind,
+    device_name: str | None,
+    via: str,
+) -> SignedIn:
+    """A new session (exactly like a password sign-in's) and the Amazon sign-in event."""
+    signed_in = await start_session(
+        tx, account, kind=kind, device_name=device_name, method="amazon"
+    )
+    tx.audit(
+        Event.AMAZON_SIGNED_IN,
+        account_id=account.id,
+        profile=profile,
+        detail=f"via={via} session={signed_in.session.id}",
+    )
+    return signed_in
