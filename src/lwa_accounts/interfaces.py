@@ -226,6 +226,10 @@ class Throttle(Protocol):
         """An anonymous device sign-in start, per IP, counted whatever happens."""
         ...
 
+    async def aclose(self) -> None:
+        """Close its connections (Redis); the composition root calls it at shutdown."""
+        ...
+
 
 class AmazonDeviceClient(AmazonClient, Protocol):
     """The code-based-linking (TV) parts of the Amazon client, with the device client id."""

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.flows.context import ClientInfo, Context
 from tests.e2e.amazon_harness import (
     ADA,
     CONTROL,
@@ -321,15 +321,9 @@ async def test_flow_finished_on_another_device_is_collected_by_polling(service: 
     await register_password_account(client)
     flow_id = (await amazon_sign_in(client, await mint(client))).json()["flow"]["id"]
     services = services_of(app)
-    async with services.database.transaction() as stores:
-        done = await amazon.confirm_link(
-            stores,
-            services.deps,
-            flow_id,
-            PASSWORD,
-            client=ClientInfo(),
-            deliver_to="originator",
-        )
+    phone = Context(services.deps, services.database, ClientInfo())
+    async with phone.transaction() as tx:
+        done = await amazon.confirm_link(tx, flow_id, PASSWORD, amazon.OnAnotherDevice())
     assert isinstance(done, amazon.FlowCompleted)
     collected = await client.post("/api/v1/flows/poll", json={"flow_id": flow_id})
     assert collected.status_code == 201, collected.text

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account
+from lwa_accounts.errors import LwaAccountsError
 from lwa_accounts.flows.accounts import register
-from lwa_accounts.flows.context import ClientInfo, Context, Deps
+from lwa_accounts.flows.context import ClientInfo, Context, Deps, Tx
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
@@ -20,6 +23,7 @@ from lwa_accounts.throttle import Throttle
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "tangerine-elephant-42"
 CLIENT = ClientInfo(ip="198.51.100.7", user_agent="pytest")
+T = TypeVar("T")
 
 
 class CountingHasher(Argon2Hasher):
@@ -99,9 +103,45 @@ def ctx(deps: Deps, db: Database) -> Context:
 
 
 async def make_user(
-    ctx: Context, username: str = "ada", email: str | None = "ada@example.com"
+    ctx: Context | Database,
+    deps: Deps | None = None,
+    username: str = "ada",
+    email: str | None = "ada@example.com",
 ) -> Account:
+    """A password account (``make_user(ctx)`` or ``make_user(db, deps)``)."""
+    if isinstance(ctx, Database):
+        assert deps is not None
+        ctx = context_of(ctx, deps)
     async with ctx.transaction() as tx:
         return await register(
             tx, username=username, email=email, name="Ada Lovelace", password=PASSWORD
         )
+
+
+def context_of(db: Database, deps: Deps, client: ClientInfo = CLIENT) -> Context:
+    return Context(deps, db, client)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refusal a flow raised, caught so a test can look at it (the audit events it
+    left were written by the rollback path)."""
+
+    error: LwaAccountsError
+
+
+async def attempt(
+    db: Database, deps: Deps, step: Callable[[Tx], Awaitable[T]], client: ClientInfo = CLIENT
+) -> T | Refused:
+    """``step`` in one transaction of a request's context; a refusal is returned."""
+    try:
+        async with context_of(db, deps, client).transaction() as tx:
+            return await step(tx)
+    except LwaAccountsError as error:
+        return Refused(error)
+
+
+def unwrap(outcome: T | Refused) -> T:
+    if isinstance(outcome, Refused):
+        raise outcome.error
+    return outcome

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from lwa_accounts.clock import FixedClock
-from lwa_accounts.core.models import NewAccount
+from lwa_accounts.core.models import AuditEvent, NewAccount
 from lwa_accounts.errors import (
     AccountDisabled,
     EmailTaken,
     InvalidCredentials,
+    LwaAccountsError,
     NotFound,
     ReauthenticationRequired,
     TooManyAttempts,
@@ -20,82 +22,91 @@ from lwa_accounts.errors import (
     ValidationFailed,
 )
 from lwa_accounts.flows.accounts import (
-    Deps,
-    Refused,
-    change_password,
-    check_password,
-    find_login,
     finish_password_sign_in,
     list_sessions,
-    login_key,
-    reauthenticate,
     register,
     revoke_session,
     sign_in_with_password,
     sign_out,
-    unwrap,
 )
+from lwa_accounts.flows.context import ClientInfo, Context, Deps
+from lwa_accounts.flows.credentials import change_password, reauthenticate
+from lwa_accounts.flows.passwords import check_password, find_login, login_key
 from lwa_accounts.flows.sessions import SignedIn, start_session
+from lwa_accounts.interfaces import Stores
 from lwa_accounts.passwords import Argon2Hasher
 from lwa_accounts.store.db import Database
 from lwa_accounts.store.schema import accounts as accounts_table
 from lwa_accounts.throttle import Throttle
-from tests.flows.conftest import CLIENT, PASSWORD, CountingHasher, fast_settings, make_user
+from tests.flows.conftest import (
+    CLIENT,
+    PASSWORD,
+    CountingHasher,
+    context_of,
+    fast_settings,
+    make_user,
+)
 
 
 async def sign_in(
-    db: Database, deps: Deps, login: str = "ada", password: str = PASSWORD
-) -> SignedIn | Refused:
-    async with db.transaction() as stores:
-        return await sign_in_with_password(
-            stores,
-            deps,
-            login=login,
-            password=password,
-            kind="device",
-            device_name="Living-room TV",
-            client=CLIENT,
-        )
+    ctx: Context, login: str = "ada", password: str = PASSWORD
+) -> SignedIn | LwaAccountsError:
+    """A password sign-in in one transaction; a refusal is returned, to look at."""
+    try:
+        async with ctx.transaction() as tx:
+            return await sign_in_with_password(
+                tx, login=login, password=password, kind="device", device_name="Living-room TV"
+            )
+    except LwaAccountsError as refused:
+        return refused
 
 
-async def audit_kinds(db: Database) -> list[str]:
-    async with db.transaction() as stores:
-        return [event.kind for event in await stores.audit.list(limit=1000)]
+def unwrap(outcome: SignedIn | LwaAccountsError) -> SignedIn:
+    if isinstance(outcome, LwaAccountsError):
+        raise outcome
+    return outcome
 
 
-async def test_register_normalises_and_hashes(db: Database, deps: Deps) -> None:
-    account = await make_user(db, deps, username="  Ada.L ", email="Ada@Example.COM")
+async def audit_kinds(ctx: Context) -> list[str]:
+    return [event.kind for event in await audit_events(ctx)]
+
+
+async def audit_events(ctx: Context, limit: int = 1000) -> list[AuditEvent]:
+    async with ctx.database.transaction() as stores:
+        return list(await stores.audit.list(limit=limit))
+
+
+async def test_register_normalises_and_hashes(ctx: Context) -> None:
+    account = await make_user(ctx, username="  Ada.L ", email="Ada@Example.COM")
     assert account.username == "ada.l"
     assert account.email == "Ada@Example.COM"
     assert account.password_hash is not None
     assert account.password_hash.startswith("$argon2id$")
     assert PASSWORD not in account.password_hash
-    assert "account.registered" in await audit_kinds(db)
+    assert "account.registered" in await audit_kinds(ctx)
 
 
-async def test_register_reports_every_bad_field_at_once(db: Database, deps: Deps) -> None:
-    async with db.transaction() as stores:
+async def test_register_reports_every_bad_field_at_once(ctx: Context) -> None:
+    async with ctx.transaction() as tx:
         with pytest.raises(ValidationFailed) as caught:
             await register(
-                stores,
-                deps,
+                tx,
                 username="аda",  # Cyrillic "а": a homoglyph
                 email="not-an-email",
                 name="\x00",
                 password="password123",  # in the common list
-                client=CLIENT,
             )
     assert set(caught.value.errors) == {"username", "email", "name", "password"}
-    async with db.transaction() as stores:
-        assert await stores.accounts.list() == []
+    async with ctx.transaction() as tx:
+        assert await tx.accounts.list() == []
 
 
-async def test_register_conflicts(db: Database, deps: Deps) -> None:
-    await make_user(db, deps)
+async def test_register_conflicts(ctx: Context) -> None:
+    await make_user(ctx)
     with pytest.raises(UsernameTaken):
-        await make_user(db, deps, username="ADA", email="other@example.com")
+        await make_user(ctx, username="ADA", email="other@example.com")
     with pytest.raises(EmailTaken):
-        await make_user(db, deps, username="other", email="ADA@example.com")
+        await make_user(ctx, username="other", email="ADA@example.com")
 
 
 async def test_registrations_per_ip_are_limited(tmp_path: Path, clock: FixedClock) -> None:
@@ -110,296 +121,255 @@ async def test_registrations_per_ip_are_limited(tmp_path: Path, clock: FixedCloc
         common_passwords=frozenset(),
     )
     try:
-        await make_user(database, deps, username="one", email=None)
-        await make_user(database, deps, username="two", email=None)
+        ctx = context_of(database, deps)
+        await make_user(ctx, username="one", email=None)
+        await make_user(ctx, username="two", email=None)
         with pytest.raises(TooManyAttempts) as caught:
-            await make_user(database, deps, username="three", email=None)
+            await make_user(ctx, username="three", email=None)
         assert caught.value.retry_after is not None
         assert caught.value.retry_after > 0
     finally:
         await database.dispose()
 
 
-async def test_sign_in_by_username_or_email(db: Database, deps: Deps) -> None:
-    account = await make_user(db, deps)
+async def test_sign_in_by_username_or_email(ctx: Context) -> None:
+    account = await make_user(ctx)
     for login in ("ada", "ADA", "ada@example.com", "Ada@Example.com"):
-        outcome = unwrap(await sign_in(db, deps, login=login))
+        outcome = unwrap(await sign_in(ctx, login=login))
         assert outcome.account.id == account.id
         assert outcome.session.kind == "device"
         assert outcome.session.device_name == "Living-room TV"
         assert len(outcome.token) >= 43  # 32 random bytes, urlsafe base64
-    assert (await audit_kinds(db)).count("session.started") == 4
+    assert (await audit_kinds(ctx)).count("session.started") == 4
 
 
-async def test_every_sign_in_gets_a_new_token(db: Database, deps: Deps) -> None:
-    await make_user(db, deps)
-    first = unwrap(await sign_in(db, deps))
-    second = unwrap(await sign_in(db, deps))
+async def test_every_sign_in_gets_a_new_token(ctx: Context) -> None:
+    await make_user(ctx)
+    first = unwrap(await sign_in(ctx))
+    second = unwrap(await sign_in(ctx))
     assert first.token != second.token
     assert first.session.id != second.session.id
 
 
 async def test_wrong_password_and_unknown_user_look_the_same(
-    db: Database, deps: Deps, hasher: CountingHasher
+    ctx: Context, hasher: CountingHasher
 ) -> None:
-    await make_user(db, deps)
+    await make_user(ctx)
     before = hasher.verifications
-    wrong = await sign_in(db, deps, password="not-the-password")
-    unknown = await sign_in(db, deps, login="nobody", password="not-the-password")
-    assert isinstance(wrong, Refused)
-    assert isinstance(unknown, Refused)
-    assert type(wrong.error) is type(unknown.error) is InvalidCredentials
-    assert wrong.error.detail == unknown.error.detail
+    wrong = await sign_in(ctx, password="not-the-password")
+    unknown = await sign_in(ctx, login="nobody", password="not-the-password")
+    assert isinstance(wrong, LwaAccountsError)
+    assert isinstance(unknown, LwaAccountsError)
+    assert type(wrong) is type(unknown) is InvalidCredentials
+    assert wrong.detail == unknown.detail
     # The unknown login cost a real argon2 verification too (timing).
     assert hasher.verifications - before == 2
-    assert (await audit_kinds(db)).count("signin.failed") == 2
+    assert (await audit_kinds(ctx)).count("signin.failed") == 2
 
 
-async def test_nul_and_control_characters_in_login_never_reach_the_store(
-    db: Database, deps: Deps
-) -> None:
-    await make_user(db, deps)
+async def test_nul_and_control_characters_in_login_never_reach_the_store(ctx: Context) -> None:
+    await make_user(ctx)
     for login in ("ada\x00", "\x00", "a" * 5000, "ada\u202e"):
-        outcome = await sign_in(db, deps, login=login)
-        assert isinstance(outcome, Refused)
-        assert isinstance(outcome.error, InvalidCredentials)
+        outcome = await sign_in(ctx, login=login)
+        assert isinstance(outcome, LwaAccountsError)
+        assert isinstance(outcome, InvalidCredentials)
 
 
-async def test_throttle_per_account_then_429(db: Database, deps: Deps) -> None:
-    await make_user(db, deps)
+async def test_throttle_per_account_then_429(ctx: Context) -> None:
+    await make_user(ctx)
     lefts = []
     for _ in range(3):
-        outcome = await sign_in(db, deps, password="wrong-password")
-        assert isinstance(outcome, Refused)
-        assert isinstance(outcome.error, InvalidCredentials)
-        lefts.append(outcome.error.extra["attempts_left"])
+        outcome = await sign_in(ctx, password="wrong-password")
+        assert isinstance(outcome, LwaAccountsError)
+        assert isinstance(outcome, InvalidCredentials)
+        lefts.append(outcome.extra["attempts_left"])
     assert lefts == [2, 1, 0]
     # Even the right password is refused now: checked before verifying.
-    blocked = await sign_in(db, deps)
-    assert isinstance(blocked, Refused)
-    assert isinstance(blocked.error, TooManyAttempts)
-    assert blocked.error.retry_after is not None
-    assert 0 < blocked.error.retry_after <= 15 * 60
+    blocked = await sign_in(ctx)
+    assert isinstance(blocked, LwaAccountsError)
+    assert isinstance(blocked, TooManyAttempts)
+    assert blocked.retry_after is not None
+    assert 0 < blocked.retry_after <= 15 * 60
     # Also through the email: the budget belongs to the account, not the spelling.
-    by_email = await sign_in(db, deps, login="ada@example.com")
-    assert isinstance(by_email, Refused)
-    assert isinstance(by_email.error, TooManyAttempts)
-    assert "signin.throttled" in await audit_kinds(db)
+    by_email = await sign_in(ctx, login="ada@example.com")
+    assert isinstance(by_email, LwaAccountsError)
+    assert isinstance(by_email, TooManyAttempts)
+    assert "signin.throttled" in await audit_kinds(ctx)
 
 
-async def test_success_resets_the_account_budget(db: Database, deps: Deps) -> None:
-    await make_user(db, deps)
+async def test_success_resets_the_account_budget(ctx: Context) -> None:
+    await make_user(ctx)
     for _ in range(2):
-        assert isinstance(await sign_in(db, deps, password="wrong-password"), Refused)
-    unwrap(await sign_in(db, deps))
+        assert isinstance(await sign_in(ctx, password="wrong-password"), LwaAccountsError)
+    unwrap(await sign_in(ctx))
     for _ in range(2):
-        assert isinstance(await sign_in(db, deps, password="wrong-password"), Refused)
-    assert isinstance(await sign_in(db, deps), SignedIn)
+        assert isinstance(await sign_in(ctx, password="wrong-password"), LwaAccountsError)
+    assert isinstance(await sign_in(ctx), SignedIn)
 
 
-async def test_unknown_logins_are_throttled_too(db: Database, deps: Deps) -> None:
+async def test_unknown_logins_are_throttled_too(ctx: Context) -> None:
     for _ in range(3):
-        outcome = await sign_in(db, deps, login="ghost", password="whatever-it-is")
-        assert isinstance(outcome, Refused)
-        assert isinstance(outcome.error, InvalidCredentials)
-    outcome = await sign_in(db, deps, login="GHOST", password="whatever-it-is")
-    assert isinstance(outcome, Refused)
-    assert isinstance(outcome.error, TooManyAttempts)
+        outcome = await sign_in(ctx, login="ghost", password="whatever-it-is")
+        assert isinstance(outcome, LwaAccountsError)
+        assert isinstance(outcome, InvalidCredentials)
+    outcome = await sign_in(ctx, login="GHOST", password="whatever-it-is")
+    assert isinstance(outcome, LwaAccountsError)
+    assert isinstance(outcome, TooManyAttempts)
 
 
-async def test_rehash_on_sign_in_when_parameters_change(
-    db: Database, deps: Deps, tmp_path: Path
-) -> None:
-    account = await make_user(db, deps)
+async def test_rehash_on_sign_in_when_parameters_change(ctx: Context, tmp_path: Path) -> None:
+    account = await make_user(ctx)
     stronger = Argon2Hasher(fast_settings(tmp_path, argon2_memory_kib=128, argon2_time_cost=2))
-    upgraded = replace(deps, hasher=stronger)
-    unwrap(await sign_in(db, upgraded))
-    async with db.transaction() as stores:
-        stored = await stores.accounts.get(account.id)
+    upgraded = replace(ctx, deps=replace(ctx.deps, hasher=stronger))
+    unwrap(await sign_in(upgraded))
+    async with ctx.transaction() as tx:
+        stored = await tx.accounts.get(account.id)
     assert stored is not None
     assert stored.password_hash is not None
     assert stored.password_hash != account.password_hash
     assert "m=128,t=2" in stored.password_hash
     assert not stronger.needs_rehash(stored.password_hash)
-    unwrap(await sign_in(db, upgraded))
+    unwrap(await sign_in(upgraded))
 
 
-async def test_disabled_account_cannot_sign_in(db: Database, deps: Deps) -> None:
-    account = await make_user(db, deps)
+async def test_disabled_account_cannot_sign_in(ctx: Context, db: Database) -> None:
+    account = await make_user(ctx)
     async with db.engine.begin() as connection:
         await connection.execute(
             accounts_table.update().where(accounts_table.c.id == account.id).values(disabled=True)
         )
-    outcome = await sign_in(db, deps)
-    assert isinstance(outcome, Refused)
-    assert isinstance(outcome.error, AccountDisabled)
-    async with db.transaction() as stores:
-        disabled = await stores.accounts.get(account.id)
+    outcome = await sign_in(ctx)
+    assert isinstance(outcome, LwaAccountsError)
+    assert isinstance(outcome, AccountDisabled)
+    async with ctx.transaction() as tx:
+        disabled = await tx.accounts.get(account.id)
         assert disabled is not None
         with pytest.raises(AccountDisabled):
-            await start_session(stores, disabled, kind="browser")
+            await start_session(tx, disabled, kind="browser")
 
 
-async def test_sign_out_and_revoke(db: Database, deps: Deps) -> None:
-    account = await make_user(db, deps)
-    one = unwrap(await sign_in(db, deps))
-    two = unwrap(await sign_in(db, deps))
-    async with db.transaction() as stores:
-        assert len(await list_sessions(stores, account)) == 2
-        await sign_out(stores, deps, one.session, CLIENT)
-        assert await stores.sessions.resolve(one.token) is None
-        await revoke_session(
-            stores, deps, account=account, session_id=two.session.id, client=CLIENT
-        )
-        assert await stores.sessions.resolve(two.token) is None
+async def test_sign_out_and_revoke(ctx: Context) -> None:
+    account = await make_user(ctx)
+    one = unwrap(await sign_in(ctx))
+    two = unwrap(await sign_in(ctx))
+    async with ctx.transaction() as tx:
+        assert len(await list_sessions(tx, account)) == 2
+        await sign_out(tx, one.session)
+        assert await tx.sessions.resolve(one.token) is None
+        await revoke_session(tx, account=account, session_id=two.session.id)
+        assert await tx.sessions.resolve(two.token) is None
         with pytest.raises(NotFound):
-            await revoke_session(
-                stores, deps, account=account, session_id=two.session.id, client=CLIENT
-            )
+            await revoke_session(tx, account=account, session_id=two.session.id)
         with pytest.raises(NotFound):
-            await revoke_session(stores, deps, account=account, session_id="x\x00y", client=CLIENT)
+            await revoke_session(tx, account=account, session_id="x\x00y")
 
 
-async def test_cannot_revoke_someone_elses_session(db: Database, deps: Deps) -> None:
-    await make_user(db, deps)
-    grace = await make_user(db, deps, username="grace", email="grace@example.com")
-    ada_session = unwrap(await sign_in(db, deps))
-    async with db.transaction() as stores:
+async def test_cannot_revoke_someone_elses_session(ctx: Context) -> None:
+    await make_user(ctx)
+    grace = await make_user(ctx, username="grace", email="grace@example.com")
+    ada_session = unwrap(await sign_in(ctx))
+    async with ctx.transaction() as tx:
         with pytest.raises(NotFound):
-            await revoke_session(
-                stores, deps, account=grace, session_id=ada_session.session.id, client=CLIENT
-            )
-        assert await stores.sessions.resolve(ada_session.token) is not None
+            await revoke_session(tx, account=grace, session_id=ada_session.session.id)
+        assert await tx.sessions.resolve(ada_session.token) is not None
 
 
-async def test_change_password_ends_other_sessions(db: Database, deps: Deps) -> None:
-    account = await make_user(db, deps)
-    mine = unwrap(await sign_in(db, deps))
-    other = unwrap(await sign_in(db, deps))
-    async with db.transaction() as stores:
-        outcome = await change_password(
-            stores,
-            deps,
+async def test_change_password_ends_other_sessions(ctx: Context) -> None:
+    account = await make_user(ctx)
+    mine = unwrap(await sign_in(ctx))
+    other = unwrap(await sign_in(ctx))
+    async with ctx.transaction() as tx:
+        await change_password(
+            tx,
             session=mine.session,
             account=account,
             current_password=PASSWORD,
             new_password="a-brand-new-passphrase",
-            client=CLIENT,
         )
-    assert outcome is None
-    async with db.transaction() as stores:
-        assert await stores.sessions.resolve(mine.token) is not None
-        assert await stores.sessions.resolve(other.token) is None
-    assert isinstance(await sign_in(db, deps), Refused)
-    unwrap(await sign_in(db, deps, password="a-brand-new-passphrase"))
+    async with ctx.transaction() as tx:
+        assert await tx.sessions.resolve(mine.token) is not None
+        assert await tx.sessions.resolve(other.token) is None
+    assert isinstance(await sign_in(ctx), LwaAccountsError)
+    unwrap(await sign_in(ctx, password="a-brand-new-passphrase"))
 
 
-async def test_change_password_needs_the_current_one(db: Database, deps: Deps) -> None:
-    account = await make_user(db, deps)
-    mine = unwrap(await sign_in(db, deps))
-    async with db.transaction() as stores:
-        outcome = await change_password(
-            stores,
-            deps,
-            session=mine.session,
-            account=account,
-            current_password="not-it-at-all",
-            new_password="a-brand-new-passphrase",
-            client=CLIENT,
-        )
-        assert isinstance(outcome, Refused)
-        assert isinstance(outcome.error, InvalidCredentials)
+async def test_change_password_needs_the_current_one(ctx: Context) -> None:
+    account = await make_user(ctx)
+    mine = unwrap(await sign_in(ctx))
+    with pytest.raises(InvalidCredentials):
+        async with ctx.transaction() as tx:
+            await change_password(
+                tx,
+                session=mine.session,
+                account=account,
+                current_password="not-it-at-all",
+                new_password="a-brand-new-passphrase",
+            )
+    async with ctx.transaction() as tx:
         with pytest.raises(ValidationFailed) as caught:
             await change_password(
-                stores,
-                deps,
+                tx,
                 session=mine.session,
                 account=account,
                 current_password=PASSWORD,
                 new_password="short",
-                client=CLIENT,
             )
         assert "new_password" in caught.value.errors
-    unwrap(await sign_in(db, deps))
+    unwrap(await sign_in(ctx))
 
 
 async def test_passwordless_account_sets_a_password_only_after_recent_sign_in(
-    db: Database, deps: Deps, clock: FixedClock
+    ctx: Context, clock: FixedClock
 ) -> None:
-    async with db.transaction() as stores:
-        account = await stores.accounts.create(
+    async with ctx.transaction() as tx:
+        account = await tx.accounts.create(
             NewAccount(username="amzn", email=None, name="From Amazon", password_hash=None)
         )
-        signed = await start_session(stores, account, kind="browser", method="amazon")
-    clock.advance(deps.settings.recent_auth_seconds + 1)
-    async with db.transaction() as stores:
+        signed = await start_session(tx, account, kind="browser", method="amazon")
+    clock.advance(ctx.settings.recent_auth_seconds + 1)
+    async with ctx.transaction() as tx:
         with pytest.raises(ReauthenticationRequired):
             await change_password(
-                stores,
-                deps,
+                tx,
                 session=signed.session,
                 account=account,
                 current_password=None,
                 new_password="a-brand-new-passphrase",
-                client=CLIENT,
             )
-        fresh = await start_session(stores, account, kind="browser", method="amazon")
-        assert (
-            await change_password(
-                stores,
-                deps,
-                session=fresh.session,
-                account=account,
-                current_password=None,
-                new_password="a-brand-new-passphrase",
-                client=CLIENT,
-            )
-            is None
-        )
-    unwrap(await sign_in(db, deps, login="amzn", password="a-brand-new-passphrase"))
-
-
-async def test_reauthenticate_marks_the_session(
-    db: Database, deps: Deps, clock: FixedClock
-) -> None:
-    account = await make_user(db, deps)
-    signed = unwrap(await sign_in(db, deps))
-    clock.advance(3600)
-    async with db.transaction() as stores:
-        wrong = await reauthenticate(
-            stores,
-            deps,
-            session=signed.session,
+        fresh = await start_session(tx, account, kind="browser", method="amazon")
+        await change_password(
+            tx,
+            session=fresh.session,
             account=account,
-            password="wrong-password",
-            client=CLIENT,
+            current_password=None,
+            new_password="a-brand-new-passphrase",
         )
-        assert isinstance(wrong, Refused)
-        assert (
+    unwrap(await sign_in(ctx, login="amzn", password="a-brand-new-passphrase"))
+
+
+async def test_reauthenticate_marks_the_session(ctx: Context, clock: FixedClock) -> None:
+    account = await make_user(ctx)
+    signed = unwrap(await sign_in(ctx))
+    clock.advance(3600)
+    with pytest.raises(InvalidCredentials):
+        async with ctx.transaction() as tx:
             await reauthenticate(
-                stores,
-                deps,
-                session=signed.session,
-                account=account,
-                password=PASSWORD,
-                client=CLIENT,
+                tx, session=signed.session, account=account, password="wrong-password"
             )
-            is None
-        )
-        resolved = await stores.sessions.resolve(signed.token)
+    assert "signin.failed" in await audit_kinds(ctx)  # kept through the rollback
+    async with ctx.transaction() as tx:
+        await reauthenticate(tx, session=signed.session, account=account, password=PASSWORD)
+        resolved = await tx.sessions.resolve(signed.token)
     assert resolved is not None
     assert resolved[0].authenticated_at == clock.now()
 
 
-async def test_refusal_audit_survives_because_the_edge_commits_first(
-    db: Database, deps: Deps
-) -> None:
-    await make_user(db, deps)
-    outcome = await sign_in(db, deps, password="wrong-password")
+async def test_refusal_audit_survives_the_rollback(ctx: Context) -> None:
+    await make_user(ctx)
+    outcome = await sign_in(ctx, password="wrong-password")
     with pytest.raises(InvalidCredentials):
         unwrap(outcome)
-    async with db.transaction() as stores:
-        events = await stores.audit.list(limit=10)
+    events = await audit_events(ctx, limit=10)
     failed = [e for e in events if e.kind == "signin.failed"]
     assert len(failed) == 1
     assert failed[0].ip == CLIENT.ip
@@ -407,50 +377,46 @@ async def test_refusal_audit_survives_because_the_edge_commits_first(
     assert "wrong-password" not in failed[0].detail
 
 
-async def test_start_session_strips_unprintable_device_names(db: Database, deps: Deps) -> None:
-    account = await make_user(db, deps)
-    async with db.transaction() as stores:
+async def test_start_session_strips_unprintable_device_names(ctx: Context) -> None:
+    account = await make_user(ctx)
+    odd_agent = replace(ctx, client=ClientInfo(ip=CLIENT.ip, user_agent="a\x01b"))
+    async with odd_agent.transaction() as tx:
         signed = await start_session(
-            stores,
-            account,
-            kind="device",
-            device_name="Living\x00room\u202e TV",
-            user_agent="a\x01b",
+            tx, account, kind="device", device_name="Living\x00room\u202e TV"
         )
     assert signed.session.device_name == "Livingroom TV"
     assert signed.session.user_agent == "ab"
 
 
-async def test_split_sign_in_refuses_if_the_password_changed_meanwhile(
-    db: Database, deps: Deps
-) -> None:
+async def test_split_sign_in_refuses_if_the_password_changed_meanwhile(ctx: Context) -> None:
     """Handlers check argon2 between two transactions; a change in between must win."""
-    account = await make_user(db, deps)
-    async with db.transaction() as stores:
-        found = await find_login(stores, "ada")
+    account = await make_user(ctx)
+    async with ctx.transaction() as tx:
+        found = await find_login(tx, "ada")
     check = await check_password(
-        deps, account=found, account_key=login_key(found, "ada"), password=PASSWORD, client=CLIENT
+        ctx, account=found, account_key=login_key(found, "ada"), password=PASSWORD
     )
     assert check.ok
-    async with db.transaction() as stores:  # e.g. a password change in another tab
-        await stores.accounts.update(account.id, password_hash=await deps.hasher.hash("x" * 12))
-    async with db.transaction() as stores:
-        outcome = await finish_password_sign_in(
-            stores, deps, check, kind="browser", device_name=None, client=CLIENT
-        )
-    assert isinstance(outcome, Refused)
-    assert isinstance(outcome.error, InvalidCredentials)
-    async with db.transaction() as stores:
-        assert await stores.sessions.list_for_account(account.id) == []
-        events = await stores.audit.list(limit=5)
+    async with ctx.transaction() as tx:  # e.g. a password change in another tab
+        await tx.accounts.update(account.id, password_hash=await ctx.deps.hasher.hash("x" * 12))
+    with pytest.raises(InvalidCredentials):
+        async with ctx.transaction() as tx:
+            await finish_password_sign_in(tx, check, kind="browser", device_name=None)
+    async with ctx.transaction() as tx:
+        assert await tx.sessions.list_for_account(account.id) == []
+    events = await audit_events(ctx, limit=5)
     assert any(e.detail == "reason=password_changed" for e in events)
 
 
 async def test_check_password_touches_no_database(deps: Deps) -> None:
-    # No stores are passed at all: the argon2 step cannot hold a connection or a lock.
-    check = await check_password(
-        deps, account=None, account_key="login:ghost", password="whatever", client=CLIENT
-    )
+    # No database at all: the argon2 step cannot hold a connection or a lock.
+    ctx = Context(deps, _NoDatabase(), CLIENT)
+    check = await check_password(ctx, account=None, account_key="login:ghost", password="whatever")
     assert not check.ok
     assert isinstance(check.error, InvalidCredentials)
     assert check.reason == "wrong_password"
+
+
+class _NoDatabase:
+    def transaction(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -13,7 +14,7 @@ from lwa_accounts import errors
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account, AmazonProfile, PendingFlow
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import Deps, Refused, sign_in_with_password, unwrap
+from lwa_accounts.flows.accounts import sign_in_with_password
 from lwa_accounts.flows.amazon import (
     FlowCompleted,
     LinkRequired,
@@ -22,11 +23,21 @@ from lwa_accounts.flows.amazon import (
     SignedInWithAmazon,
     SignInOutcome,
 )
-from lwa_accounts.flows.sessions import ClientInfo, SignedIn
+from lwa_accounts.flows.context import ClientInfo, Deps, Tx
+from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
-from tests.flows.conftest import CLIENT, PASSWORD, CountingHasher, fast_settings, make_user
+from tests.flows.conftest import (
+    CLIENT,
+    PASSWORD,
+    CountingHasher,
+    Refused,
+    attempt,
+    fast_settings,
+    make_user,
+    unwrap,
+)
 
 ADA = AmazonProfile(
     user_id="amzn1.account.AF5ZQ2TTD6O4W4WMR7FZH5QGRX4A",
@@ -36,6 +47,7 @@ ADA = AmazonProfile(
     postal_code="98052",
 )
 BROWSER = "browser-binding-secret"
+T = TypeVar("T")
 
 
 async def amazon_sign_in(
@@ -45,17 +57,24 @@ async def amazon_sign_in(
     *,
     binding: str | None = None,
     client: ClientInfo = CLIENT,
-) -> SignInOutcome:
-    async with db.transaction() as stores:
+) -> SignInOutcome | Refused:
+    starter: amazon.Browser | amazon.Device = (
+        amazon.Browser(binding) if binding is not None else amazon.Device()
+    )
+
+    async def step(tx: Tx) -> SignInOutcome:
         return await amazon.sign_in_with_profile(
-            stores,
-            deps,
-            profile,
-            client=client,
-            kind="device",
-            device_name="Living room TV",
-            binding=binding,
+            tx, profile, kind="device", device_name="Living room TV", starter=starter
         )
+
+    return await attempt(db, deps, step, client)
+
+
+def originator(binding: str | None = None, deliver_to: str = "caller") -> amazon.Originator:
+    """The old (binding, deliver_to) pair as the flow's explicit originator."""
+    if deliver_to == "originator":
+        return amazon.OnAnotherDevice()
+    return amazon.Browser(binding) if binding is not None else amazon.Device()
 
 
 def signed_in(outcome: object) -> SignedInWithAmazon:
@@ -160,12 +179,12 @@ async def confirm(
     password: str,
     *,
     binding: str | None = None,
-    deliver_to: amazon.DeliverTo = "caller",
-) -> SignedInWithAmazon | FlowCompleted | Refused:
-    async with db.transaction() as stores:
-        return await amazon.confirm_link(
-            stores, deps, flow_id, password, client=CLIENT, binding=binding, deliver_to=deliver_to
-        )
+    deliver_to: str = "caller",
+) -> amazon.FlowFinished | Refused:
+    async def step(tx: Tx) -> amazon.FlowFinished:
+        return await amazon.confirm_link(tx, flow_id, password, originator(binding, deliver_to))
+
+    return await attempt(db, deps, step)
 
 
 async def test_email_collision_wrong_then_right_password_links(db: Database, deps: Deps) -> None:
@@ -257,16 +276,7 @@ async def test_sec08_link_password_attempts_share_the_sign_in_throttle(
     assert isinstance(throttled.error, errors.TooManyAttempts)
     assert throttled.error.retry_after
     # ... and the normal sign-in of that account is locked too.
-    async with db.transaction() as stores:
-        locked = await sign_in_with_password(
-            stores,
-            deps,
-            login="ada",
-            password=PASSWORD,
-            kind="browser",
-            device_name=None,
-            client=CLIENT,
-        )
+    locked = await password_sign_in(db, deps)
     assert isinstance(locked, Refused)
     assert isinstance(locked.error, errors.TooManyAttempts)
     async with db.transaction() as stores:
@@ -285,10 +295,11 @@ async def test_flow_attempts_are_capped_by_the_flow_itself(
     )
     db = Database.from_settings(settings, clock=clock)
     await db.upgrade()
+    throttle = Throttle(settings)
     deps = Deps(
         settings=settings,
         hasher=hasher,
-        throttle=Throttle(settings),
+        throttle=throttle,
         clock=clock,
         common_passwords=frozenset(),
     )
@@ -302,7 +313,7 @@ async def test_flow_attempts_are_capped_by_the_flow_itself(
         assert isinstance(spent, Refused)
         assert isinstance(spent.error, errors.FlowExpired)
     finally:
-        await deps.throttle.aclose()
+        await throttle.aclose()
         await db.dispose()
 
 
@@ -311,18 +322,7 @@ async def test_sec09_linking_an_unverified_email_account_ends_its_other_sessions
 ) -> None:
     local = await make_user(db, deps)
     assert not local.email_verified
-    async with db.transaction() as stores:
-        squatter = unwrap(
-            await sign_in_with_password(
-                stores,
-                deps,
-                login="ada",
-                password=PASSWORD,
-                kind="browser",
-                device_name=None,
-                client=CLIENT,
-            )
-        )
+    squatter = unwrap(await password_sign_in(db, deps))
     outcome = await amazon_sign_in(db, deps)
     assert isinstance(outcome, LinkRequired)
     done = signed_in(await confirm(db, deps, outcome.flow_id, PASSWORD))
@@ -354,17 +354,20 @@ async def test_email_of_an_account_linked_to_another_amazon_user_offers_a_separa
 
 
 async def register_via(
-    db: Database, deps: Deps, flow_id: str, form: RegistrationForm, **kwargs: object
-) -> SignedInWithAmazon | FlowCompleted | Refused:
-    async with db.transaction() as stores:
+    db: Database,
+    deps: Deps,
+    flow_id: str,
+    form: RegistrationForm,
+    *,
+    binding: str | None = None,
+    deliver_to: str = "caller",
+) -> amazon.FlowFinished | Refused:
+    async def step(tx: Tx) -> amazon.FlowFinished:
         return await amazon.complete_registration(
-            stores,
-            deps,
-            flow_id,
-            form,
-            client=CLIENT,
-            **kwargs,  # type: ignore[arg-type]
+            tx, flow_id, form, originator(binding, deliver_to)
         )
+
+    return _raise_plain(await attempt(db, deps, step))
 
 
 async def test_registration_with_missing_fields(db: Database, deps: Deps) -> None:
@@ -423,10 +426,11 @@ async def test_closed_policy_refuses_new_accounts(db: Database, deps: Deps) -> N
 
 async def test_separate_account_instead_of_linking(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps)
-    async with db.transaction() as stores:
-        flow = unwrap(
-            await amazon.get_flow(stores, deps, link.flow_id, binding=None, client=CLIENT)
-        )
+
+    async def find(tx: Tx) -> PendingFlow:
+        return await amazon.get_flow(tx, link.flow_id, amazon.Device())
+
+    flow = unwrap(await attempt(db, deps, find))
     assert isinstance(flow, PendingFlow)
     prefill, required = amazon.registration_fields(flow, deps)
     assert prefill.email is None
@@ -455,8 +459,10 @@ async def test_separate_account_instead_of_linking(db: Database, deps: Deps) -> 
 async def collect(
     db: Database, deps: Deps, flow_id: str
 ) -> SignedInWithAmazon | PendingFlow | Refused:
-    async with db.transaction() as stores:
-        return await amazon.collect_completed_flow(stores, deps, flow_id, client=CLIENT)
+    async def step(tx: Tx) -> SignedInWithAmazon | PendingFlow:
+        return await amazon.collect_completed_flow(tx, flow_id)
+
+    return await attempt(db, deps, step)
 
 
 async def test_link_finished_elsewhere_is_collected_once_by_the_originator(
@@ -639,18 +645,18 @@ async def test_sec14_changed_email_never_silently_changes_a_password_account(
 
 async def password_session(db: Database, deps: Deps, username: str = "grace") -> SignedIn:
     await make_user(db, deps, username=username, email=f"{username}@example.com")
-    async with db.transaction() as stores:
-        return unwrap(
-            await sign_in_with_password(
-                stores,
-                deps,
-                login=username,
-                password=PASSWORD,
-                kind="browser",
-                device_name=None,
-                client=CLIENT,
-            )
+    return unwrap(await password_sign_in(db, deps, username))
+
+
+async def password_sign_in(
+    db: Database, deps: Deps, login: str = "ada", password: str = PASSWORD
+) -> SignedIn | Refused:
+    async def step(tx: Tx) -> SignedIn:
+        return await sign_in_with_password(
+            tx, login=login, password=password, kind="browser", device_name=None
         )
+
+    return await attempt(db, deps, step)
 
 
 async def attach(
@@ -660,25 +666,37 @@ async def attach(
     profile: AmazonProfile = ADA,
     password: str | None = None,
 ) -> amazon.Attached | Refused:
-    async with db.transaction() as stores:
+    async def step(tx: Tx) -> amazon.Attached:
         return await amazon.attach_amazon(
-            stores,
-            deps,
-            profile,
-            session=me.session,
-            account=me.account,
-            password=password,
-            client=CLIENT,
+            tx, profile, session=me.session, account=me.account, password=password
         )
+
+    return _raise_plain(await attempt(db, deps, step))
+
+
+# What the flows always raised (rather than returned) before they all raised.
+_PLAIN = (
+    errors.ReauthenticationRequired,
+    errors.NotFound,
+    errors.ValidationFailed,
+    errors.UsernameTaken,
+    errors.EmailTaken,
+)
+
+
+def _raise_plain(outcome: T) -> T:
+    if isinstance(outcome, Refused) and isinstance(outcome.error, _PLAIN):
+        raise outcome.error
+    return outcome
 
 
 async def detach(
     db: Database, deps: Deps, me: SignedIn, password: str | None = None
 ) -> Refused | None:
-    async with db.transaction() as stores:
-        return await amazon.detach_amazon(
-            stores, deps, session=me.session, account=me.account, password=password, client=CLIENT
-        )
+    async def step(tx: Tx) -> None:
+        await amazon.detach_amazon(tx, session=me.session, account=me.account, password=password)
+
+    return _raise_plain(await attempt(db, deps, step))
 
 
 async def test_attach_and_detach(db: Database, deps: Deps) -> None:

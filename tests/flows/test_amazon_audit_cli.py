@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from lwa_accounts import errors
 from lwa_accounts.cli import main
 from lwa_accounts.core.models import AmazonProfile
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import Deps
 from lwa_accounts.flows.amazon import SignedInWithAmazon
+from lwa_accounts.flows.context import Deps
 from lwa_accounts.store.db import Database
-from tests.flows.conftest import CLIENT
+from tests.flows.conftest import CLIENT, context_of
 
 ADA = AmazonProfile(
     user_id="amzn1.account.AF5ZQ2TTD6O4W4WMR7FZH5QGRX4A",
@@ -32,9 +33,12 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 async def seed(db: Database, deps: Deps) -> str:
-    async with db.transaction() as stores:
-        outcome = await amazon.sign_in_with_profile(stores, deps, ADA, client=CLIENT, kind="device")
-        await amazon.confirm_link(stores, deps, "flw_" + "x" * 43, SECRET_TOKEN, client=CLIENT)
+    ctx = context_of(db, deps)
+    async with ctx.transaction() as tx:
+        outcome = await amazon.sign_in_with_profile(tx, ADA, kind="device", starter=amazon.Device())
+    with pytest.raises(errors.FlowNotFound):  # a guessed flow id: refused, and audited
+        async with ctx.transaction() as tx:
+            await amazon.confirm_link(tx, "flw_" + "x" * 43, SECRET_TOKEN, amazon.Device())
     assert isinstance(outcome, SignedInWithAmazon)
     return outcome.signed_in.account.id
 
@@ -43,9 +47,9 @@ async def test_audit_prints_amazon_events(
     env: None, db: Database, deps: Deps, capsys: pytest.CaptureFixture[str]
 ) -> None:
     account_id = await seed(db, deps)
-    async with db.transaction() as stores:
+    async with context_of(db, deps).transaction() as tx:
         other = replace(ADA, user_id="amzn1.account.BBBBBBBBBBBBBBBBBBBBBBBBBBBB", email="b@x.org")
-        await amazon.sign_in_with_profile(stores, deps, other, client=CLIENT, kind="device")
+        await amazon.sign_in_with_profile(tx, other, kind="device", starter=amazon.Device())
 
     assert await _run(["audit"]) == 0
     lines = capsys.readouterr().out.splitlines()

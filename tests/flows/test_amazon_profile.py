@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lwa_accounts.core.decide import Prefill
 from lwa_accounts.core.models import AmazonProfile
 from lwa_accounts.core.validation import Valid, normalise_username
-from lwa_accounts.flows.amazon_profile import checked_prefill, username_base
+from lwa_accounts.flows.amazon.profile import checked_prefill, username_base
 
 USER = "amzn1.account.AAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 

@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account
-from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import Deps
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Deps
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.db import Database
@@ -80,7 +80,7 @@ async def test_sec11_facts_straddling_the_winners_commit_sign_in(
     assert not outcome.created
     assert outcome.signed_in.account.id == winner.signed_in.account.id
     await _one_account_one_link(pg)
-    assert amazon.SIGNIN_CONFLICT in await audit_kinds(pg)
+    assert Event.AMAZON_SIGNIN_CONFLICT in await audit_kinds(pg)
 
 
 async def test_sec11_create_conflict_looks_again_and_signs_in(
@@ -97,7 +97,7 @@ async def test_sec11_create_conflict_looks_again_and_signs_in(
         reasons = [
             event.detail
             for event in await stores.audit.list(limit=100)
-            if event.kind == amazon.SIGNIN_CONFLICT
+            if event.kind == Event.AMAZON_SIGNIN_CONFLICT
         ]
     assert reasons
     assert set(reasons) <= {"reason=email_taken", "reason=username_taken"}

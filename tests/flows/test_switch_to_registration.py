@@ -13,10 +13,11 @@ import pytest
 from lwa_accounts import errors
 from lwa_accounts.core.models import PendingFlow
 from lwa_accounts.flows import amazon
-from lwa_accounts.flows.accounts import Deps, Refused
 from lwa_accounts.flows.amazon import RegistrationForm
+from lwa_accounts.flows.audit import Event
+from lwa_accounts.flows.context import Deps, Tx
 from lwa_accounts.store.db import Database
-from tests.flows.conftest import CLIENT, PASSWORD
+from tests.flows.conftest import PASSWORD, Refused, attempt, context_of
 from tests.flows.test_amazon import (
     ADA,
     BROWSER,
@@ -31,10 +32,12 @@ from tests.flows.test_amazon import (
 async def _switch(
     db: Database, deps: Deps, flow_id: str, binding: str | None = BROWSER
 ) -> PendingFlow | Refused:
-    async with db.transaction() as stores:
-        return await amazon.switch_to_registration(
-            stores, deps, flow_id, client=CLIENT, binding=binding
-        )
+    originator = amazon.Browser(binding) if binding is not None else amazon.Device()
+
+    async def step(tx: Tx) -> PendingFlow:
+        return await amazon.switch_to_registration(tx, flow_id, originator)
+
+    return await attempt(db, deps, step)
 
 
 async def test_switch_drops_the_taken_email_and_ends_the_link_step(
@@ -52,7 +55,7 @@ async def test_switch_drops_the_taken_email_and_ends_the_link_step(
     assert prefill.email is None
     assert prefill.name == ADA.name
     assert "email" in required  # the default policy requires one: it must be another
-    assert amazon.FLOW_SWITCHED in await audit_kinds(db)
+    assert Event.AMAZON_FLOW_SWITCHED in await audit_kinds(db)
     # The password no longer links this flow, even the right one.
     refused = await confirm(db, deps, link.flow_id, PASSWORD, binding=BROWSER)
     assert isinstance(refused, Refused)
@@ -60,18 +63,16 @@ async def test_switch_drops_the_taken_email_and_ends_the_link_step(
     again = await _switch(db, deps, link.flow_id)  # a second click: the same flow
     assert isinstance(again, PendingFlow)
     assert again.kind == "registration"
-    async with db.transaction() as stores:
+    async with context_of(db, deps).transaction() as tx:
         created = signed_in(
             await amazon.complete_registration(
-                stores,
-                deps,
+                tx,
                 link.flow_id,
                 RegistrationForm(username="", name="Ada", email="ada@home.example"),
-                client=CLIENT,
-                binding=BROWSER,
+                amazon.Browser(BROWSER),
             )
         )
-        assert await stores.identities.get_for_account(holder_before.id) is None
+        assert await tx.identities.get_for_account(holder_before.id) is None
     assert created.created
     assert created.signed_in.account.id != holder_before.id
     assert await account_of(db, holder_before.id) == holder_before
@@ -104,8 +105,8 @@ async def test_register_step_on_a_link_flow_refuses_the_taken_email(
     link = await start_link(db, deps)  # a device: no binding
     taken = RegistrationForm(username="", name="Ada", email="ada@example.com")
     with pytest.raises(errors.EmailTaken):
-        async with db.transaction() as stores:
-            await amazon.complete_registration(stores, deps, link.flow_id, taken, client=CLIENT)
+        async with context_of(db, deps).transaction() as tx:
+            await amazon.complete_registration(tx, link.flow_id, taken, amazon.Device())
     async with db.transaction() as stores:
         flow = await stores.pending_flows.get(link.flow.id_hash)
     assert flow is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,18 +26,26 @@ from lwa_accounts.errors import (
     UsernameTaken,
     ValidationFailed,
 )
-from lwa_accounts.flows.accounts import (
-    Deps,
-    check_password,
-    create_prepared,
-    prepare_registration,
-)
+from lwa_accounts.flows.accounts import create_prepared, prepare_registration
+from lwa_accounts.flows.context import Context, Deps
+from lwa_accounts.flows.passwords import check_password
+from lwa_accounts.interfaces import Stores
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Bucket, PasswordReservation, Throttle, redis_client_url
 from tests.flows.conftest import CLIENT, PASSWORD, START, CountingHasher, fast_settings
 
 IP = "192.0.2.1"
+
+
+class _NoDatabase:
+    """check_password must not open a transaction."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")
+
+
+_NO_DB = _NoDatabase()
 
 Factory = Callable[..., Throttle]
 
@@ -333,13 +342,14 @@ def flow_deps(settings: Settings, hasher: CountingHasher) -> Deps:
 
 
 async def sign_up(deps: Deps, db: Database, username: str) -> None:
+    ctx = Context(deps, db, CLIENT)
     async with (
         prepare_registration(
-            deps, username=username, email=None, name="N", password=PASSWORD, client=CLIENT
+            ctx, username=username, email=None, name="N", password=PASSWORD
         ) as prepared,
-        db.transaction() as stores,
+        ctx.transaction() as tx,
     ):
-        await create_prepared(stores, deps, prepared, CLIENT)
+        await create_prepared(tx, prepared)
 
 
 async def test_a_failed_registration_gives_its_reservation_back(tmp_path: Path) -> None:
@@ -356,7 +366,7 @@ async def test_a_failed_registration_gives_its_reservation_back(tmp_path: Path) 
             await sign_up(deps, db, "x")  # refused before any reservation
         with pytest.raises(RuntimeError):
             async with prepare_registration(
-                deps, username="grace", email=None, name="G", password=PASSWORD, client=CLIENT
+                Context(deps, db, CLIENT), username="grace", email=None, name="G", password=PASSWORD
             ):
                 raise RuntimeError("database down")
         await sign_up(deps, db, "grace")  # 2 of 2: no failure above cost anything
@@ -385,20 +395,32 @@ async def test_a_password_check_that_raises_keeps_its_attempt(tmp_path: Path) ->
     try:
         with pytest.raises(MemoryError):
             await check_password(
-                broken, account=account, account_key=account.id, password=PASSWORD, client=CLIENT
+                Context(broken, _NO_DB, CLIENT),
+                account=account,
+                account_key=account.id,
+                password=PASSWORD,
             )
         check = await check_password(
-            working, account=account, account_key=account.id, password="wrong", client=CLIENT
+            Context(working, _NO_DB, CLIENT),
+            account=account,
+            account_key=account.id,
+            password="wrong",
         )
         assert check.reason == "wrong_password"
         assert check.error is not None
         assert check.error.extra["attempts_left"] == 1  # the check that raised counted
         right = await check_password(
-            working, account=account, account_key=account.id, password=PASSWORD, client=CLIENT
+            Context(working, _NO_DB, CLIENT),
+            account=account,
+            account_key=account.id,
+            password=PASSWORD,
         )
         assert right.ok  # the last attempt of the budget, and the right password
         again = await check_password(
-            working, account=account, account_key=account.id, password="wrong", client=CLIENT
+            Context(working, _NO_DB, CLIENT),
+            account=account,
+            account_key=account.id,
+            password="wrong",
         )
         assert again.error is not None
         assert again.error.extra["attempts_left"] == 2  # the account's budget started again

@@ -24,8 +24,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from lwa_accounts.clock import FixedClock
-from lwa_accounts.flows.accounts import Deps, PasswordCheck, check_password, register
-from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.flows.accounts import register
+from lwa_accounts.flows.context import ClientInfo, Context, Deps
+from lwa_accounts.flows.passwords import PasswordCheck, check_password
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
@@ -326,25 +327,17 @@ async def test_sec08_a_right_password_behind_in_flight_wrong_ones_does_not_sign_
         for throttle in throttles
     ]
     try:
-        async with database.transaction() as stores:
-            account = await register(
-                stores,
-                deps[0],
-                username="ada",
-                email=None,
-                name="Ada",
-                password=PASSWORD,
-                client=ClientInfo(ip=None, user_agent="pytest"),
-            )
+        anonymous = Context(deps[0], database, ClientInfo(ip=None, user_agent="pytest"))
+        async with anonymous.transaction() as tx:
+            account = await register(tx, username="ada", email=None, name="Ada", password=PASSWORD)
 
         def attempt(n: int, password: str) -> asyncio.Task[PasswordCheck]:
             return asyncio.create_task(
                 check_password(
-                    deps[n % 2],
+                    Context(deps[n % 2], database, client),
                     account=account,
                     account_key=account.id,
                     password=password,
-                    client=client,
                 )
             )
 

@@ -15,8 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from lwa_accounts.flows.accounts import REAUTHENTICATED
-from lwa_accounts.flows.sessions import SESSION_STARTED
+from lwa_accounts.flows.audit import Event
 from tests.e2e.amazon_harness import (
     BASE_URL,
     PASSWORD,
@@ -57,7 +56,11 @@ async def _cookie_works(app: FastAPI, token: str | None) -> bool:
 async def _rotation_events(app: FastAPI) -> list[str]:
     async with database_of(app).transaction() as stores:
         events = await stores.audit.list(limit=50)
-    return [f"{e.kind} {e.detail}" for e in events if e.kind in (REAUTHENTICATED, SESSION_STARTED)]
+    return [
+        f"{e.kind} {e.detail}"
+        for e in events
+        if e.kind in (Event.REAUTHENTICATED, Event.SESSION_STARTED)
+    ]
 
 
 async def test_change_password_rotates_the_session(tmp_path: Path) -> None:
@@ -110,7 +113,7 @@ async def test_password_for_linking_amazon_rotates_the_session(tmp_path: Path) -
         landed = await through_amazon(client, start)
         assert landed.headers["location"] == "/account?amazon=linked"
         events = await _rotation_events(app)
-        assert any(e.startswith(REAUTHENTICATED) and "replaces=" in e for e in events)
+        assert any(e.startswith(Event.REAUTHENTICATED) and "replaces=" in e for e in events)
 
 
 async def test_wrong_password_for_linking_keeps_the_session(tmp_path: Path) -> None:

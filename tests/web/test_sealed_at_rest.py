@@ -14,7 +14,7 @@ from sqlalchemy import text
 from lwa_accounts.core import device_grant as dg
 from lwa_accounts.core.models import CodePair
 from lwa_accounts.errors import AmazonProtocolError
-from lwa_accounts.flows.sessions import ClientInfo
+from lwa_accounts.flows.context import ClientInfo, Context
 from lwa_accounts.flows.tv_amazon import register_authorization
 from lwa_accounts.sealing import VERSION, Sealer
 from lwa_accounts.store.db import Database
@@ -122,17 +122,10 @@ async def test_an_overlong_device_code_from_amazon_is_refused(env: DeviceEnv) ->
         expires_in=600,
         interval=30,
     )
+    ctx = Context(env.app.state.services.deps, _database(env), ClientInfo())
     with pytest.raises(AmazonProtocolError):
-        async with _database(env).transaction() as stores:
-            await register_authorization(
-                stores,
-                stores.devices,
-                env.settings,
-                env.clock,
-                pair,
-                device_name=None,
-                client=ClientInfo(),
-            )
+        async with ctx.transaction() as tx:
+            await register_authorization(tx, pair, device_name=None)
     assert await _sql(env, "SELECT id_hash FROM amazon_device_authorizations") == []
 
 

@@ -5,8 +5,9 @@ registration (``RegistrationRequired``), nobody should type on the TV. ``offer_h
 issues a short user code (same rules as device codes: security.md item 15) with a URL (the
 web edge draws it as a QR code); the person opens /activate on a phone, types the code
 (the QR's URL pre-fills it but still needs a confirm), gives the password or fills in the
-registration there, and the flow is completed for its originator (``OnAnotherDevice``). The TV, polling its flow,
-then collects its own new device session (``flows.amazon.collect_completed_flow``).
+registration there, and the flow is completed for its originator (``OnAnotherDevice``).
+The TV, polling its flow, then collects its own new device session
+(``flows.amazon.collect_completed_flow``).
 
 A link is made only where one browser proved both sides (security.md item 14b). The TV
 proved the Amazon identity, the phone would prove the password: that alone would let an
