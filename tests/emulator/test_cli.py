@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from lwa_accounts.cli import main
+from lwa_accounts.cli.emulator import SeedFileError, load_customers
 from lwa_accounts.emulator.app import create_app
-from lwa_accounts.emulator.cli import SeedFileError, load_customers
 from lwa_accounts.emulator.config import EmulatorConfig, refuse_in_production
 from lwa_accounts.errors import EmulatorRefused
 from tests.processes import free_port, run_cli, running_server

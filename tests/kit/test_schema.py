@@ -13,8 +13,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from lwa_accounts.cli.kit import main
 from lwa_accounts.kit import migrate as kit_migrate
-from lwa_accounts.kit.__main__ import main
 from lwa_accounts.kit.app import KitMisconfigured, check_database
 from lwa_accounts.kit.database import KitDatabase
 from lwa_accounts.settings import Settings

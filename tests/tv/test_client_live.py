@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lwa_accounts.tv.cli import device_login
+from lwa_accounts.cli.device_login import device_login
 from lwa_accounts.tv.client import (
     AmazonCode,
     CodeExpired,

@@ -66,8 +66,8 @@ def test_serve_and_accounts_are_registered() -> None:
 
 
 def test_serve_public_url_follows_the_port_unless_set() -> None:
+    from lwa_accounts.cli.serve import with_listen_address
     from lwa_accounts.settings import Settings
-    from lwa_accounts.web.cli import with_listen_address
 
     derived = with_listen_address(Settings(), "127.0.0.1", 9000)
     assert derived.public_url == "http://127.0.0.1:9000"

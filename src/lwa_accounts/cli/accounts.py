@@ -1,4 +1,4 @@
-"""``lwa-accounts serve`` and ``lwa-accounts accounts create|list``."""
+"""``lwa-accounts accounts create|list``."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ from lwa_accounts.throttle import Throttle
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    serve = subparsers.add_parser("serve", help="serve the web app and JSON API")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.set_defaults(handler=_serve)
-
     accounts = subparsers.add_parser("accounts", help="manage accounts")
     commands = accounts.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
     create = commands.add_parser("create", help="create a password account")
@@ -40,29 +35,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--offset", type=int, default=0)
     listing.set_defaults(handler=_list)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from lwa_accounts.web.server import serve  # uvicorn is only needed here
-
-    serve(
-        with_listen_address(load_settings(), args.host, args.port), host=args.host, port=args.port
-    )
-    return 0
-
-
-def with_listen_address(settings: Settings, host: str, port: int) -> Settings:
-    """Settings whose public URL follows ``--host/--port`` unless PUBLIC_URL was set.
-
-    Amazon redirects back to the public URL, so `make run PORT=9000` must not keep
-    pointing at port 8000.
-    """
-    if "public_url" in settings.model_fields_set:
-        return settings
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
 
 
 def _read_password(from_stdin: bool) -> str | None:

@@ -1,4 +1,8 @@
-"""``lwa-accounts db upgrade``, ``db current`` and ``db prune``."""
+"""``lwa-accounts db upgrade``, ``db current`` and ``db prune``.
+
+With the other commands, not in ``store/``: ``prune`` drives a flow (``flows.housekeeping``)
+and ``store/`` imports no flow.
+"""
 
 from __future__ import annotations
 

@@ -1,26 +1,33 @@
-"""The ``lwa-accounts`` command.
+"""The ``lwa-accounts`` command, and every other command line of the project.
 
-Each area registers its own sub-commands (``register(subparsers)`` in the modules listed in
-``COMMAND_MODULES``); this module only builds the parser and dispatches.
+Each module of this package registers its own sub-commands (``register(subparsers)`` in the
+modules listed in ``COMMAND_MODULES``); this module only builds the parser and dispatches.
+The modules are imported only when the parser is built, so importing the package stays cheap
+(``kit`` holds ``python -m lwa_accounts.kit``, which is not a sub-command).
+
+Commands are an edge, like the web app: they parse arguments, open what they need, call
+flows and stores, print. Nothing outside this package parses arguments, and nothing
+under ``store/``, ``flows/`` or ``emulator/`` imports it (tests/cli/test_layering.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Callable, Sequence
 
 from lwa_accounts import redaction
 
 # Modules that define ``register(subparsers: argparse._SubParsersAction) -> None``. Each
 # sub-parser sets ``handler=`` (a callable taking the parsed namespace, returning an exit code).
+# The order is the order ``--help`` lists them in.
 COMMAND_MODULES: tuple[str, ...] = (
-    "lwa_accounts.store.cli",
-    "lwa_accounts.emulator.cli",
-    "lwa_accounts.web.cli",
-    "lwa_accounts.flows.audit_cli",
-    "lwa_accounts.tv.cli",
+    "lwa_accounts.cli.db",
+    "lwa_accounts.cli.emulator",
+    "lwa_accounts.cli.serve",
+    "lwa_accounts.cli.accounts",
+    "lwa_accounts.cli.audit",
+    "lwa_accounts.cli.device_login",
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -43,7 +50,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     return handler(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
