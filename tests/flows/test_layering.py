@@ -1,9 +1,12 @@
-"""Flows are shared by pages, the JSON API and the CLI: they never import a web framework
-and never commit (the edge owns the transaction)."""
+"""Flows are shared by pages, the JSON API, the CLI and the integration kit: every module
+under ``flows/`` (packages too) imports Protocols, never a framework, a driver or a
+concrete adapter, and never commits (the unit of work does, ``flows/context.py``)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,29 @@ import pytest
 import lwa_accounts.flows
 
 FLOWS_DIR = Path(lwa_accounts.flows.__file__).parent
-WEB_ROOTS = {"fastapi", "starlette", "uvicorn", "jinja2", "lwa_accounts.web"}
-MY_FLOWS = ["accounts.py", "sessions.py"]
+FLOW_MODULES = sorted(str(path.relative_to(FLOWS_DIR)) for path in FLOWS_DIR.rglob("*.py"))
+FORBIDDEN = {
+    # frameworks, drivers and libraries that belong to the edges or the adapters
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "sqlalchemy",
+    "alembic",
+    "limits",
+    "segno",
+    "httpx",
+    "redis",
+    "argparse",
+    # our concrete adapters and edges: flows see them only through interfaces.py
+    "lwa_accounts.store",
+    "lwa_accounts.web",
+    "lwa_accounts.kit",
+    "lwa_accounts.throttle",
+    "lwa_accounts.cli",
+    "lwa_accounts.lwa.client",
+    "lwa_accounts.emulator",
+}
 
 
 def imported_modules(source: str) -> set[str]:
@@ -27,23 +51,57 @@ def imported_modules(source: str) -> set[str]:
 
 def calls_commit(source: str) -> bool:
     return any(
-        isinstance(node, ast.Attribute) and node.attr in ("commit", "begin")
+        isinstance(node, ast.Attribute) and node.attr in ("commit", "begin", "begin_nested")
         for node in ast.walk(ast.parse(source))
     )
 
 
-def is_web(module: str) -> bool:
-    return any(module == root or module.startswith(root + ".") for root in WEB_ROOTS)
+def forbidden(module: str) -> bool:
+    return any(module == root or module.startswith(root + ".") for root in FORBIDDEN)
 
 
-@pytest.mark.parametrize("name", MY_FLOWS)
-def test_flow_imports_no_web_framework_and_never_commits(name: str) -> None:
+def test_every_flow_module_is_checked() -> None:
+    assert len(FLOW_MODULES) >= 20
+    assert "amazon/link.py" in FLOW_MODULES  # packages are walked too
+
+
+@pytest.mark.parametrize("name", FLOW_MODULES)
+def test_flow_imports_only_protocols_and_never_commits(name: str) -> None:
     source = (FLOWS_DIR / name).read_text()
-    assert not {m for m in imported_modules(source) if is_web(m)}
+    assert not {m for m in imported_modules(source) if forbidden(m)}
     assert not calls_commit(source)
 
 
 def test_the_checks_can_fail() -> None:
-    sample = "from starlette.requests import Request\nimport fastapi\nawait conn.commit()\n"
-    assert {m for m in imported_modules(sample) if is_web(m)} == {"starlette.requests", "fastapi"}
+    sample = (
+        "from starlette.requests import Request\nimport fastapi\nimport sqlalchemy as sa\n"
+        "from lwa_accounts.store.db import Database\nfrom limits import parse\n"
+        "import segno\nawait conn.commit()\n"
+    )
+    assert {m for m in imported_modules(sample) if forbidden(m)} == {
+        "starlette.requests",
+        "fastapi",
+        "sqlalchemy",
+        "lwa_accounts.store.db",
+        "limits",
+        "segno",
+    }
     assert calls_commit(sample)
+
+
+def test_importing_every_flow_loads_no_framework_or_driver() -> None:
+    """Not only the flows' own imports: nothing they import pulls one in either."""
+    modules = ", ".join(
+        "lwa_accounts.flows." + name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for name in FLOW_MODULES
+        if name != "__init__.py"
+    )
+    probe = (
+        f"import sys, {modules}\n"
+        "print(sorted(m for m in ('sqlalchemy', 'limits', 'segno', 'fastapi', 'starlette', "
+        "'httpx', 'redis', 'jinja2') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

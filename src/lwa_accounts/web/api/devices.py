@@ -40,7 +40,8 @@ from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.flows.tv_handoff import HandOffOffer, activate_url, offer_handoff
 from lwa_accounts.interfaces import AmazonDeviceClient
 from lwa_accounts.web.amazon_edge import amazon_client, verify_token
-from lwa_accounts.web.api.amazon import AmazonSignedInOut, FlowOut, flow_json, signed_in_json
+from lwa_accounts.web.api.amazon import flow_json, signed_in_json
+from lwa_accounts.web.api.amazon_models import AmazonSignedInOut, FlowOut
 from lwa_accounts.web.api.models import (
     AuthorizationPollRequest,
     FlowRequest,
