@@ -3,7 +3,7 @@ kept audit events and ``tx.keep`` writes survive it, written once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from lwa_accounts.core.models import AuditEvent, NewAccount
 from lwa_accounts.errors import DatabaseUnavailable, InvalidCredentials
 from lwa_accounts.flows.audit import Event
-from lwa_accounts.flows.context import Context, Deps
+from lwa_accounts.flows.context import Context, Deps, Tx
 from lwa_accounts.interfaces import Stores
 from lwa_accounts.store.db import Database
 from tests.flows.conftest import CLIENT
@@ -51,23 +51,29 @@ async def test_a_commit_writes_each_event_once_in_order(ctx: Context, db: Databa
     assert all(e.ip == CLIENT.ip for e in written)
 
 
+async def run(ctx: Context, body: Callable[[Tx], Awaitable[None]]) -> None:
+    async with ctx.transaction() as tx:
+        await body(tx)
+
+
 async def test_a_refusal_keeps_attempts_and_undoes_the_rest(ctx: Context, db: Database) -> None:
+    async def kept_write(stores: Stores) -> str:
+        account = await stores.accounts.create(
+            NewAccount(username="kept", email=None, name="Kept", password_hash=None)
+        )
+        return account.username
+
+    async def refused(tx: Tx) -> None:
+        await tx.accounts.create(
+            NewAccount(username="gone", email=None, name="Gone", password_hash=None)
+        )
+        tx.audit(Event.ACCOUNT_REGISTERED, detail="rolled back")
+        tx.audit(Event.SIGN_IN_FAILED, detail="reason=wrong_password")
+        assert await tx.keep(kept_write) == "kept"
+        raise InvalidCredentials()
+
     with pytest.raises(InvalidCredentials):
-        async with ctx.transaction() as tx:
-            await tx.accounts.create(
-                NewAccount(username="gone", email=None, name="Gone", password_hash=None)
-            )
-            tx.audit(Event.ACCOUNT_REGISTERED, detail="rolled back")
-            tx.audit(Event.SIGN_IN_FAILED, detail="reason=wrong_password")
-
-            async def kept_write(stores: Stores) -> str:
-                account = await stores.accounts.create(
-                    NewAccount(username="kept", email=None, name="Kept", password_hash=None)
-                )
-                return account.username
-
-            assert await tx.keep(kept_write) == "kept"
-            raise InvalidCredentials()
+        await run(ctx, refused)
     assert [(e.kind, e.detail) for e in await events(db)] == [
         ("signin.failed", "reason=wrong_password")
     ]
@@ -75,11 +81,13 @@ async def test_a_refusal_keeps_attempts_and_undoes_the_rest(ctx: Context, db: Da
 
 
 async def test_a_bug_keeps_attempts_too(ctx: Context, db: Database) -> None:
+    async def buggy(tx: Tx) -> None:
+        tx.audit(Event.AMAZON_REFUSED, detail="reason=x")
+        tx.audit(Event.AMAZON_LINKED)
+        _ = 1 / 0
+
     with pytest.raises(ZeroDivisionError):
-        async with ctx.transaction() as tx:
-            tx.audit(Event.AMAZON_REFUSED, detail="reason=x")
-            tx.audit(Event.AMAZON_LINKED)
-            _ = 1 / 0
+        await run(ctx, buggy)
     assert [e.kind for e in await events(db)] == ["amazon.refused"]
 
 
@@ -102,10 +110,13 @@ class _DownAfterFirst:
 async def test_no_replay_when_the_database_is_down(deps: Deps, db: Database) -> None:
     down = _DownAfterFirst(db)
     ctx = Context(deps, down, CLIENT)
+
+    async def outage(tx: Tx) -> None:
+        tx.audit(Event.SIGN_IN_FAILED)
+        raise DatabaseUnavailable()
+
     with pytest.raises(DatabaseUnavailable):
-        async with ctx.transaction() as tx:
-            tx.audit(Event.SIGN_IN_FAILED)
-            raise DatabaseUnavailable()
+        await run(ctx, outage)
     assert down.opened == 1  # no second transaction was tried
     assert await events(db) == []
 
@@ -115,9 +126,12 @@ async def test_a_failed_replay_still_raises_the_refusal(
 ) -> None:
     down = _DownAfterFirst(db)
     ctx = Context(deps, down, CLIENT)
+
+    async def wrong(tx: Tx) -> None:
+        tx.audit(Event.SIGN_IN_FAILED)
+        raise InvalidCredentials()
+
     with pytest.raises(InvalidCredentials):
-        async with ctx.transaction() as tx:
-            tx.audit(Event.SIGN_IN_FAILED)
-            raise InvalidCredentials()
+        await run(ctx, wrong)
     assert down.opened == 2
     assert "could not keep 1 audit events" in caplog.text

@@ -12,7 +12,13 @@ import pytest
 from lwa_accounts.store.db import Database
 from tests.tv.harness import DeviceEnv, device_env, device_settings
 
-STEPS = ["/activate", "/activate/decide", "/activate/amazon", "/activate/link", "/activate/register"]
+STEPS = [
+    "/activate",
+    "/activate/decide",
+    "/activate/amazon",
+    "/activate/link",
+    "/activate/register",
+]
 
 
 @pytest.fixture
