@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
+from lwa_accounts.testing import offline_settings
 from lwa_accounts.web.app import create_app
 from lwa_accounts.web.services import Services
 
@@ -31,18 +32,12 @@ CONTROL = "/_amazon/_emulator"
 
 def e2e_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "env": "test",
-        "data_dir": tmp_path,
         "public_url": BASE_URL,
-        "secret_key": "test-secret-key-0123456789abcdef",
-        "argon2_memory_kib": 64,
-        "argon2_time_cost": 1,
         "password_limit_per_account_ip": "3/15minutes",
         "password_limit_per_ip": "100/15minutes",
         "lwa_deadline_seconds": 2.0,
     }
-    values.update(overrides)
-    return Settings(**values)
+    return offline_settings(tmp_path, **{**values, **overrides})
 
 
 @asynccontextmanager

@@ -18,6 +18,7 @@ from lwa_accounts.flows.context import ClientInfo, Context, Deps, Tx
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
+from lwa_accounts.testing import offline_settings
 from lwa_accounts.throttle import Throttle
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -45,15 +46,10 @@ class CountingHasher(Argon2Hasher):
 
 def fast_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "env": "test",
-        "data_dir": tmp_path,
-        "argon2_memory_kib": 64,
-        "argon2_time_cost": 1,
         "password_limit_per_account_ip": "3/15minutes",
         "password_limit_per_ip": "10/15minutes",
     }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return offline_settings(tmp_path, **{**values, **overrides})
 
 
 @pytest.fixture

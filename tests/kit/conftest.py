@@ -22,6 +22,7 @@ from lwa_accounts.kit.app import create_kit_app
 from lwa_accounts.kit.mapping import UsersTableMapping
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.engine import create_engine
+from lwa_accounts.testing import offline_settings
 
 BASE_URL = "http://accounts.test"
 
@@ -173,19 +174,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def kit_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "env": "test",
-        "data_dir": tmp_path,
         "database_url": database_url,
         "public_url": BASE_URL,
-        "secret_key": "test-secret-key-0123456789abcdef",
-        "argon2_memory_kib": 64,
-        "argon2_time_cost": 1,
         "password_limit_per_account_ip": "5/15minutes",
         "password_limit_per_ip": "100/15minutes",
         "lwa_deadline_seconds": 2.0,
     }
-    values.update(overrides)
-    return Settings(**values)
+    return offline_settings(tmp_path, **{**values, **overrides})
 
 
 @asynccontextmanager

@@ -26,6 +26,7 @@ from lwa_accounts.clock import FixedClock
 from lwa_accounts.emulator.app import create_app as create_emulator
 from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.settings import Settings
+from lwa_accounts.testing import offline_settings
 from lwa_accounts.web.app import create_app
 
 BASE_URL = "http://testserver"
@@ -42,19 +43,13 @@ _ATTR_RE = re.compile(r'(\w[\w-]*)="([^"]*)"')
 
 def device_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "env": "test",
-        "data_dir": tmp_path,
-        "secret_key": "test-secret-key-0123456789abcdef",
         "public_url": BASE_URL,
         "lwa_api_url": AMAZON_URL,
         # A phone's "Sign in with Amazon" goes to the same emulated Amazon.
         "lwa_authorize_url": AMAZON_URL + "/ap/oa",
-        "argon2_memory_kib": 64,
-        "argon2_time_cost": 1,
         "device_poll_interval_seconds": 5,
     }
-    values.update(overrides)
-    return Settings(**values)
+    return offline_settings(tmp_path, **{**values, **overrides})
 
 
 def form_fields(page: str, action: str) -> dict[str, str]:

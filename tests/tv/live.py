@@ -19,6 +19,7 @@ import uvicorn
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.settings import Settings
+from lwa_accounts.testing import offline_settings
 from lwa_accounts.web.app import create_app
 from tests.tv.harness import PASSWORD, START
 
@@ -97,16 +98,10 @@ class LiveServer:
 
 def live_settings(tmp_path: Path, port: int, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "env": "test",
-        "data_dir": tmp_path,
-        "secret_key": "test-secret-key-0123456789abcdef",
         "public_url": f"http://127.0.0.1:{port}",
-        "argon2_memory_kib": 64,
-        "argon2_time_cost": 1,
         "device_poll_interval_seconds": 5,
     }
-    values.update(overrides)
-    return Settings(**values)
+    return offline_settings(tmp_path, **{**values, **overrides})
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.settings import Settings
+from lwa_accounts.testing import offline_settings
 from lwa_accounts.web.app import create_app
 
 PASSWORD = "tangerine-elephant-42"
@@ -25,16 +26,10 @@ _CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "env": "test",
-        "data_dir": tmp_path,
-        "secret_key": "test-secret-key-0123456789abcdef",
-        "argon2_memory_kib": 64,
-        "argon2_time_cost": 1,
         "password_limit_per_account_ip": "3/15minutes",
         "password_limit_per_ip": "50/15minutes",
     }
-    values.update(overrides)
-    return Settings(**values)
+    return offline_settings(tmp_path, **{**values, **overrides})
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Select, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -106,7 +106,9 @@ class ForeignAccountStore:
 
     async def get_by_username(self, username: str) -> Account | None:
         key = username.strip()
-        if not key:
+        # A character whose lower case is ASCII while it is not (KELVIN SIGN -> "k") would
+        # let a homoglyph find someone else's login: never a username.
+        if not key or key.isascii() != key.lower().isascii():
             return None
         return await self._case_insensitive("username", key.lower(), key)
 
@@ -154,6 +156,7 @@ class ForeignAccountStore:
     async def _check_free(
         self, *, username: str | None, email: str | None, other_than: Any = None
     ) -> None:
+        await self._serialize(username=username, email=email)
         if username is not None and await self._taken(self._t.c.username, username.lower()):
             raise errors.UsernameTaken()
         if (
@@ -162,6 +165,24 @@ class ForeignAccountStore:
             and await self._taken(self._t.c.email, email_key(email), other_than=other_than)
         ):
             raise errors.EmailTaken()
+
+    async def _serialize(self, *, username: str | None, email: str | None) -> None:
+        """PostgreSQL: take a transaction lock per case-folded username and e-mail first.
+
+        The company's table may enforce only case-sensitive uniqueness, so "Racer" and
+        "racer" would both pass a check-then-insert run in parallel; with the lock, the
+        second creator waits for the first's commit and then sees its row (READ
+        COMMITTED). SQLite needs none: it has one writer at a time.
+        """
+        if self._conn.dialect.name != "postgresql":
+            return
+        keys = [f"kit-username:{username.lower()}"] if username is not None else []
+        if email is not None and self._mapping.email_column is not None:
+            keys.append(f"kit-email:{email_key(email)}")
+        for key in sorted(keys):  # one order for every transaction: no deadlock
+            await self._conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )
 
     async def create(self, new: NewAccount) -> Account:
         """Insert into the foreign table. Raises UsernameTaken / EmailTaken.

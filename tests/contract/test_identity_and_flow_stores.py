@@ -146,6 +146,7 @@ async def test_expired_flows_are_deleted(db: Database) -> None:
         assert await store.get("b" * 64) is not None
 
 
+@pytest.mark.sql_only
 async def test_deleting_an_account_removes_its_identity(db: Database) -> None:
     account_id = await new_account(db, "ada")
     async with db.engine.begin() as conn:

@@ -1,4 +1,4 @@
-"""Contract tests of the SQL SessionStore (SQLite and PostgreSQL), on a FixedClock."""
+"""SessionStore contract (SQL and kit, SQLite and PostgreSQL), on a FixedClock."""
 
 from __future__ import annotations
 
@@ -236,6 +236,7 @@ async def test_mark_authenticated(db: Database, alice: Account, clock: FixedCloc
     assert resolved[0].authenticated_at == clock.now()
 
 
+@pytest.mark.sql_only
 async def test_sessions_of_a_disabled_account_do_not_resolve(db: Database, alice: Account) -> None:
     token = await new_session(db, alice)
     async with db.engine.begin() as conn:
@@ -243,6 +244,7 @@ async def test_sessions_of_a_disabled_account_do_not_resolve(db: Database, alice
     assert await resolve(db, token) is None
 
 
+@pytest.mark.sql_only
 async def test_session_for_unknown_account_violates_the_foreign_key(db: Database) -> None:
     from sqlalchemy.exc import IntegrityError
 

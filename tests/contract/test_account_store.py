@@ -1,4 +1,4 @@
-"""Contract tests of the SQL AccountStore (SQLite and PostgreSQL)."""
+"""AccountStore contract: the SQL store and the kit's, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from lwa_accounts.store.db import Database
 from tests.store.conftest import START, make_account
 
 
+@pytest.mark.sql_only
 async def test_create_assigns_random_id_and_timestamps(db: Database) -> None:
     first = await make_account(db, "alice", "alice@example.com")
     second = await make_account(db, "bob", "bob@example.com")
@@ -25,6 +26,7 @@ async def test_create_assigns_random_id_and_timestamps(db: Database) -> None:
     assert first.email_verified is False
 
 
+@pytest.mark.sql_only
 async def test_username_is_stored_lower_case_and_found_case_insensitively(db: Database) -> None:
     created = await make_account(db, "Alice.Smith")
     assert created.username == "alice.smith"
@@ -123,6 +125,7 @@ async def test_rollback_on_exception_leaves_nothing(db: Database) -> None:
         assert await stores.accounts.get_by_username("carol") is None
 
 
+@pytest.mark.sql_only
 async def test_update_changes_only_given_fields(db: Database, clock: FixedClock) -> None:
     created = await make_account(db)
     clock.advance(60)
