@@ -5,25 +5,15 @@ below the edges (``store/``, ``flows/``, the independent ``emulator/``) never im
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
 import lwa_accounts
+from tests.flows.test_layering import imported_modules as _imports
 
 SRC = Path(lwa_accounts.__file__).parent
 CLI_DIR = SRC / "cli"
-
-
-def _imports(source: str) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return found
 
 
 def _under(module: str, *roots: str) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.settings import Settings
 
 
@@ -15,13 +16,15 @@ def session_token(request: Request, settings: Settings) -> str | None:
 
 
 def set_session_cookie(
-    response: Response, token: str, expires_at: datetime, settings: Settings, *, now: datetime
+    response: Response, signed_in: SignedIn, settings: Settings, *, now: datetime
 ) -> None:
+    """The browser's session cookie for a new sign-in."""
     # Max-Age tracks the absolute expiry; the server-side session is the real authority.
+    expires_at = signed_in.session.absolute_expires_at
     max_age = max(0, int((expires_at - now).total_seconds()))
     response.set_cookie(
         settings.session_cookie_name,
-        token,
+        signed_in.token,
         max_age=max_age,
         httponly=True,
         samesite="lax",

@@ -166,13 +166,15 @@ async def finish_flow(
         raise FlowExpired()
     if elsewhere:
         return FlowCompleted(account)
+    return await _signed_in(tx, flow, account, created=created, via=flow.kind)
+
+
+async def _signed_in(
+    tx: Tx, flow: PendingFlow, account: Account, *, created: bool, via: str
+) -> SignedInWithAmazon:
+    """The session the flow was started for (its kind and device name)."""
     signed_in = await start_amazon_session(
-        tx,
-        account,
-        flow.profile,
-        kind=flow.session_kind,
-        device_name=flow.device_name,
-        via=flow.kind,
+        tx, account, flow.profile, kind=flow.session_kind, device_name=flow.device_name, via=via
     )
     return SignedInWithAmazon(created=created, signed_in=signed_in)
 
@@ -191,12 +193,5 @@ async def collect_completed_flow(tx: Tx, flow_id: str) -> SignedInWithAmazon | P
         flow.id_hash, from_status="completed", to_status="spent"
     ):
         refuse(tx, FlowExpired(), profile=flow.profile)
-    signed_in = await start_amazon_session(
-        tx,
-        account,
-        flow.profile,
-        kind=flow.session_kind,
-        device_name=flow.device_name,
-        via=f"{flow.kind}_elsewhere",
-    )
-    return SignedInWithAmazon(created=flow.kind == "registration", signed_in=signed_in)
+    created = flow.kind == "registration"
+    return await _signed_in(tx, flow, account, created=created, via=f"{flow.kind}_elsewhere")

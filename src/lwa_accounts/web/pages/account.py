@@ -139,13 +139,7 @@ async def account_change_password(request: Request) -> Response:
             request, caller, status_code=failure.status, error=failure.detail
         )
     response = RedirectResponse("/account?done=password-changed", status_code=303)
-    set_session_cookie(
-        response,
-        rotated.token,
-        rotated.session.absolute_expires_at,
-        services.settings,
-        now=services.clock.now(),
-    )
+    set_session_cookie(response, rotated, services.settings, now=services.clock.now())
     return response
 
 

@@ -4,9 +4,12 @@ password gets a new session for it (no fixation, security.md 19)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from lwa_accounts.core.models import Session
 from lwa_accounts.errors import (
     LastSignInMethod,
     LwaAccountsError,
@@ -51,57 +54,61 @@ async def _confirm_recent(
 
 def _with_session(response: Response, services: Services, signed_in: SignedIn | None) -> Response:
     if signed_in is not None:
-        set_session_cookie(
-            response,
-            signed_in.token,
-            signed_in.session.absolute_expires_at,
-            services.settings,
-            now=services.clock.now(),
-        )
+        set_session_cookie(response, signed_in, services.settings, now=services.clock.now())
     return response
 
 
-async def _caller(ctx: Context, request: Request) -> Caller | None:
+@dataclass(frozen=True, slots=True)
+class _Confirmed:
+    """A signed-in browser allowed to change its sign-in methods now."""
+
+    caller: Caller
+    session: Session  # the current one: new if the password was just given again
+    rotated: SignedIn | None  # that new session, for the response's cookie
+
+
+async def _confirmed(request: Request, ctx: Context, services: Services) -> _Confirmed | Response:
+    form = await read_form(request)
     async with ctx.transaction() as tx:
-        return await optional_browser_caller(tx, request)
+        caller = await optional_browser_caller(tx, request)
+    if caller is None:
+        return RedirectResponse("/signin?next=/account", status_code=303)
+    confirmed = await _confirm_recent(ctx, services, caller, form.get("password", 1100))
+    if isinstance(confirmed, Response):
+        return confirmed
+    session = confirmed.session if confirmed is not None else caller.session
+    return _Confirmed(caller=caller, session=session, rotated=confirmed)
 
 
 @router.post("/account/amazon/link")
 async def account_link(request: Request) -> Response:
     services = get_services(request)
-    form = await read_form(request)
-    ctx = request_context(request)
-    caller = await _caller(ctx, request)
-    if caller is None:
-        return RedirectResponse("/signin?next=/account", status_code=303)
-    confirmed = await _confirm_recent(ctx, services, caller, form.get("password", 1100))
+    confirmed = await _confirmed(request, request_context(request), services)
     if isinstance(confirmed, Response):
         return confirmed
     # Straight to Amazon from this CSRF-checked POST, bound to the session that will be
     # current when Amazon sends the browser back (the new one if the password was given).
-    session = confirmed.session if confirmed is not None else caller.session
-    return _with_session(begin_attach(services, session.id), services, confirmed)
+    response = begin_attach(services, confirmed.session.id)
+    return _with_session(response, services, confirmed.rotated)
 
 
 @router.post("/account/amazon/unlink")
 async def account_unlink(request: Request) -> Response:
     services = get_services(request)
-    form = await read_form(request)
     ctx = request_context(request)
-    caller = await _caller(ctx, request)
-    if caller is None:
-        return RedirectResponse("/signin?next=/account", status_code=303)
-    confirmed = await _confirm_recent(ctx, services, caller, form.get("password", 1100))
+    confirmed = await _confirmed(request, ctx, services)
     if isinstance(confirmed, Response):
         return confirmed
-    session = confirmed.session if confirmed is not None else caller.session
+    account, rotated = confirmed.caller.account, confirmed.rotated
     try:
         async with ctx.transaction() as tx:
-            await amazon.detach_amazon(tx, session=session, account=caller.account, password=None)
+            await amazon.detach_amazon(
+                tx, session=confirmed.session, account=account, password=None
+            )
     except ReauthenticationRequired:
-        return _with_session(to_account(amazon_error="reauth"), services, confirmed)
+        return _with_session(to_account(amazon_error="reauth"), services, rotated)
     except LastSignInMethod:
-        return _with_session(to_account(amazon_error="last-method"), services, confirmed)
+        return _with_session(to_account(amazon_error="last-method"), services, rotated)
     except LwaAccountsError:  # nothing linked (a second click): the page shows the truth
-        return _with_session(to_account(), services, confirmed)
-    return _with_session(to_account(amazon="unlinked"), services, confirmed)
+        return _with_session(to_account(), services, rotated)
+    return _with_session(to_account(amazon="unlinked"), services, rotated)

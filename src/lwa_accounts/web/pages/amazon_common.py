@@ -76,13 +76,7 @@ async def signed_in_response(
     if previous is not None and previous.session.id != signed_in.session.id:
         await end_session(tx, previous.session)
     response = RedirectResponse(next_url, status_code=303)
-    set_session_cookie(
-        response,
-        signed_in.token,
-        signed_in.session.absolute_expires_at,
-        services.settings,
-        now=services.clock.now(),
-    )
+    set_session_cookie(response, signed_in, services.settings, now=services.clock.now())
     cookies.clear(response, services.settings, cookies.FLOW_COOKIE)
     return response
 

@@ -35,13 +35,7 @@ async def _replace_browser_session(tx: Tx, request: Request) -> None:
 
 def _signed_in_redirect(signed_in: SignedIn, next_url: str, services: Services) -> Response:
     response = RedirectResponse(next_url, status_code=303)
-    set_session_cookie(
-        response,
-        signed_in.token,
-        signed_in.session.absolute_expires_at,
-        services.settings,
-        now=services.clock.now(),
-    )
+    set_session_cookie(response, signed_in, services.settings, now=services.clock.now())
     return response
 
 
