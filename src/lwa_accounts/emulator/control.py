@@ -3,7 +3,9 @@ clock, reset. Bad input gets 422, unknown ids 404, duplicates 409; nothing chang
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -12,8 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lwa_accounts.emulator.config import DEFAULT_CLIENT_SCOPES, CustomerSeed
-from lwa_accounts.emulator.state import ControlError, EmulatorState, parse_scopes
-from lwa_accounts.emulator.wire import WireError, error_response, read_params
+from lwa_accounts.emulator.state import parse_scopes, state_of
+from lwa_accounts.emulator.wire import ControlError, WireError, error_response, read_params
 from lwa_accounts.settings import EMULATED_WEB_CLIENT_ID
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -81,11 +83,21 @@ class ClockIn(_Strict):
 
 
 M = TypeVar("M", bound=BaseModel)
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator
-    return state
+def _answers_errors(endpoint: Endpoint) -> Endpoint:
+    """Answer a WireError (bad input, unknown id, duplicate) with its error body; the state
+    methods raise before they change anything."""
+
+    @functools.wraps(endpoint)
+    async def answered(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except WireError as exc:
+            return error_response(exc)
+
+    return answered
 
 
 async def _body(request: Request, model: type[M]) -> M:
@@ -108,127 +120,101 @@ async def _body(request: Request, model: type[M]) -> M:
         ) from None
 
 
-def _fail(exc: WireError) -> Response:
-    return error_response(exc)
-
-
 async def list_customers(request: Request) -> Response:
-    return JSONResponse([c.public() for c in _state(request).list_customers()])
+    return JSONResponse([c.public() for c in state_of(request).list_customers()])
 
 
+@_answers_errors
 async def add_customer(request: Request) -> Response:
-    try:
-        body = await _body(request, CustomerIn)
-        customer = _state(request).add_customer(CustomerSeed(**body.model_dump()))
-    except WireError as exc:
-        return _fail(exc)
+    body = await _body(request, CustomerIn)
+    customer = state_of(request).add_customer(CustomerSeed(**body.model_dump()))
     return JSONResponse(customer.public(), status_code=201)
 
 
+@_answers_errors
 async def customer(request: Request) -> Response:
-    state, user_id = _state(request), request.path_params["user_id"]
-    try:
-        if request.method == "GET":
-            return JSONResponse(state.get_customer(user_id).public())
-        if request.method == "DELETE":
-            state.delete_customer(user_id)
-            return Response(status_code=204)
-        state.get_customer(user_id)  # 404 before 422 for an unknown customer
-        changes = (await _body(request, CustomerPatch)).model_dump(exclude_unset=True)
-        if any(changes.get(name, "") is None for name in ("name", "email", "password")):
-            raise ControlError("invalid_request", "name, email and password cannot be null", 422)
-        updated = state.update_customer(user_id, changes)
-    except WireError as exc:
-        return _fail(exc)
-    return JSONResponse(updated.public())
+    state, user_id = state_of(request), request.path_params["user_id"]
+    if request.method == "GET":
+        return JSONResponse(state.get_customer(user_id).public())
+    if request.method == "DELETE":
+        state.delete_customer(user_id)
+        return Response(status_code=204)
+    state.get_customer(user_id)  # 404 before 422 for an unknown customer
+    changes = (await _body(request, CustomerPatch)).model_dump(exclude_unset=True)
+    if any(changes.get(name, "") is None for name in ("name", "email", "password")):
+        raise ControlError("invalid_request", "name, email and password cannot be null", 422)
+    return JSONResponse(state.update_customer(user_id, changes).public())
 
 
+@_answers_errors
 async def revoke(request: Request) -> Response:
-    try:
-        body = await _body(request, RevokeIn)
-        count = _state(request).revoke(request.path_params["user_id"], body.client_id)
-    except WireError as exc:
-        return _fail(exc)
+    body = await _body(request, RevokeIn)
+    count = state_of(request).revoke(request.path_params["user_id"], body.client_id)
     return JSONResponse({"revoked_tokens": count})
 
 
+@_answers_errors
 async def clients(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     if request.method == "GET":
         return JSONResponse([c.public() for c in state.list_clients()])
-    try:
-        body = await _body(request, ClientIn)
-        client = state.add_client(
-            body.client_id,
-            body.client_secret,
-            body.redirect_uris,
-            body.allowed_scopes or DEFAULT_CLIENT_SCOPES,
-            body.name,
-        )
-    except WireError as exc:
-        return _fail(exc)
+    body = await _body(request, ClientIn)
+    client = state.add_client(
+        body.client_id,
+        body.client_secret,
+        body.redirect_uris,
+        body.allowed_scopes or DEFAULT_CLIENT_SCOPES,
+        body.name,
+    )
     return JSONResponse(client.public(), status_code=201)
 
 
+@_answers_errors
 async def mint_tokens(request: Request) -> Response:
-    try:
-        body = await _body(request, TokensIn)
-        tokens = _state(request).mint_tokens(body.user_id, body.client_id, parse_scopes(body.scope))
-    except WireError as exc:
-        return _fail(exc)
+    body = await _body(request, TokensIn)
+    tokens = state_of(request).mint_tokens(body.user_id, body.client_id, parse_scopes(body.scope))
     return JSONResponse(tokens, status_code=201)
 
 
+@_answers_errors
 async def decide_code(request: Request) -> Response:
     decision = request.path_params["decision"]
-    try:
-        if decision not in ("approve", "deny"):
-            raise ControlError("not_found", "Use /approve or /deny", 404)
-        user_id = (await _body(request, ApproveIn)).user_id if decision == "approve" else None
-        pair = _state(request).decide_code(request.path_params["user_code"], user_id)
-    except WireError as exc:
-        return _fail(exc)
+    if decision not in ("approve", "deny"):
+        raise ControlError("not_found", "Use /approve or /deny", 404)
+    user_id = (await _body(request, ApproveIn)).user_id if decision == "approve" else None
+    pair = state_of(request).decide_code(request.path_params["user_code"], user_id)
     return JSONResponse({"user_code": pair.user_code, "status": pair.status})
 
 
+@_answers_errors
 async def faults(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     if request.method == "GET":
         return JSONResponse([f.public() for f in state.faults.list()])
     if request.method == "DELETE":
         return JSONResponse({"cleared": state.faults.clear()})
-    try:
-        spec = await _body(request, FaultIn)
-        if spec.path.lower().startswith("/_emulator"):
-            raise ControlError("invalid_request", "The control API cannot be faulted", 422)
-        if spec.status is None and spec.body is None and not spec.drop and not spec.latency_ms:
-            raise ControlError(
-                "invalid_request", "A fault needs status, body, latency_ms or drop", 422
-            )
-        body = (
-            spec.body if spec.body is None or isinstance(spec.body, str) else json.dumps(spec.body)
-        )
-        fault = state.faults.add(
-            spec.path, spec.status, spec.latency_ms, spec.times, spec.ratio, body, spec.drop
-        )
-    except WireError as exc:
-        return _fail(exc)
+    spec = await _body(request, FaultIn)
+    if spec.path.lower().startswith("/_emulator"):
+        raise ControlError("invalid_request", "The control API cannot be faulted", 422)
+    if spec.status is None and spec.body is None and not spec.drop and not spec.latency_ms:
+        raise ControlError("invalid_request", "A fault needs status, body, latency_ms or drop", 422)
+    body = spec.body if spec.body is None or isinstance(spec.body, str) else json.dumps(spec.body)
+    fault = state.faults.add(
+        spec.path, spec.status, spec.latency_ms, spec.times, spec.ratio, body, spec.drop
+    )
     return JSONResponse(fault.public(), status_code=201)
 
 
+@_answers_errors
 async def clock(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     if request.method == "POST":
-        try:
-            body = await _body(request, ClockIn)
-        except WireError as exc:
-            return _fail(exc)
-        state.advance_clock(body.advance_seconds)
+        state.advance_clock((await _body(request, ClockIn)).advance_seconds)
     return JSONResponse({"now": int(state.clock.now()), "offset_seconds": state.clock.offset})
 
 
 async def reset(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     state.reset()
     return JSONResponse(state.snapshot())
 

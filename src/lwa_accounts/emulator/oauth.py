@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lwa_accounts.emulator.state import EmulatorState
+from lwa_accounts.emulator.state import parse_scopes, state_of
 from lwa_accounts.emulator.wire import (
     NO_STORE,
     WireError,
@@ -25,11 +25,6 @@ from lwa_accounts.emulator.wire import (
 DEVICE_CODE_URN = "urn:ietf:params:oauth:grant-type:device_code"
 
 
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator
-    return state
-
-
 def base_url(request: Request) -> str:
     """The emulator's own absolute root. Starlette's ``base_url`` is the outermost app's, so
     the mount prefix (``root_path``) is added here."""
@@ -38,7 +33,7 @@ def base_url(request: Request) -> str:
 
 
 async def create_code_pair(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     try:
         params = await read_params(request)
         for name in ("response_type", "client_id", "scope"):
@@ -56,7 +51,7 @@ async def create_code_pair(request: Request) -> Response:
                 json.loads(scope_data)
             except ValueError:
                 raise invalid("scope_data") from None
-        scopes = tuple(dict.fromkeys(params["scope"].split()))
+        scopes = parse_scopes(params["scope"])
         pair = state.create_code_pair(client, scopes, scope_data)
     except WireError as exc:
         return error_response(exc)
@@ -101,7 +96,7 @@ def _client_credentials(request: Request, params: dict[str, str]) -> tuple[str, 
 
 
 async def token(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     try:
         params = await read_params(request)
         grant_type = params.get("grant_type")
@@ -148,7 +143,7 @@ async def token_info(request: Request) -> Response:
     try:
         if not access_token:
             raise missing("access_token")
-        body = _state(request).token_info(access_token)
+        body = state_of(request).token_info(access_token)
     except WireError as exc:
         return error_response(exc)
     return JSONResponse(body, headers={"x-amzn-RequestId": request_id})
@@ -172,7 +167,7 @@ async def profile(request: Request) -> Response:
         access_token = _bearer(request)
         if access_token is None:
             raise missing("access_token")
-        body = _state(request).profile(access_token)
+        body = state_of(request).profile(access_token)
     except WireError as exc:
         return error_response(exc, request_id=request_id)
     return JSONResponse(body, headers={"x-amzn-RequestId": request_id})

@@ -6,7 +6,6 @@ cookie pointing into memory; every form carries that session's CSRF token.
 
 from __future__ import annotations
 
-import hmac
 import re
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from lwa_accounts.emulator.compare import same_secret
 from lwa_accounts.emulator.records import BrowserSession, Client, normalise_user_code
-from lwa_accounts.emulator.state import ControlError, EmulatorState, parse_scopes
-from lwa_accounts.emulator.wire import WireError, read_params
+from lwa_accounts.emulator.state import parse_scopes, state_of
+from lwa_accounts.emulator.wire import ControlError, WireError, read_params
 
 SESSION_COOKIE = "emulated_amazon_session"
 PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 section 4.2
@@ -32,11 +32,6 @@ SCOPE_DESCRIPTIONS = {
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator
-    return state
-
-
 def _root(request: Request) -> str:
     root: str = request.scope.get("root_path", "")
     return root.rstrip("/")
@@ -47,7 +42,7 @@ class Page:
 
     def __init__(self, request: Request) -> None:
         self.request = request
-        self.state = _state(request)
+        self.state = state_of(request)
         existing = self.state.session(request.cookies.get(SESSION_COOKIE))
         self.is_new = existing is None
         self.session: BrowserSession = existing or self.state.new_session()
@@ -86,11 +81,12 @@ class Page:
         except WireError:
             return None
         token = params.get("csrf_token", "")
-        if self.is_new or not hmac.compare_digest(
-            token.encode("utf-8", "surrogatepass"), self.session.csrf_token.encode()
-        ):
+        if self.is_new or not same_secret(token, self.session.csrf_token):
             return None
         return params
+
+    def expired(self) -> Response:
+        return self.error("This sign-in request expired. Start again from the app.", "expired")
 
     def csrf_failed(self) -> Response:
         return self.error(
@@ -181,7 +177,7 @@ def _consented(page: Page, request_id: str, user_id: str | None) -> Response:
     try:
         pending, code = page.state.finish_authorize(request_id, user_id)
     except ControlError:
-        return page.error("This sign-in request expired. Start again from the app.", "expired")
+        return page.expired()
     if user_id is None:
         params = {
             "error": "access_denied",
@@ -203,7 +199,7 @@ async def sign_in(request: Request) -> Response:
     if flow == "oa":
         pending = page.state.get_authorize(req)
         if pending is None:
-            return page.error("This sign-in request expired. Start again from the app.", "expired")
+            return page.expired()
         client = page.state.get_client(pending.client_id)
         app_name = client.name if client else ""
     elif flow != "code":
@@ -239,7 +235,7 @@ async def consent(request: Request) -> Response:
         req = request.query_params.get("req", "")
         pending = page.state.get_authorize(req)
         if pending is None:
-            return page.error("This sign-in request expired. Start again from the app.", "expired")
+            return page.expired()
         client = page.state.get_client(pending.client_id)
         app_name = client.name if client else pending.client_id
         customer = page.state.find_customer(page.session.user_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,19 +12,6 @@ USER_ID_ALPHABET = string.ascii_uppercase + string.digits
 USER_CODE_ALPHABET = string.ascii_uppercase + string.digits
 
 CodePairStatus = Literal["pending", "approved", "denied", "spent"]
-
-
-class EmulatorClock:
-    """Wall time plus an offset that tests move forward (expiry without sleeping)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def new_user_id() -> str:

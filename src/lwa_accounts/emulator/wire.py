@@ -34,6 +34,10 @@ class WireError(Exception):
         self.extra: dict[str, Any] = dict(extra or {})
 
 
+class ControlError(WireError):
+    """A bad test-control request (404 unknown, 409 conflict, 422 invalid)."""
+
+
 def missing(name: str) -> WireError:
     return WireError("invalid_request", f"The request is missing a required parameter : {name}")
 
