@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -12,7 +11,6 @@ import pytest
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account
-from lwa_accounts.errors import LwaAccountsError
 from lwa_accounts.flows.accounts import register
 from lwa_accounts.flows.context import ClientInfo, Context, Deps, Tx
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
@@ -118,26 +116,10 @@ def context_of(db: Database, deps: Deps, client: ClientInfo = CLIENT) -> Context
     return Context(deps, db, client)
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A refusal a flow raised, caught so a test can look at it (the audit events it
-    left were written by the rollback path)."""
-
-    error: LwaAccountsError
-
-
-async def attempt(
+async def in_transaction(
     db: Database, deps: Deps, step: Callable[[Tx], Awaitable[T]], client: ClientInfo = CLIENT
-) -> T | Refused:
-    """``step`` in one transaction of a request's context; a refusal is returned."""
-    try:
-        async with context_of(db, deps, client).transaction() as tx:
-            return await step(tx)
-    except LwaAccountsError as error:
-        return Refused(error)
-
-
-def unwrap(outcome: T | Refused) -> T:
-    if isinstance(outcome, Refused):
-        raise outcome.error
-    return outcome
+) -> T:
+    """``step`` in one transaction of a request's context, as an edge runs it: a refusal
+    raises (after the rollback path wrote its kept audit events and writes)."""
+    async with context_of(db, deps, client).transaction() as tx:
+        return await step(tx)

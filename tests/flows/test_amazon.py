@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -32,11 +31,9 @@ from tests.flows.conftest import (
     CLIENT,
     PASSWORD,
     CountingHasher,
-    Refused,
-    attempt,
     fast_settings,
+    in_transaction,
     make_user,
-    unwrap,
 )
 
 ADA = AmazonProfile(
@@ -46,8 +43,9 @@ ADA = AmazonProfile(
     email="ada@example.com",
     postal_code="98052",
 )
-BROWSER = "browser-binding-secret"
-T = TypeVar("T")
+BROWSER = amazon.Browser("browser-binding-secret")
+DEVICE = amazon.Device()
+PHONE = amazon.OnAnotherDevice()  # finishing a device's flow after a hand-off
 
 
 async def amazon_sign_in(
@@ -55,26 +53,15 @@ async def amazon_sign_in(
     deps: Deps,
     profile: AmazonProfile = ADA,
     *,
-    binding: str | None = None,
+    starter: amazon.Browser | amazon.Device = DEVICE,
     client: ClientInfo = CLIENT,
-) -> SignInOutcome | Refused:
-    starter: amazon.Browser | amazon.Device = (
-        amazon.Browser(binding) if binding is not None else amazon.Device()
-    )
-
+) -> SignInOutcome:
     async def step(tx: Tx) -> SignInOutcome:
         return await amazon.sign_in_with_profile(
             tx, profile, kind="device", device_name="Living room TV", starter=starter
         )
 
-    return await attempt(db, deps, step, client)
-
-
-def originator(binding: str | None = None, deliver_to: str = "caller") -> amazon.Originator:
-    """The old (binding, deliver_to) pair as the flow's explicit originator."""
-    if deliver_to == "originator":
-        return amazon.OnAnotherDevice()
-    return amazon.Browser(binding) if binding is not None else amazon.Device()
+    return await in_transaction(db, deps, step, client)
 
 
 def signed_in(outcome: object) -> SignedInWithAmazon:
@@ -146,9 +133,8 @@ async def test_disabled_account_is_refused(db: Database, deps: Deps) -> None:
         await conn.execute(
             text("UPDATE accounts SET disabled = true WHERE id = :id"), {"id": account_id}
         )
-    refused = await amazon_sign_in(db, deps)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.AccountDisabled)
+    with pytest.raises(errors.AccountDisabled):
+        await amazon_sign_in(db, deps)
 
 
 # ---- email collisions (items 6-9) ----
@@ -165,9 +151,11 @@ async def test_sec06_email_match_requires_local_password(db: Database, deps: Dep
         assert await stores.identities.get_by_amazon_user_id(ADA.user_id) is None
 
 
-async def start_link(db: Database, deps: Deps, binding: str | None = None) -> LinkRequired:
+async def start_link(
+    db: Database, deps: Deps, starter: amazon.Browser | amazon.Device = DEVICE
+) -> LinkRequired:
     await make_user(db, deps)
-    outcome = await amazon_sign_in(db, deps, binding=binding)
+    outcome = await amazon_sign_in(db, deps, starter=starter)
     assert isinstance(outcome, LinkRequired)
     return outcome
 
@@ -177,22 +165,19 @@ async def confirm(
     deps: Deps,
     flow_id: str,
     password: str,
-    *,
-    binding: str | None = None,
-    deliver_to: str = "caller",
-) -> amazon.FlowFinished | Refused:
+    originator: amazon.Originator = DEVICE,
+) -> amazon.FlowFinished:
     async def step(tx: Tx) -> amazon.FlowFinished:
-        return await amazon.confirm_link(tx, flow_id, password, originator(binding, deliver_to))
+        return await amazon.confirm_link(tx, flow_id, password, originator)
 
-    return await attempt(db, deps, step)
+    return await in_transaction(db, deps, step)
 
 
 async def test_email_collision_wrong_then_right_password_links(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps)
-    wrong = await confirm(db, deps, link.flow_id, "not the password")
-    assert isinstance(wrong, Refused)
-    assert isinstance(wrong.error, errors.InvalidCredentials)
-    assert wrong.error.extra["attempts_left"] == 2  # the sign-in throttle: 3 per account
+    with pytest.raises(errors.InvalidCredentials) as wrong:
+        await confirm(db, deps, link.flow_id, "not the password")
+    assert wrong.value.extra["attempts_left"] == 2  # the sign-in throttle: 3 per account
     done = signed_in(await confirm(db, deps, link.flow_id, PASSWORD))
     assert not done.created
     assert done.signed_in.account.id == link.flow.target_account_id
@@ -211,18 +196,16 @@ async def test_email_collision_wrong_then_right_password_links(db: Database, dep
 async def test_sec07_flow_is_single_use(db: Database, deps: Deps) -> None:
     link = await start_link(db, deps)
     signed_in(await confirm(db, deps, link.flow_id, PASSWORD))
-    replay = await confirm(db, deps, link.flow_id, PASSWORD)
-    assert isinstance(replay, Refused)
-    assert isinstance(replay.error, errors.FlowExpired)
+    with pytest.raises(errors.FlowExpired):
+        await confirm(db, deps, link.flow_id, PASSWORD)
 
 
 async def test_sec07_flow_expires_after_ttl(db: Database, deps: Deps, clock: FixedClock) -> None:
     link = await start_link(db, deps)
     assert (link.flow.expires_at - link.flow.created_at).total_seconds() == 600
     clock.advance(601)
-    expired = await confirm(db, deps, link.flow_id, PASSWORD)
-    assert isinstance(expired, Refused)
-    assert isinstance(expired.error, errors.FlowExpired)
+    with pytest.raises(errors.FlowExpired):
+        await confirm(db, deps, link.flow_id, PASSWORD)
 
 
 async def test_flows_long_past_expiry_are_cleaned_up(
@@ -232,31 +215,28 @@ async def test_flows_long_past_expiry_are_cleaned_up(
     clock.advance(2 * 24 * 3600)
     other = replace(ADA, user_id="amzn1.account.EEEEEEEEEEEEEEEEEEEEEEEEEEEE", email=None)
     assert isinstance(await amazon_sign_in(db, deps, other), RegistrationRequired)
-    gone = await confirm(db, deps, link.flow_id, PASSWORD)
-    assert isinstance(gone, Refused)
-    assert isinstance(gone.error, errors.FlowNotFound)
+    with pytest.raises(errors.FlowNotFound):
+        await confirm(db, deps, link.flow_id, PASSWORD)
 
 
 async def test_sec07_flow_is_bound_to_the_browser_and_id_stored_hashed(
     db: Database, deps: Deps
 ) -> None:
-    link = await start_link(db, deps, binding=BROWSER)
-    for binding in (None, "another-browser"):
-        stolen = await confirm(db, deps, link.flow_id, PASSWORD, binding=binding)
-        assert isinstance(stolen, Refused)
-        assert isinstance(stolen.error, errors.FlowNotFound)
+    link = await start_link(db, deps, BROWSER)
+    for thief in (DEVICE, amazon.Browser("another-browser")):
+        with pytest.raises(errors.FlowNotFound):
+            await confirm(db, deps, link.flow_id, PASSWORD, thief)
     async with db.engine.connect() as conn:
         stored = (await conn.execute(text("SELECT id_hash FROM pending_flows"))).scalars().all()
     assert link.flow_id not in stored
     assert stored == [amazon.hash_secret(link.flow_id)]
-    signed_in(await confirm(db, deps, link.flow_id, PASSWORD, binding=BROWSER))
+    signed_in(await confirm(db, deps, link.flow_id, PASSWORD, BROWSER))
 
 
 async def test_sec21_unknown_flow_ids_are_refused_and_audited(db: Database, deps: Deps) -> None:
     for flow_id in ("flw_" + "x" * 43, "nonsense\x00", "flw_" + "é" * 10, "flw_" + "a" * 500):
-        refused = await confirm(db, deps, flow_id, PASSWORD)
-        assert isinstance(refused, Refused)
-        assert isinstance(refused.error, errors.FlowNotFound)
+        with pytest.raises(errors.FlowNotFound):
+            await confirm(db, deps, flow_id, PASSWORD)
     async with db.transaction() as stores:
         events = await stores.audit.list()
     assert [e.detail for e in events] == ["reason=flow_not_found"] * 4
@@ -267,18 +247,15 @@ async def test_sec08_link_password_attempts_share_the_sign_in_throttle(
 ) -> None:
     link = await start_link(db, deps)
     for left in (2, 1, 0):
-        refused = await confirm(db, deps, link.flow_id, "wrong password")
-        assert isinstance(refused, Refused)
-        assert isinstance(refused.error, errors.InvalidCredentials)
-        assert refused.error.extra["attempts_left"] == left
-    throttled = await confirm(db, deps, link.flow_id, PASSWORD)
-    assert isinstance(throttled, Refused)
-    assert isinstance(throttled.error, errors.TooManyAttempts)
-    assert throttled.error.retry_after
+        with pytest.raises(errors.InvalidCredentials) as refused:
+            await confirm(db, deps, link.flow_id, "wrong password")
+        assert refused.value.extra["attempts_left"] == left
+    with pytest.raises(errors.TooManyAttempts) as throttled:
+        await confirm(db, deps, link.flow_id, PASSWORD)
+    assert throttled.value.retry_after
     # ... and the normal sign-in of that account is locked too.
-    locked = await password_sign_in(db, deps)
-    assert isinstance(locked, Refused)
-    assert isinstance(locked.error, errors.TooManyAttempts)
+    with pytest.raises(errors.TooManyAttempts):
+        await password_sign_in(db, deps)
     async with db.transaction() as stores:
         details = [
             e.detail for e in await stores.audit.list(limit=50) if e.kind == "amazon.refused"
@@ -306,12 +283,15 @@ async def test_flow_attempts_are_capped_by_the_flow_itself(
     try:
         link = await start_link(db, deps)
         for left in (1, 0):
-            refused = await confirm(db, deps, link.flow_id, "wrong password")
-            assert isinstance(refused, Refused)
-            assert refused.error.extra["attempts_left"] == left
-        spent = await confirm(db, deps, link.flow_id, PASSWORD)
-        assert isinstance(spent, Refused)
-        assert isinstance(spent.error, errors.FlowExpired)
+            with pytest.raises(errors.InvalidCredentials) as refused:
+                await confirm(db, deps, link.flow_id, "wrong password")
+            assert refused.value.extra["attempts_left"] == left
+        async with db.transaction() as stores:  # the refused guesses stayed spent
+            flow = await stores.pending_flows.get(link.flow.id_hash)
+        assert flow is not None
+        assert flow.attempts_left == 0
+        with pytest.raises(errors.FlowExpired):
+            await confirm(db, deps, link.flow_id, PASSWORD)
     finally:
         await throttle.aclose()
         await db.dispose()
@@ -322,7 +302,7 @@ async def test_sec09_linking_an_unverified_email_account_ends_its_other_sessions
 ) -> None:
     local = await make_user(db, deps)
     assert not local.email_verified
-    squatter = unwrap(await password_sign_in(db, deps))
+    squatter = await password_sign_in(db, deps)
     outcome = await amazon_sign_in(db, deps)
     assert isinstance(outcome, LinkRequired)
     done = signed_in(await confirm(db, deps, outcome.flow_id, PASSWORD))
@@ -344,10 +324,10 @@ async def test_email_of_an_account_linked_to_another_amazon_user_offers_a_separa
     prefill, _ = amazon.registration_fields(outcome.flow, deps)
     assert prefill.email is None  # the other account's email is not offered again
     closed = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "closed"}))
-    refused = await amazon_sign_in(db, closed, stranger)
-    assert isinstance(refused, Refused)
-    assert refused.error.code == "email_account_linked_to_other_amazon"
-    assert refused.error.status == 409
+    with pytest.raises(errors.EmailAccountLinkedToOtherAmazon) as refused:
+        await amazon_sign_in(db, closed, stranger)
+    assert refused.value.code == "email_account_linked_to_other_amazon"
+    assert refused.value.status == 409
 
 
 # ---- registration ----
@@ -358,16 +338,12 @@ async def register_via(
     deps: Deps,
     flow_id: str,
     form: RegistrationForm,
-    *,
-    binding: str | None = None,
-    deliver_to: str = "caller",
-) -> amazon.FlowFinished | Refused:
+    originator: amazon.Originator = DEVICE,
+) -> amazon.FlowFinished:
     async def step(tx: Tx) -> amazon.FlowFinished:
-        return await amazon.complete_registration(
-            tx, flow_id, form, originator(binding, deliver_to)
-        )
+        return await amazon.complete_registration(tx, flow_id, form, originator)
 
-    return _raise_plain(await attempt(db, deps, step))
+    return await in_transaction(db, deps, step)
 
 
 async def test_registration_with_missing_fields(db: Database, deps: Deps) -> None:
@@ -396,14 +372,13 @@ async def test_registration_with_missing_fields(db: Database, deps: Deps) -> Non
         "ada.l",
         "ada@example.net",
     )
-    replay = await register_via(
-        db,
-        deps,
-        outcome.flow_id,
-        RegistrationForm(username="ada2", name="A", email="b@example.net"),
-    )
-    assert isinstance(replay, Refused)
-    assert isinstance(replay.error, errors.FlowExpired)
+    with pytest.raises(errors.FlowExpired):
+        await register_via(
+            db,
+            deps,
+            outcome.flow_id,
+            RegistrationForm(username="ada2", name="A", email="b@example.net"),
+        )
 
 
 async def test_form_policy_always_shows_the_form(
@@ -417,9 +392,8 @@ async def test_form_policy_always_shows_the_form(
 
 async def test_closed_policy_refuses_new_accounts(db: Database, deps: Deps) -> None:
     closed = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "closed"}))
-    refused = await amazon_sign_in(db, closed)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.SignupClosed)
+    with pytest.raises(errors.SignupClosed):
+        await amazon_sign_in(db, closed)
     async with db.transaction() as stores:
         assert await stores.accounts.list() == []
 
@@ -428,10 +402,9 @@ async def test_separate_account_instead_of_linking(db: Database, deps: Deps) -> 
     link = await start_link(db, deps)
 
     async def find(tx: Tx) -> PendingFlow:
-        return await amazon.get_flow(tx, link.flow_id, amazon.Device())
+        return await amazon.get_flow(tx, link.flow_id, DEVICE)
 
-    flow = unwrap(await attempt(db, deps, find))
-    assert isinstance(flow, PendingFlow)
+    flow = await in_transaction(db, deps, find)
     prefill, required = amazon.registration_fields(flow, deps)
     assert prefill.email is None
     assert required == frozenset({"email"})
@@ -456,13 +429,11 @@ async def test_separate_account_instead_of_linking(db: Database, deps: Deps) -> 
 # ---- finishing on another device (issue 6 contract) ----
 
 
-async def collect(
-    db: Database, deps: Deps, flow_id: str
-) -> SignedInWithAmazon | PendingFlow | Refused:
+async def collect(db: Database, deps: Deps, flow_id: str) -> SignedInWithAmazon | PendingFlow:
     async def step(tx: Tx) -> SignedInWithAmazon | PendingFlow:
         return await amazon.collect_completed_flow(tx, flow_id)
 
-    return await attempt(db, deps, step)
+    return await in_transaction(db, deps, step)
 
 
 async def test_link_finished_elsewhere_is_collected_once_by_the_originator(
@@ -472,15 +443,14 @@ async def test_link_finished_elsewhere_is_collected_once_by_the_originator(
     pending = await collect(db, deps, link.flow_id)
     assert isinstance(pending, PendingFlow)
     assert pending.status == "pending"
-    done = await confirm(db, deps, link.flow_id, PASSWORD, deliver_to="originator")
+    done = await confirm(db, deps, link.flow_id, PASSWORD, PHONE)
     assert isinstance(done, FlowCompleted)
     collected = signed_in(await collect(db, deps, link.flow_id))
     assert collected.signed_in.session.kind == "device"
     assert collected.signed_in.session.device_name == "Living room TV"
     assert collected.signed_in.account.id == done.account.id
-    spent = await collect(db, deps, link.flow_id)
-    assert isinstance(spent, Refused)
-    assert isinstance(spent.error, errors.FlowExpired)
+    with pytest.raises(errors.FlowExpired):
+        await collect(db, deps, link.flow_id)
 
 
 async def test_registration_finished_elsewhere_is_collected(db: Database, deps: Deps) -> None:
@@ -491,7 +461,7 @@ async def test_registration_finished_elsewhere_is_collected(db: Database, deps: 
         deps,
         outcome.flow_id,
         RegistrationForm(username="ada", name="Ada", email="ada@example.com"),
-        deliver_to="originator",
+        PHONE,
     )
     assert isinstance(done, FlowCompleted)
     collected = signed_in(await collect(db, deps, outcome.flow_id))
@@ -499,10 +469,9 @@ async def test_registration_finished_elsewhere_is_collected(db: Database, deps: 
 
 
 async def test_browser_flows_cannot_be_collected_by_polling(db: Database, deps: Deps) -> None:
-    link = await start_link(db, deps, binding=BROWSER)
-    refused = await collect(db, deps, link.flow_id)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.FlowNotFound)
+    link = await start_link(db, deps, BROWSER)
+    with pytest.raises(errors.FlowNotFound):
+        await collect(db, deps, link.flow_id)
 
 
 # ---- profile sync (item 14) ----
@@ -645,18 +614,18 @@ async def test_sec14_changed_email_never_silently_changes_a_password_account(
 
 async def password_session(db: Database, deps: Deps, username: str = "grace") -> SignedIn:
     await make_user(db, deps, username=username, email=f"{username}@example.com")
-    return unwrap(await password_sign_in(db, deps, username))
+    return await password_sign_in(db, deps, username)
 
 
 async def password_sign_in(
     db: Database, deps: Deps, login: str = "ada", password: str = PASSWORD
-) -> SignedIn | Refused:
+) -> SignedIn:
     async def step(tx: Tx) -> SignedIn:
         return await sign_in_with_password(
             tx, login=login, password=password, kind="browser", device_name=None
         )
 
-    return await attempt(db, deps, step)
+    return await in_transaction(db, deps, step)
 
 
 async def attach(
@@ -665,38 +634,20 @@ async def attach(
     me: SignedIn,
     profile: AmazonProfile = ADA,
     password: str | None = None,
-) -> amazon.Attached | Refused:
+) -> amazon.Attached:
     async def step(tx: Tx) -> amazon.Attached:
         return await amazon.attach_amazon(
             tx, profile, session=me.session, account=me.account, password=password
         )
 
-    return _raise_plain(await attempt(db, deps, step))
+    return await in_transaction(db, deps, step)
 
 
-# What the flows always raised (rather than returned) before they all raised.
-_PLAIN = (
-    errors.ReauthenticationRequired,
-    errors.NotFound,
-    errors.ValidationFailed,
-    errors.UsernameTaken,
-    errors.EmailTaken,
-)
-
-
-def _raise_plain(outcome: T) -> T:
-    if isinstance(outcome, Refused) and isinstance(outcome.error, _PLAIN):
-        raise outcome.error
-    return outcome
-
-
-async def detach(
-    db: Database, deps: Deps, me: SignedIn, password: str | None = None
-) -> Refused | None:
+async def detach(db: Database, deps: Deps, me: SignedIn, password: str | None = None) -> None:
     async def step(tx: Tx) -> None:
         await amazon.detach_amazon(tx, session=me.session, account=me.account, password=password)
 
-    return _raise_plain(await attempt(db, deps, step))
+    await in_transaction(db, deps, step)
 
 
 async def test_attach_and_detach(db: Database, deps: Deps) -> None:
@@ -705,7 +656,7 @@ async def test_attach_and_detach(db: Database, deps: Deps) -> None:
     assert isinstance(attached, amazon.Attached)
     assert attached.link.amazon_user_id == ADA.user_id
     assert signed_in(await amazon_sign_in(db, deps)).signed_in.account.id == me.account.id
-    assert await detach(db, deps, me) is None
+    await detach(db, deps, me)
     async with db.transaction() as stores:
         assert await stores.identities.get_for_account(me.account.id) is None
     kinds = await audit_kinds(db)
@@ -731,7 +682,7 @@ async def test_sec14_attaching_follows_the_policy(
     assert (attached.account.name, attached.link.postal_code) == expected
     assert await name_and_postal_code(db, me.account.id) == expected
     # Unlinking leaves the name as it was after the attach.
-    assert await detach(db, configured, me) is None
+    await detach(db, configured, me)
     assert (await account_of(db, me.account.id)).name == expected[0]
 
 
@@ -742,14 +693,13 @@ async def test_sec13_attach_and_detach_need_a_recent_sign_in_or_the_password(
     clock.advance(301)
     with pytest.raises(errors.ReauthenticationRequired):
         await attach(db, deps, me)
-    wrong = await attach(db, deps, me, password="wrong password")
-    assert isinstance(wrong, Refused)
-    assert isinstance(wrong.error, errors.InvalidCredentials)
+    with pytest.raises(errors.InvalidCredentials):
+        await attach(db, deps, me, password="wrong password")
     assert isinstance(await attach(db, deps, me, password=PASSWORD), amazon.Attached)
     clock.advance(301)
     with pytest.raises(errors.ReauthenticationRequired):
         await detach(db, deps, me)
-    assert await detach(db, deps, me, password=PASSWORD) is None
+    await detach(db, deps, me, password=PASSWORD)
 
 
 async def test_sec10_identity_linked_elsewhere_is_refused_without_detail(
@@ -757,11 +707,10 @@ async def test_sec10_identity_linked_elsewhere_is_refused_without_detail(
 ) -> None:
     owner = signed_in(await amazon_sign_in(db, deps)).signed_in.account
     me = await password_session(db, deps)
-    refused = await attach(db, deps, me)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.AmazonLinkedElsewhere)
-    assert refused.error.status == 409
-    shown = refused.error.detail + repr(refused.error.extra)
+    with pytest.raises(errors.AmazonLinkedElsewhere) as refused:
+        await attach(db, deps, me)
+    assert refused.value.status == 409
+    shown = refused.value.detail + repr(refused.value.extra)
     assert owner.id not in shown
     assert owner.username not in shown
     async with db.transaction() as stores:
@@ -772,18 +721,16 @@ async def test_sec10_an_account_holds_one_amazon_identity(db: Database, deps: De
     me = await password_session(db, deps)
     assert isinstance(await attach(db, deps, me), amazon.Attached)
     other = replace(ADA, user_id="amzn1.account.DDDDDDDDDDDDDDDDDDDDDDDDDDDD", email=None)
-    refused = await attach(db, deps, me, other)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.AlreadyLinked)
+    with pytest.raises(errors.AlreadyLinked):
+        await attach(db, deps, me, other)
 
 
 async def test_sec12_detach_refused_when_amazon_is_the_last_way_to_sign_in(
     db: Database, deps: Deps
 ) -> None:
     me = signed_in(await amazon_sign_in(db, deps)).signed_in
-    refused = await detach(db, deps, me)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.LastSignInMethod)
+    with pytest.raises(errors.LastSignInMethod):
+        await detach(db, deps, me)
     async with db.transaction() as stores:
         assert await stores.identities.get_for_account(me.account.id) is not None
 

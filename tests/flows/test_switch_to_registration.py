@@ -17,10 +17,11 @@ from lwa_accounts.flows.amazon import RegistrationForm
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Deps, Tx
 from lwa_accounts.store.db import Database
-from tests.flows.conftest import PASSWORD, Refused, attempt, context_of
+from tests.flows.conftest import PASSWORD, context_of, in_transaction
 from tests.flows.test_amazon import (
     ADA,
     BROWSER,
+    DEVICE,
     account_of,
     audit_kinds,
     confirm,
@@ -30,23 +31,20 @@ from tests.flows.test_amazon import (
 
 
 async def _switch(
-    db: Database, deps: Deps, flow_id: str, binding: str | None = BROWSER
-) -> PendingFlow | Refused:
-    originator = amazon.Browser(binding) if binding is not None else amazon.Device()
-
+    db: Database, deps: Deps, flow_id: str, originator: amazon.Originator = BROWSER
+) -> PendingFlow:
     async def step(tx: Tx) -> PendingFlow:
         return await amazon.switch_to_registration(tx, flow_id, originator)
 
-    return await attempt(db, deps, step)
+    return await in_transaction(db, deps, step)
 
 
 async def test_switch_drops_the_taken_email_and_ends_the_link_step(
     db: Database, deps: Deps
 ) -> None:
-    link = await start_link(db, deps, binding=BROWSER)
+    link = await start_link(db, deps, BROWSER)
     holder_before = await account_of(db, link.flow.target_account_id or "")
     switched = await _switch(db, deps, link.flow_id)
-    assert isinstance(switched, PendingFlow)
     assert (switched.kind, switched.status) == ("registration", "pending")
     assert (switched.target_account_id, switched.attempts_left) == (None, 0)
     assert switched.binding_hash == link.flow.binding_hash
@@ -57,11 +55,9 @@ async def test_switch_drops_the_taken_email_and_ends_the_link_step(
     assert "email" in required  # the default policy requires one: it must be another
     assert Event.AMAZON_FLOW_SWITCHED in await audit_kinds(db)
     # The password no longer links this flow, even the right one.
-    refused = await confirm(db, deps, link.flow_id, PASSWORD, binding=BROWSER)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.FlowNotFound)
+    with pytest.raises(errors.FlowNotFound):
+        await confirm(db, deps, link.flow_id, PASSWORD, BROWSER)
     again = await _switch(db, deps, link.flow_id)  # a second click: the same flow
-    assert isinstance(again, PendingFlow)
     assert again.kind == "registration"
     async with context_of(db, deps).transaction() as tx:
         created = signed_in(
@@ -69,22 +65,22 @@ async def test_switch_drops_the_taken_email_and_ends_the_link_step(
                 tx,
                 link.flow_id,
                 RegistrationForm(username="", name="Ada", email="ada@home.example"),
-                amazon.Browser(BROWSER),
+                BROWSER,
             )
         )
         assert await tx.identities.get_for_account(holder_before.id) is None
     assert created.created
     assert created.signed_in.account.id != holder_before.id
     assert await account_of(db, holder_before.id) == holder_before
-    assert isinstance(await _switch(db, deps, link.flow_id), Refused)  # spent
+    with pytest.raises(errors.FlowExpired):  # spent
+        await _switch(db, deps, link.flow_id)
 
 
 async def test_switch_keeps_the_binding(db: Database, deps: Deps) -> None:
-    link = await start_link(db, deps, binding=BROWSER)
-    for binding in ("another-browser", None):
-        refused = await _switch(db, deps, link.flow_id, binding=binding)
-        assert isinstance(refused, Refused)
-        assert isinstance(refused.error, errors.FlowNotFound)
+    link = await start_link(db, deps, BROWSER)
+    for thief in (amazon.Browser("another-browser"), DEVICE):
+        with pytest.raises(errors.FlowNotFound):
+            await _switch(db, deps, link.flow_id, thief)
     async with db.transaction() as stores:
         flow = await stores.pending_flows.get(link.flow.id_hash)
     assert flow is not None
@@ -92,11 +88,10 @@ async def test_switch_keeps_the_binding(db: Database, deps: Deps) -> None:
 
 
 async def test_switch_refused_when_sign_up_is_closed(db: Database, deps: Deps) -> None:
-    link = await start_link(db, deps, binding=BROWSER)
+    link = await start_link(db, deps, BROWSER)
     closed = replace(deps, settings=deps.settings.model_copy(update={"amazon_signup": "closed"}))
-    refused = await _switch(db, closed, link.flow_id)
-    assert isinstance(refused, Refused)
-    assert isinstance(refused.error, errors.SignupClosed)
+    with pytest.raises(errors.SignupClosed):
+        await _switch(db, closed, link.flow_id)
 
 
 async def test_register_step_on_a_link_flow_refuses_the_taken_email(
@@ -106,7 +101,7 @@ async def test_register_step_on_a_link_flow_refuses_the_taken_email(
     taken = RegistrationForm(username="", name="Ada", email="ada@example.com")
     with pytest.raises(errors.EmailTaken):
         async with context_of(db, deps).transaction() as tx:
-            await amazon.complete_registration(tx, link.flow_id, taken, amazon.Device())
+            await amazon.complete_registration(tx, link.flow_id, taken, DEVICE)
     async with db.transaction() as stores:
         flow = await stores.pending_flows.get(link.flow.id_hash)
     assert flow is not None

@@ -52,6 +52,7 @@ from lwa_accounts.flows.amazon import (
     OnAnotherDevice,
     begin_link,
     get_flow,
+    refuse,
 )
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Tx
@@ -205,13 +206,14 @@ def _refuse(
     *,
     found: FoundCode,
 ) -> NoReturn:
-    tx.audit(
-        Event.AMAZON_REFUSED,
+    """The Amazon refusal, naming the hand-off row."""
+    refuse(
+        tx,
+        error,
         account_id=flow.target_account_id,
         profile=profile,
-        detail=f"reason={error.code} grant={found.record.id}",
+        context=f"grant={found.record.id}",
     )
-    raise error
 
 
 def prove_amazon(

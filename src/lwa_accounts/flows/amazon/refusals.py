@@ -26,11 +26,12 @@ def refuse(
     *,
     account_id: str | None = None,
     profile: AmazonProfile | None = None,
+    context: str | None = None,
 ) -> NoReturn:
-    """Audit the refusal (reason = the error's stable code) and raise it."""
-    tx.audit(
-        Event.AMAZON_REFUSED, account_id=account_id, profile=profile, detail=f"reason={error.code}"
-    )
+    """Audit the refusal (reason = the error's stable code, then ``context``, e.g. the
+    hand-off row) and raise it."""
+    detail = f"reason={error.code}" + (f" {context}" if context else "")
+    tx.audit(Event.AMAZON_REFUSED, account_id=account_id, profile=profile, detail=detail)
     raise error
 
 
