@@ -135,3 +135,57 @@ async def test_a_failed_replay_still_raises_the_refusal(
         await run(ctx, wrong)
     assert down.opened == 2
     assert "could not keep 1 audit events" in caplog.text
+
+
+async def test_a_kept_write_in_a_commit_runs_once(ctx: Context, db: Database) -> None:
+    runs: list[str] = []
+
+    async def kept_write(stores: Stores) -> None:
+        runs.append("ran")
+        await stores.accounts.create(
+            NewAccount(username="once", email=None, name="Once", password_hash=None)
+        )
+
+    async with ctx.transaction() as tx:
+        await tx.keep(kept_write)
+        tx.audit(Event.SIGN_IN_FAILED, detail="kept kind, committed")
+    assert runs == ["ran"]  # no replay without a rollback
+    assert await usernames(db) == ["once"]
+    assert [e.detail for e in await events(db)] == ["kept kind, committed"]
+
+
+async def test_kept_events_survive_in_their_order(ctx: Context, db: Database) -> None:
+    async def refused(tx: Tx) -> None:
+        tx.audit(Event.SIGN_IN_FAILED, detail="1")
+        tx.audit(Event.SESSION_STARTED, detail="rolled back")
+        tx.audit(Event.DEVICE_USER_CODE_REFUSED, detail="2")
+        tx.audit(Event.DEVICE_APPROVED, detail="rolled back")
+        tx.audit(Event.AMAZON_REFUSED, detail="3")
+        raise InvalidCredentials()
+
+    with pytest.raises(InvalidCredentials):
+        await run(ctx, refused)
+    assert [(e.kind, e.detail) for e in await events(db)] == [
+        ("signin.failed", "1"),
+        ("device.user_code_refused", "2"),
+        ("amazon.refused", "3"),
+    ]
+
+
+async def test_no_kept_write_is_replayed_when_the_database_is_down(
+    deps: Deps, db: Database
+) -> None:
+    down = _DownAfterFirst(db)
+    ctx = Context(deps, down, CLIENT)
+    runs: list[str] = []
+
+    async def kept_write(stores: Stores) -> None:
+        runs.append("ran")
+
+    async def outage(tx: Tx) -> None:
+        await tx.keep(kept_write)
+        raise DatabaseUnavailable()
+
+    with pytest.raises(DatabaseUnavailable):
+        await run(ctx, outage)
+    assert (runs, down.opened) == (["ran"], 1)
