@@ -20,11 +20,16 @@ def _under(module: str, *roots: str) -> bool:
     return any(module == root or module.startswith(root + ".") for root in roots)
 
 
+def _package(path: Path) -> str:
+    # Relative imports resolve against the module's own package (the reader defaults to flows).
+    return ".".join(path.parent.relative_to(SRC.parent).parts)
+
+
 def _offenders(directory: Path, *roots: str) -> dict[str, set[str]]:
     return {
         str(path.relative_to(SRC)): bad
         for path in sorted(directory.rglob("*.py"))
-        if (bad := {m for m in _imports(path.read_text()) if _under(m, *roots)})
+        if (bad := {m for m in _imports(path.read_text(), _package(path)) if _under(m, *roots)})
     }
 
 
@@ -32,7 +37,7 @@ def test_only_cli_parses_arguments() -> None:
     outside = {
         str(path.relative_to(SRC))
         for path in SRC.rglob("*.py")
-        if CLI_DIR not in path.parents and "argparse" in _imports(path.read_text())
+        if CLI_DIR not in path.parents and "argparse" in _imports(path.read_text(), _package(path))
     }
     assert outside == set()
 
@@ -51,3 +56,13 @@ def test_the_checks_can_fail() -> None:
     assert "argparse" in _imports(sample)
     assert _under("lwa_accounts.flows.housekeeping", "lwa_accounts.flows")
     assert not _under("lwa_accounts.flowsy", "lwa_accounts.flows")
+    store_module = SRC / "store" / "db.py"
+    relative = _imports(
+        "from ..flows import housekeeping\nfrom . import schema\n", _package(store_module)
+    )
+    assert "lwa_accounts.flows.housekeeping" in relative
+    assert "lwa_accounts.store.schema" in relative
+    assert not any(
+        _under(m, "lwa_accounts.flows")
+        for m in _imports("from . import schema\n", _package(store_module))
+    )
