@@ -1,0 +1,95 @@
+"""``set_disabled`` over a company's table: the mapped flag is written the table's way
+(``active`` is covered by the contract suite, a ``disabled``-style flag here), and a table
+with neither column cannot be disabled: ``not_supported``, nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from lwa_accounts import errors
+from lwa_accounts.clock import SystemClock
+from lwa_accounts.core.models import NewAccount
+from lwa_accounts.flows import admin
+from lwa_accounts.flows.context import Context, Deps
+from lwa_accounts.kit.database import KitDatabase
+from lwa_accounts.kit.mapping import UsersTableMapping
+from lwa_accounts.passwords import Argon2Hasher
+from lwa_accounts.settings import Settings
+from lwa_accounts.throttle import Throttle
+from tests.flows.conftest import CLIENT
+
+
+@pytest.fixture
+async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
+    settings = Settings(env="test", data_dir=tmp_path)
+    throttle = Throttle(settings)
+    yield Deps(settings, Argon2Hasher(settings), throttle, SystemClock(), frozenset())
+    await throttle.aclose()
+
+
+async def _kit(tmp_path: Path, url: str, **flag: str) -> KitDatabase:
+    settings = Settings(env="test", data_dir=tmp_path)
+    mapping = UsersTableMapping(
+        table="members", id_column="id", username_column="handle", password_column="pw", **flag
+    )
+    db = KitDatabase(url, settings=settings, mapping=mapping)
+    serial = "SERIAL" if db.dialect_name == "postgresql" else "INTEGER"
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE TABLE members (id {serial} PRIMARY KEY, handle VARCHAR(50) UNIQUE,"
+                " pw VARCHAR(255), banned BOOLEAN NOT NULL DEFAULT FALSE)"
+            )
+        )
+    await db.upgrade()
+    return db
+
+
+async def _banned(db: KitDatabase) -> list[bool]:
+    async with db.engine.begin() as conn:
+        return [bool(b) for (b,) in await conn.execute(text("SELECT banned FROM members"))]
+
+
+async def test_a_disabled_flag_column_is_written(tmp_path: Path, database_url: str) -> None:
+    db = await _kit(tmp_path, database_url, disabled_column="banned")
+    try:
+        async with db.transaction() as stores:
+            kim = await stores.accounts.create(
+                NewAccount(username="kim", email=None, name="Kim", password_hash="h")
+            )
+            assert (await stores.accounts.set_disabled(kim.id, True)).disabled
+        assert await _banned(db) == [True]
+        async with db.transaction() as stores:
+            assert not (await stores.accounts.set_disabled(kim.id, False)).disabled
+        assert await _banned(db) == [False]
+    finally:
+        await db.dispose()
+
+
+async def test_a_table_without_a_flag_cannot_be_disabled(
+    tmp_path: Path, database_url: str, deps: Deps
+) -> None:
+    db = await _kit(tmp_path, database_url)
+    try:
+        async with db.transaction() as stores:
+            kim = await stores.accounts.create(
+                NewAccount(username="kim", email=None, name="Kim", password_hash="h")
+            )
+            token, _ = await stores.sessions.create(
+                kim.id, "device", device_name="TV", user_agent=None, ip=None
+            )
+        ctx = Context(deps, db, CLIENT)
+        with pytest.raises(errors.NotSupported):
+            async with ctx.transaction() as tx:
+                await admin.disable_account(tx, kim.id, operator="ops")
+        # Rolled back whole: the session still works and nothing was audited.
+        async with db.transaction() as stores:
+            assert await stores.sessions.resolve(token) is not None
+            assert [e.kind for e in await stores.audit.list()] == []
+        assert await _banned(db) == [False]
+    finally:
+        await db.dispose()
