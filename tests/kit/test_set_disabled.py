@@ -31,10 +31,14 @@ async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
     await throttle.aclose()
 
 
-async def _kit(tmp_path: Path, url: str, **flag: str) -> KitDatabase:
+async def _kit(tmp_path: Path, url: str, disabled_column: str | None = None) -> KitDatabase:
     settings = Settings(env="test", data_dir=tmp_path)
     mapping = UsersTableMapping(
-        table="members", id_column="id", username_column="handle", password_column="pw", **flag
+        table="members",
+        id_column="id",
+        username_column="handle",
+        password_column="pw",
+        disabled_column=disabled_column,
     )
     db = KitDatabase(url, settings=settings, mapping=mapping)
     serial = "SERIAL" if db.dialect_name == "postgresql" else "INTEGER"
