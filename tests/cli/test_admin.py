@@ -8,6 +8,7 @@ import asyncio
 import csv
 import json
 import os
+import shlex
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from lwa_accounts import errors
-from lwa_accounts.cli import main
+from lwa_accounts.cli import build_parser, main
 from lwa_accounts.core.models import Account, AmazonProfile, AuditEvent
 from lwa_accounts.flows import amazon
 from lwa_accounts.flows.accounts import register
@@ -593,3 +594,28 @@ async def test_end_to_end_as_a_process(ctx: Context, tmp_path: Path) -> None:
     )
     refused = await asyncio.to_thread(run_cli, "admin", "enable", "acc_nobody", env=env)
     assert (refused.returncode, refused.stderr) == (1, "error: No such account.\n")
+
+
+def test_every_admin_command_in_operations_md_parses() -> None:
+    """The commands docs/operations.md shows are the commands this suite runs: each one
+    parses as written (exit 2 would be a drifted doc)."""
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    section = text.split("## Operator's command line", 1)[1].split("\n## ", 1)[0]
+    commands = [
+        line.split(" > ")[0]
+        for line in section.splitlines()
+        if line.startswith("lwa-accounts admin ")
+    ]
+    shown = {shlex.split(c)[2] for c in commands}
+    assert shown == {
+        "find",
+        "unlink-amazon",
+        "revoke-session",
+        "revoke-sessions",
+        "disable",
+        "enable",
+        "export-audit",
+    }
+    parser = build_parser()
+    for command in commands:
+        parser.parse_args(shlex.split(command)[1:])
