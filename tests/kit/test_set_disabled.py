@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from lwa_accounts import errors
 from lwa_accounts.clock import SystemClock
-from lwa_accounts.core.models import NewAccount
+from lwa_accounts.core.models import AuditEvent, NewAccount
 from lwa_accounts.flows import admin
 from lwa_accounts.flows.context import Context, Deps
 from lwa_accounts.kit.database import KitDatabase
@@ -21,6 +21,7 @@ from lwa_accounts.passwords import Argon2Hasher
 from lwa_accounts.settings import Settings
 from lwa_accounts.throttle import Throttle
 from tests.flows.conftest import CLIENT
+from tests.kit.conftest import MAPPING, fetch
 
 
 @pytest.fixture
@@ -97,3 +98,41 @@ async def test_a_table_without_a_flag_cannot_be_disabled(
         assert await _banned(db) == [False]
     finally:
         await db.dispose()
+
+
+async def test_the_admin_flows_over_a_company_table(
+    tmp_path: Path, legacy_db: str, deps: Deps
+) -> None:
+    """find, revoke and disable/enable reach the company's own users table (``active``)."""
+    db = KitDatabase(legacy_db, settings=deps.settings, mapping=MAPPING)
+    await db.upgrade()
+    try:
+        ctx = Context(deps, db, CLIENT)
+        async with db.transaction() as stores:
+            sid = await stores.accounts.get_by_username("sid")
+            assert sid is not None
+            token, _ = await stores.sessions.create(
+                sid.id, "device", device_name="TV", user_agent=None, ip=None
+            )
+        report = await admin.find_account(ctx, "email", "SID@example.com")
+        assert report.account.id == sid.id
+        assert [s.device_name for s in report.sessions] == ["TV"]
+        async with ctx.transaction() as tx:
+            change = await admin.disable_account(tx, sid.id, operator="ops")
+        assert (change.changed, change.ended_sessions) == (True, 1)
+        (row,) = await fetch(legacy_db, "SELECT active FROM legacy_users WHERE login = 'sid'")
+        assert not row["active"]
+        async with ctx.transaction() as tx:
+            assert (await admin.enable_account(tx, sid.id, operator="ops")).changed
+        async with db.transaction() as stores:
+            assert await stores.sessions.resolve(token) is None  # ended by disable
+            assert not (await stores.accounts.get(sid.id)).disabled  # type: ignore[union-attr]
+        kinds = [e.kind for e in await _all_events(db)]
+        assert kinds == ["admin.account_disabled", "admin.account_enabled"]
+    finally:
+        await db.dispose()
+
+
+async def _all_events(db: KitDatabase) -> list[AuditEvent]:
+    async with db.transaction() as stores:
+        return list(reversed(await stores.audit.list()))
