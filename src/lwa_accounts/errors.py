@@ -57,6 +57,15 @@ class NotFound(LwaAccountsError):
     default_detail = "There is nothing here."
 
 
+class NotSupported(LwaAccountsError):
+    """The store cannot do this (e.g. a kit users table with no active/disabled column)."""
+
+    code = "not_supported"
+    status = 501
+    title = "Not supported"
+    default_detail = "This installation cannot do that."
+
+
 class PayloadTooLarge(LwaAccountsError):
     code = "payload_too_large"
     status = 413

@@ -23,6 +23,7 @@ from lwa_accounts.core.models import (
     AmazonLink,
     AmazonProfile,
     AuditEvent,
+    AuditRecord,
     CodePair,
     NewAccount,
     OAuthErrorReply,
@@ -85,6 +86,11 @@ class AccountStore(Protocol):
         """Change only the given fields. Raises EmailTaken on conflict."""
         ...
 
+    async def set_disabled(self, account_id: str, disabled: bool) -> Account:
+        """Disable (no sign-in, no live session) or enable an account. Raises NotFound for
+        an unknown account, NotSupported where the accounts table has no such flag."""
+        ...
+
     async def list(self, limit: int = 100, offset: int = 0) -> Sequence[Account]:
         """Accounts, oldest first (for the CLI)."""
         ...
@@ -132,6 +138,20 @@ class AuditLog(Protocol):
     async def list(
         self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
     ) -> Sequence[AuditEvent]: ...
+
+    async def page(
+        self,
+        *,
+        after: tuple[datetime, int] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        account_id: str | None = None,
+        limit: int = 500,
+    ) -> Sequence[AuditRecord]:
+        """One page of an export, oldest first: events at or after ``since`` and before
+        ``until``, strictly after the ``position`` ``after`` (keyset paging on the indexed
+        time, so each page costs the same however deep the export is)."""
+        ...
 
 
 class IdentityStore(Protocol):

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lwa_accounts.cli.serve",
     "lwa_accounts.cli.accounts",
     "lwa_accounts.cli.audit",
+    "lwa_accounts.cli.admin",
     "lwa_accounts.cli.device_login",
 )
 

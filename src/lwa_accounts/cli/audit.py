@@ -21,7 +21,8 @@ LIMIT_MAX = 1000
 COLUMNS = ("at", "kind", "account", "amazon_user", "client_id", "ip", "detail")
 
 
-def _since(value: str) -> datetime:
+def iso_time(value: str) -> datetime:
+    """An ISO 8601 time argument, in UTC (also `admin export-audit`'s --since/--until)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     audit.add_argument("--account", metavar="ID", help="Only events of this account id.")
     audit.add_argument(
-        "--since", metavar="ISO", type=_since, help="Only events at or after this time (UTC)."
+        "--since", metavar="ISO", type=iso_time, help="Only events at or after this time (UTC)."
     )
     audit.add_argument(
         "--kind",

@@ -102,6 +102,19 @@ class AuditEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A stored audit event and its sequence number: ``position`` orders an export and
+    is where its next page starts (time, then insertion order)."""
+
+    seq: int
+    event: AuditEvent
+
+    @property
+    def position(self) -> tuple[datetime, int]:
+        return (self.event.at, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
 class TokenSet:
     """Tokens from Amazon's token endpoint. Never logged, never stored in clear."""
 

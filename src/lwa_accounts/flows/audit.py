@@ -44,6 +44,12 @@ class Event(StrEnum):
     DEVICE_APPROVED = "device.approved"
     DEVICE_DENIED = "device.denied"
     DEVICE_USER_CODE_REFUSED = "device.user_code_refused"
+    # an operator's command line (`lwa-accounts admin`); detail starts operator=NAME
+    ADMIN_UNLINKED_AMAZON = "admin.unlinked_amazon"
+    ADMIN_SESSION_REVOKED = "admin.session_revoked"
+    ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
+    ADMIN_ACCOUNT_DISABLED = "admin.account_disabled"
+    ADMIN_ACCOUNT_ENABLED = "admin.account_enabled"
 
     @property
     def kept(self) -> bool:

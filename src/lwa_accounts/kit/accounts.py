@@ -274,3 +274,29 @@ class ForeignAccountStore:
         if account is None:
             raise errors.NotFound("No such account.")
         return account
+
+    async def set_disabled(self, account_id: str, disabled: bool) -> Account:
+        """Write the mapped flag (``active`` = not disabled, or ``disabled``); NotSupported
+        when the table has neither, NotFound for an unknown account."""
+        mp = self._mapping
+        values: dict[str, Any] = {}
+        if mp.active_column is not None:
+            values["active"] = not disabled
+        elif mp.disabled_column is not None:
+            values["disabled"] = disabled
+        else:
+            raise errors.NotSupported(
+                "The users table has no active or disabled column to record this in."
+            )
+        if mp.updated_column:
+            values["updated_at"] = self._clock.now()
+        id_value = self._id_value(account_id)
+        if id_value is None:
+            raise errors.NotFound("No such account.")
+        stmt = update(self._t).where(self._t.c.id == id_value).values(**values)
+        if (await self._conn.execute(stmt)).rowcount == 0:
+            raise errors.NotFound("No such account.")
+        account = await self.get(account_id)
+        if account is None:  # pragma: no cover - updated just above, in this transaction
+            raise errors.NotFound("No such account.")
+        return account

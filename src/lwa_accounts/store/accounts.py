@@ -171,6 +171,19 @@ class SqlAccountStore:
         assert account is not None  # updated just above, in this transaction
         return account
 
+    async def set_disabled(self, account_id: str, disabled: bool) -> Account:
+        """Disable or enable; NotFound for an unknown account."""
+        stmt = (
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(disabled=disabled, updated_at=self._clock.now())
+        )
+        if (await self._conn.execute(stmt)).rowcount == 0:
+            raise errors.NotFound("No such account.")
+        account = await self.get(account_id)
+        assert account is not None  # updated just above, in this transaction
+        return account
+
     async def list(self, limit: int = 100, offset: int = 0) -> Sequence[Account]:
         """Accounts, oldest first (for the CLI)."""
         limit = max(0, min(limit, LIST_MAX))

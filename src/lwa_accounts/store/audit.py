@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lwa_accounts.core.models import AuditEvent
+from lwa_accounts.core.models import AuditEvent, AuditRecord
 from lwa_accounts.store.schema import IP_MAX, audit_events
 
 LIST_MAX = 1000
+PAGE_MAX = 1000
 DETAIL_MAX = 2000
 
 
@@ -55,6 +57,45 @@ class SqlAuditLog:
             )
             for row in await self._conn.execute(stmt)
         ]
+
+    async def page(
+        self,
+        *,
+        after: tuple[datetime, int] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        account_id: str | None = None,
+        limit: int = 500,
+    ) -> Sequence[AuditRecord]:
+        """Oldest first by (at, id), strictly after ``after``; served by the index on
+        ``at`` (or on ``account_id``), never an OFFSET."""
+        c = audit_events.c
+        stmt = select(audit_events)
+        if account_id is not None:
+            stmt = stmt.where(c.account_id == account_id)
+        if since is not None:
+            stmt = stmt.where(c.at >= since)
+        if until is not None:
+            stmt = stmt.where(c.at < until)
+        if after is not None:
+            at, seq = after
+            stmt = stmt.where(c.at >= at, or_(c.at > at, and_(c.at == at, c.id > seq)))
+        stmt = stmt.order_by(c.at, c.id).limit(max(0, min(limit, PAGE_MAX)))
+        return [
+            AuditRecord(seq=row.id, event=_event(row)) for row in await self._conn.execute(stmt)
+        ]
+
+
+def _event(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        kind=row.kind,
+        at=row.at,
+        account_id=row.account_id,
+        amazon_user_id=row.amazon_user_id,
+        client_id=row.client_id,
+        ip=row.ip,
+        detail=row.detail,
+    )
 
 
 def _clip(value: str | None, limit: int) -> str | None:
