@@ -15,7 +15,6 @@ writes one ``request`` line per request instead, with the route template, never 
 
 from __future__ import annotations
 
-import logging
 import sys
 from contextvars import ContextVar
 from typing import Any
@@ -114,11 +113,9 @@ def logging_config(settings: Settings) -> dict[str, Any]:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger that writes through the standard library (so through the
+    handlers and their ``RedactSecrets``), never structlog's default print logger."""
+    if not structlog.is_configured():
+        configure_structlog()
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger
-
-
-def level_enabled(logger: logging.Logger | str, level: int) -> bool:
-    """Cheap check before building an event nobody will see."""
-    named = logging.getLogger(logger) if isinstance(logger, str) else logger
-    return named.isEnabledFor(level)

@@ -10,8 +10,8 @@ Pure ASGI (no ``BaseHTTPMiddleware``: no extra task, no buffering). For each HTT
   template, ``/api/v1/accounts/{account_id}``; never the raw path, which may carry a
   handle; ``unmatched`` when no route matched), ``status``, ``duration_ms`` and
   ``account_id`` when the request proved one (``note_account``, called by ``web/auth.py``
-  and by the audit observer after a sign-in), at INFO (probes and scrapes at DEBUG unless
-  a 500; other 5xx at ERROR);
+  and by the audit observer after a sign-in), at INFO (probes and scrapes at DEBUG; a 500,
+  a bug, at ERROR; a 503 stays INFO: the outage log warns once for the whole outage);
 - ``lwa_accounts_http_requests_total`` and ``..._http_request_duration_seconds`` by
   method, route template and status.
 """
@@ -127,10 +127,13 @@ class ObserveMiddleware:
             text = str(status)
             metrics.http_requests.labels(method, route, text).inc()
             metrics.http_request_duration.labels(method, route, text).observe(seconds)
-            if route in QUIET_ROUTES and status != 500:
-                level = logging.DEBUG  # a probe's 503 during an outage: the outage log says it
+            if status == 500:
+                level = logging.ERROR  # a bug (its traceback is logged once, by problems.py)
+            elif route in QUIET_ROUTES:
+                level = logging.DEBUG
             else:
-                level = logging.ERROR if status >= 500 else logging.INFO
+                # A 503 while a dependency is down too: the outage log warns once for all.
+                level = logging.INFO
             if _stdlib_logger.isEnabledFor(level):
                 logger.log(
                     level,
