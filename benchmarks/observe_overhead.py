@@ -10,7 +10,9 @@ requests to each, alternating which goes first, and reads this process's CPU tim
 The request log renders JSON lines into memory at INFO, as production would write them.
 Three requests: ``GET /health`` (almost nothing else, so the middleware shows most),
 ``GET /api/v1/me`` with a bearer token (a session lookup in SQLite) and ``GET /nope`` (404).
-Prints the median CPU microseconds per request of each, and their difference.
+Prints the median CPU microseconds per request of each, and their difference. Then the
+middleware alone, around an ASGI app that only answers (so nothing else is in the figure):
+at INFO (the JSON line rendered) and at WARNING (only the metrics and the request id).
 
 The machine is shared: the figures are indicative; the difference is what matters.
 """
@@ -31,6 +33,7 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from lwa_accounts import logs, redaction
 from lwa_accounts.testing import offline_settings
@@ -113,8 +116,10 @@ async def main(requests: int, rounds: int) -> dict[str, Any]:
                     results[case][name].append(measured)
         for client in clients.values():
             await client.aclose()
+    alone = await middleware_alone(20 * requests, rounds)
     lines = stream.getvalue().count("\n")
     report: dict[str, Any] = {"requests_per_round": requests, "rounds": rounds, "log_lines": lines}
+    report["middleware alone (us per request)"] = alone
     for case, runs in results.items():
         with_us, without_us = statistics.median(runs["with"]), statistics.median(runs["without"])
         report[case] = {
@@ -125,6 +130,51 @@ async def main(requests: int, rounds: int) -> dict[str, Any]:
             "without_runs": [round(x, 1) for x in runs["without"]],
         }
     return report
+
+
+class _Route:
+    path = "/api/v1/me"
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
+    scope["route"] = _Route()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _ignore(message: Message) -> None:
+    return None
+
+
+async def _nothing() -> Message:
+    return {"type": "http.request"}
+
+
+async def middleware_alone(count: int, rounds: int) -> dict[str, float]:
+    """CPU microseconds per request of the bare answer, and with the middleware around it."""
+    observed = ObserveMiddleware(_answer)
+    root = logging.getLogger()
+    runs: dict[str, list[float]] = {"bare": [], "observed_info": [], "observed_warning": []}
+    for _ in range(rounds):
+        for name, app, level in (
+            ("bare", _answer, logging.INFO),
+            ("observed_info", observed, logging.INFO),
+            ("observed_warning", observed, logging.WARNING),
+        ):
+            root.setLevel(level)
+            start = time.process_time()
+            for _ in range(count):
+                scope: Scope = {
+                    "type": "http",
+                    "method": "GET",
+                    "path": "/api/v1/me",
+                    "root_path": "",
+                    "headers": [(b"host", b"bench")],
+                }
+                await app(scope, _nothing, _ignore)
+            runs[name].append((time.process_time() - start) / count * 1e6)
+    root.setLevel(logging.INFO)
+    return {name: round(statistics.median(values), 1) for name, values in runs.items()}
 
 
 def _headers(auth: bool, token: str) -> dict[str, str]:
