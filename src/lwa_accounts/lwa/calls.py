@@ -72,7 +72,11 @@ class Instrumented(httpx.AsyncBaseTransport):
     def endpoint(self, request: httpx.Request) -> str:
         url = str(request.url.copy_with(query=None, fragment=None))
         if url == self._token:
-            form = dict(parse_qsl(request.content.decode("ascii", "replace")))
+            try:
+                body = request.content
+            except httpx.RequestNotRead:  # a streamed body: we never send one
+                return "token_other"
+            form = dict(parse_qsl(body.decode("ascii", "replace")))
             return _GRANTS.get(form.get("grant_type", ""), "token_other")
         return self._names.get(url, "other")
 
