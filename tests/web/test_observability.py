@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from starlette.types import Message, Receive, Scope, Send
 
 from lwa_accounts.web.app import create_app
 from lwa_accounts.web.observe import SANE_REQUEST_ID, route_template
@@ -264,3 +265,33 @@ async def test_emulator_calls_are_named_by_mount_and_route(
         assert added.status_code >= 400
     routes = {e["route"] for e in request_events(caplog)}
     assert "/_amazon/_emulator/tokens" in routes
+
+
+async def test_an_app_that_raises_is_counted_and_logged_as_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from lwa_accounts import metrics
+    from lwa_accounts.web.observe import ObserveMiddleware
+
+    class Route:
+        path = "/boom/{thing}"
+
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = Route()
+        raise RuntimeError("a bug")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent")
+
+    counter = metrics.http_requests.labels("other", "/boom/{thing}", "500")
+    before = counter._value.get()
+    scope: Scope = {"type": "http", "method": "BREW", "path": "/boom/x", "headers": []}
+    with pytest.raises(RuntimeError):
+        await ObserveMiddleware(broken)(scope, receive, send)
+    assert counter._value.get() == before + 1
+    (event,) = request_events(caplog)
+    assert (event["route"], event["status"], event["method"]) == ("/boom/{thing}", 500, "other")
+    assert [r.levelno for r in _request_records(caplog)] == [logging.ERROR]
