@@ -1,8 +1,9 @@
 """Secrets never reach a log line (security.md item 1): redaction of request targets and text.
 
 Every line the process writes passes ``RedactSecrets``: uvicorn's access and error logs,
-our own loggers and httpx/httpcore (``logging_config`` puts the filter on every handler of
-``lwa-accounts serve``; ``install`` covers the handlers of other commands). The filter works
+our own loggers and httpx/httpcore (``logs.logging_config`` puts the filter on the one
+handler of ``lwa-accounts serve``, and ``redact_processor`` in its structlog formatter;
+``install`` covers the handlers of other commands). The filter works
 on values, not on knowledge of who logged them:
 
 - ``redact_target`` (a request path with its query, as the access log shows it): every
@@ -21,9 +22,9 @@ Standard library only, so every layer (and the command line) can use it.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -127,6 +128,55 @@ def redact_text(text: str) -> str:
     return _redact_emails(text)
 
 
+# Fields of our structured log lines whose values we produce from bounded, known sets (a
+# route template, a status, a checked request id, an account id): left as they are, so a
+# UUID-shaped request or account id stays searchable. Every other value is redacted.
+SAFE_FIELDS = frozenset(
+    {
+        "timestamp",
+        "level",
+        "logger",
+        "request_id",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+        "account_id",
+        "endpoint",
+        "outcome",
+        "retries",
+    }
+)
+
+
+def redact_value(value: object) -> object:
+    """A structured log value with every secret replaced (strings, and strings in lists,
+    tuples and dicts; numbers and None as they are)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(item) for item in value]
+    return redact_text(str(value))
+
+
+def redact_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A structlog event dict with every value outside ``SAFE_FIELDS`` redacted."""
+    return {
+        key: value if key in SAFE_FIELDS or key.startswith("_") else redact_value(value)
+        for key, value in event.items()
+    }
+
+
+def redact_processor(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """structlog processor: ``redact_event`` as the last step before rendering, so it
+    also sees what the renderer's earlier steps added (a formatted traceback)."""
+    return redact_event(event)
+
+
 _EXCEPTION_FORMATTER = logging.Formatter()
 
 
@@ -135,7 +185,10 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+        if isinstance(record.msg, dict):
+            # A structlog event on its way to structlog's ProcessorFormatter.
+            record.msg = redact_event(record.msg)
+        elif record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
             # uvicorn's AccessFormatter unpacks (client, method, target, version, status).
             client, method, target, version, status = args
             record.args = (client, method, redact_target(str(target)), version, status)
@@ -159,30 +212,6 @@ class RedactSecrets(logging.Filter):
 
 
 FILTER_NAME = "redact_secrets"
-
-
-def logging_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging configuration with ``RedactSecrets`` on every handler, and a root
-    handler at ``level`` for our own loggers, httpx and httpcore (they propagate to it)."""
-    from uvicorn.config import LOGGING_CONFIG  # uvicorn is only needed by `serve`
-
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {FILTER_NAME: {"()": RedactSecrets}}
-    config["formatters"]["named"] = {
-        "()": "uvicorn.logging.DefaultFormatter",
-        "fmt": "%(levelprefix)s %(name)s: %(message)s",
-    }
-    config["handlers"]["named"] = {
-        "formatter": "named",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-    }
-    for handler in config["handlers"].values():
-        handler["filters"] = [*handler.get("filters", []), FILTER_NAME]
-    config["root"] = {"handlers": ["named"], "level": level.upper()}
-    # aiosqlite's DEBUG lines repeat every SQL statement with its parameters, twice.
-    config["loggers"]["aiosqlite"] = {"level": "INFO"}
-    return config
 
 
 def install() -> None:

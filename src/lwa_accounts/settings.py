@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     # Emulator tuning (only when embedded or standalone).
     emulator_enforce_interval: bool = False
 
+    # Logs and metrics (docs/operations.md "Logs", "Metrics, health and readiness").
+    log_format: Literal["json", "console"] | None = None  # None: json in production
+    metrics_token: SecretStr | None = None  # /metrics wants "Authorization: Bearer <token>"
+    metrics_loopback_only: bool = False  # /metrics answers only peers on 127.0.0.0/8 or ::1
+    metrics_sessions_refresh_seconds: int = Field(default=30, ge=1)  # active-session count
+
     _split = field_validator(
         "lwa_allowed_client_ids", "amazon_required_fields", "trusted_proxies", mode="before"
     )(_split_commas)
@@ -172,6 +178,13 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env in ("development", "test")
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        """JSON lines in production unless told otherwise; readable lines elsewhere."""
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.env == "production" else "console"
 
     @property
     def secure_cookies(self) -> bool:

@@ -77,18 +77,21 @@ async def test_sec23_sqlite_lock_past_the_busy_timeout_is_503_then_works(tmp_pat
                     ),
                     await client.get("/register"),
                 ]
+                ready = await client.get("/ready")  # /health does no I/O: still 200
                 health = await client.get("/health")
             refused = [*parallel, *one_by_one]
             assert [problem_of_503(r) for r in refused] == [None] * len(refused), [
                 (r.status_code, r.text[:200]) for r in refused
             ]
-            assert (health.status_code, health.json()) == (503, {"status": "unavailable"})
+            assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["failing"] == ["database"]
 
             # Released: the same process serves again, and the refused writes never happened.
             again = await client.post("/api/v1/accounts", json=registration("after"))
             assert again.status_code == 201, again.text
             assert (await client.get("/api/v1/me", headers=me)).status_code == 200
-            assert (await client.get("/health")).status_code == 200
+            assert (await client.get("/ready")).status_code == 200
     assert usernames(path) == ["after", "before"]
     text = log.read_text()
     assert tracebacks(log) == 0, text[-3000:]

@@ -19,7 +19,7 @@ just before the commit, in the order they were recorded.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +51,9 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 KeptWrite = Callable[[Stores], Awaitable[object]]
+# Sees the audit events of each committed unit of work, and the kept ones after a rollback
+# (the web edge counts sign-ins from them: flows/sign_in_counts.py). Must not block.
+Observer = Callable[[Sequence[AuditEvent]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Deps:
     throttle: Throttle
     clock: Clock
     common_passwords: Collection[str]
+    observe: Observer | None = None
 
     @cached_property
     def policy(self) -> Policy:
@@ -116,10 +120,12 @@ class Context:
         Do not open a second transaction inside one (on SQLite it would wait for itself).
         """
         tx: Tx | None = None
+        committed: list[AuditEvent] = []
         try:
             async with self.database.transaction() as stores:
                 tx = Tx(self, stores)
                 yield tx
+                committed = tx.buffered()
                 await tx.flush()
         except DatabaseUnavailable:
             raise  # nothing can be written now; the outage is logged by the database
@@ -127,11 +133,23 @@ class Context:
             if tx is not None:
                 await self._keep_after_rollback(tx)
             raise
+        self._observe(committed)
+
+    def _observe(self, events: Sequence[AuditEvent]) -> None:
+        observe = self.deps.observe
+        if observe is None or not events:
+            return
+        try:
+            observe(events)
+        except Exception:
+            # Counting must never turn a sign-in into an error.
+            logger.exception("the audit observer failed")
 
     async def _keep_after_rollback(self, tx: Tx) -> None:
         writes, events = tx.kept()
         if not writes and not events:
             return
+        self._observe(events)  # the attempt happened, whether or not its trail is written
         try:
             async with self.database.transaction() as stores:
                 for write in writes:
@@ -211,6 +229,10 @@ class Tx:
         result = await write(self._stores)
         self._kept_writes.append(write)
         return result
+
+    def buffered(self) -> list[AuditEvent]:
+        """The events recorded so far, in order (not yet written)."""
+        return [event for _, event in self._events]
 
     async def flush(self) -> None:
         """Write the buffered events into this transaction (just before its commit)."""

@@ -31,7 +31,7 @@ from lwa_accounts.errors import (
     InvalidToken,
     TokenForAnotherApp,
 )
-from lwa_accounts.lwa import protocol
+from lwa_accounts.lwa import calls, protocol
 from lwa_accounts.lwa.protocol import Endpoints, Profile, TokenInfo
 from lwa_accounts.settings import Settings
 
@@ -121,7 +121,8 @@ class LwaClient:
             pool=settings.lwa_connect_timeout,
         )
         self._http = httpx.AsyncClient(
-            transport=transport or build_transport(settings),
+            # Every request to Amazon is logged and counted there (lwa/calls.py).
+            transport=calls.Instrumented(transport or build_transport(settings), self._endpoints),
             timeout=self._timeout,
             headers={"Accept": "application/json", "User-Agent": "lwa-accounts"},
             follow_redirects=False,
@@ -354,7 +355,11 @@ class LwaClient:
             try:
                 async with timer:
                     response = await self._http.get(
-                        url, params=params, headers=headers, timeout=self._timeout_within(remaining)
+                        url,
+                        params=params,
+                        headers=headers,
+                        timeout=self._timeout_within(remaining),
+                        extensions={calls.ATTEMPT: attempt},
                     )
             except TRANSPORT_FAILURES as exc:  # TimeoutError is an OSError
                 if timer.expired():

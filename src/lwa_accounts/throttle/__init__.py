@@ -46,7 +46,7 @@ from typing import Literal
 
 from limits import parse, parse_many
 
-from lwa_accounts.errors import ServiceUnavailable
+from lwa_accounts.errors import ServiceUnavailable, TooManyAttempts
 from lwa_accounts.settings import Settings
 from lwa_accounts.throttle.stores import (
     Bucket,
@@ -157,8 +157,12 @@ class Throttle:
         *,
         key_prefix: str | None = None,
         clock: Callable[[], float] = time.time,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
-        """``clock`` (seconds) drives the memory store only; Redis uses its own clock."""
+        """``clock`` (seconds) drives the memory store only; Redis uses its own clock.
+        ``on_refused`` hears the kind of each refused attempt (``password``, ``register``,
+        ``user_code``, ``device_start``: the scope before the first colon); metrics count it."""
+        self._on_refused = on_refused
         self._store: Store
         if settings.redis_url:
             prefix = key_prefix if key_prefix is not None else settings.redis_key_prefix
@@ -220,7 +224,7 @@ class Throttle:
         member = secrets.token_hex(12)
         outcome = await self._store.reserve(buckets, member)
         if isinstance(outcome, Full):
-            raise too_many(outcome)
+            raise self._refused(buckets, outcome)
         return Reservation(self._store, buckets, member, outcome.left)
 
     @asynccontextmanager
@@ -254,7 +258,12 @@ class Throttle:
         only, never a substitute for ``reserve`` before the work."""
         full = await self._store.peek(buckets)
         if full is not None:
-            raise too_many(full)
+            raise self._refused(buckets, full)
+
+    def _refused(self, buckets: Sequence[Bucket], full: Full) -> TooManyAttempts:
+        if self._on_refused is not None and buckets:
+            self._on_refused(buckets[0].scope.partition(":")[0])
+        return too_many(full)
 
     async def reset(self, buckets: Sequence[Bucket]) -> None:
         """Empty the buckets (tests, and an operator lifting a limit)."""

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from lwa_accounts import logs
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.emulator.app import create_app as create_emulator
 from lwa_accounts.emulator.config import EmulatorConfig
@@ -20,8 +21,10 @@ from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import EMULATOR_MOUNT, Settings, load_settings
+from lwa_accounts.store import probes
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
+from lwa_accounts.web import metrics as web_metrics
 from lwa_accounts.web import problems, request_limits
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
@@ -31,6 +34,7 @@ from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.api.models import ProblemOut
 from lwa_accounts.web.auth import BEARER_SCHEME, BEARER_SCHEME_NAME
 from lwa_accounts.web.headers import SecurityHeadersMiddleware
+from lwa_accounts.web.observe import ObserveMiddleware
 from lwa_accounts.web.pages import account as page_account
 from lwa_accounts.web.pages import account_amazon as page_account_amazon
 from lwa_accounts.web.pages import activate as page_activate
@@ -78,12 +82,14 @@ def create_app(
     """
     settings = settings or load_settings()
     clock = clock or (database.clock if database is not None else SystemClock())
+    logs.configure_structlog()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None or dispose_database
         db = database or Database.from_settings(settings, clock=clock)
-        throttle = Throttle(settings)
+        throttle = Throttle(settings, on_refused=web_metrics.observe_throttle_refusal)
+        probes.watch_pool(db, web_metrics.set_pool)
         amazon = LwaClient(settings, transport=amazon_transport or _emulator_transport(app))
         try:
             if settings.is_development:
@@ -103,12 +109,14 @@ def create_app(
                     throttle=throttle,
                     clock=clock,
                     common_passwords=common_passwords(),
+                    observe=web_metrics.observe_audit,  # sign-in metrics from audit events
                 ),
                 amazon_transport=amazon_transport,
                 amazon=amazon,
             )
             yield
         finally:
+            await page_health.close(app.state)
             await amazon.aclose()
             await throttle.aclose()
             if owned:
@@ -136,11 +144,15 @@ def create_app(
         max_bytes=settings.max_header_bytes,
         max_count=settings.max_header_count,
     )
+    # Outside even that: every answer, a 431 too, gets its log line, metrics and request id.
+    app.add_middleware(ObserveMiddleware)
+    app.state.session_count = web_metrics.SessionCount(settings.metrics_sessions_refresh_seconds)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # ---- routers: one include line per feature (other helpers append theirs here) ----
     app.include_router(page_health.router)
+    app.include_router(web_metrics.router)
     app.include_router(page_docs.router)
     app.include_router(page_auth.router)
     app.include_router(page_account.router)

@@ -10,6 +10,7 @@ from lwa_accounts.core.models import Account, Session
 from lwa_accounts.errors import NotAuthenticated
 from lwa_accounts.flows.context import Tx
 from lwa_accounts.web.cookies import session_token
+from lwa_accounts.web.observe import note_account
 from lwa_accounts.web.services import client_info as client_info
 from lwa_accounts.web.services import get_services
 
@@ -62,6 +63,7 @@ async def authenticate(tx: Tx, request: Request, *, allow_cookie: bool) -> Calle
     if resolved is None:
         raise NotAuthenticated("The session is unknown, expired or signed out.")
     session, account = resolved
+    note_account(account.id)  # the request log's account_id
     return Caller(session=session, account=account, via_cookie=via_cookie)
 
 
@@ -75,5 +77,6 @@ async def optional_browser_caller(tx: Tx, request: Request) -> Caller | None:
     if resolved is None:
         return None
     session, account = resolved
+    note_account(account.id)
     request.state.account = account
     return Caller(session=session, account=account, via_cookie=True)

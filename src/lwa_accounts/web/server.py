@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from lwa_accounts.redaction import logging_config
+from lwa_accounts.logs import logging_config
 from lwa_accounts.settings import Settings
 from lwa_accounts.web.app import create_app
 
@@ -24,7 +24,8 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
-        log_config=logging_config(settings.log_level),
+        log_config=logging_config(settings),  # structured, redacted (lwa_accounts/logs.py)
+        access_log=False,  # web/observe.py logs each request, by route template
         # The app applies LWA_ACCOUNTS_TRUSTED_PROXIES itself; uvicorn's own handling
         # would trust X-Forwarded-For from any loopback peer.
         proxy_headers=False,
