@@ -98,7 +98,7 @@ def _secret_keys(settings: Settings) -> list[Verdict]:
     verdicts: list[Verdict] = []
     variable = "LWA_ACCOUNTS_SECRET_KEYS" if settings.secret_keys else "LWA_ACCOUNTS_SECRET_KEY"
     for position, key in enumerate(keys, start=1):
-        which = f"key {position} of {variable}" if len(keys) > 1 else variable
+        which = f"Key {position} of {variable}" if len(keys) > 1 else variable
         if len(key) < MIN_SECRET_KEY_LENGTH:
             verdicts.append(
                 _refuse(
