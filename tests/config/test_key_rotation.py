@@ -187,3 +187,23 @@ def test_expiry_still_applies_under_every_key(tmp_path: Path) -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_during_each_rolling_restart_every_host_accepts_what_the_others_make(
+    tmp_path: Path, kind: str
+) -> None:
+    # The documented steps: [old] -> [old, new] -> [new, old] -> [new]. During each restart
+    # hosts run one of two neighbouring steps; each must accept the other's values.
+    make, works = KINDS[kind]
+    steps = [
+        keyed(tmp_path, key=OLD),
+        keyed(tmp_path, f"{OLD} {NEW}"),
+        keyed(tmp_path, f"{NEW} {OLD}"),
+        keyed(tmp_path, NEW),
+    ]
+    for before, after in zip(steps, steps[1:], strict=False):
+        assert works(after, make(before))
+        assert works(before, make(after))
+    # Skipping a step is what breaks: [old] cannot read what [new, old] signs.
+    assert not works(steps[0], make(steps[2]))
