@@ -67,7 +67,8 @@ class Sealer:
 
     def seal(self, purpose: Purpose, plaintext: str, aad: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aeads(purpose)[0].encrypt(nonce, plaintext.encode(), aad.encode())
+        aead = AESGCM(_key(self._settings.signing_keys[0], purpose))
+        sealed = aead.encrypt(nonce, plaintext.encode(), aad.encode())
         return f"{VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
 
     def open(self, purpose: Purpose, sealed: str, aad: str) -> str:

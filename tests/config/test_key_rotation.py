@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def test_during_each_rolling_restart_every_host_accepts_what_the_others_make(
         keyed(tmp_path, f"{NEW} {OLD}"),
         keyed(tmp_path, NEW),
     ]
-    for before, after in zip(steps, steps[1:], strict=False):
+    for before, after in pairwise(steps):
         assert works(after, make(before))
         assert works(before, make(after))
     # Skipping a step is what breaks: [old] cannot read what [new, old] signs.
