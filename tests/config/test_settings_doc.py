@@ -45,6 +45,7 @@ def test_rows_show_type_bounds_and_default() -> None:
 
 def test_a_stale_block_is_caught_and_the_command_rewrites_only_the_block(tmp_path: Path) -> None:
     current = OPERATIONS.read_text(encoding="utf-8")
+    assert f"```sh\n{settings_doc.REGENERATE}\n```" in current  # the command the docs give
     stale = current.replace("| `LWA_ACCOUNTS_LOG_LEVEL` (`log_level`) |", "| `OLD` |")
     assert stale != current
     assert settings_doc.block_of(stale) != settings_doc.reference()  # the check can fail
