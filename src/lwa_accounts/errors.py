@@ -363,3 +363,17 @@ class DatabaseUnavailable(ServiceUnavailable):
     retry after ``Retry-After`` either way); raised by ``store.db.Database.transaction``."""
 
     default_detail = "The service's database is briefly unavailable. Please try again in a moment."
+
+
+class ConfigurationRefused(LwaAccountsError):
+    """The settings are not fit for production: the service refuses to start
+    (``config_check.py`` decides; ``sentences`` says every problem, one sentence each)."""
+
+    code = "configuration_refused"
+    status = 500
+    title = "Configuration refused"
+    default_detail = "The configuration is not fit for LWA_ACCOUNTS_ENV=production."
+
+    def __init__(self, sentences: list[str]) -> None:
+        super().__init__(" ".join(sentences) or None)
+        self.sentences = sentences

@@ -6,6 +6,10 @@ aad)``. Each purpose has its own key (HKDF-SHA256 with a distinct ``info``), eac
 random 96-bit nonce, and ``aad`` binds the sealed value to its row, so a value copied into
 another row, altered, or sealed for another purpose does not open: ``open`` raises
 ``SealBroken``. Neither the database alone nor the secret key alone yields the value.
+
+Key rotation (``Settings.signing_keys``): the first key seals, ``open`` tries every key in
+turn (AES-GCM refuses a wrong key by its tag), so values sealed before a rotation still open
+until their key is dropped.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def sealed_length(plaintext_bytes: int) -> int:
     return len(VERSION) + 1 + (raw * 4 + 2) // 3
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _key(secret: bytes, purpose: str) -> bytes:
     # Derived once per process and purpose: HKDF is cheap, but the seal is on hot paths.
     hkdf = HKDF(
@@ -55,14 +59,16 @@ def _key(secret: bytes, purpose: str) -> bytes:
 
 class Sealer:
     def __init__(self, settings: Settings) -> None:
-        self._secret = settings.secret
+        # Read at first use: a command that never seals (``db upgrade``) needs no key.
+        self._settings = settings
 
-    def _aead(self, purpose: Purpose) -> AESGCM:
-        return AESGCM(_key(self._secret, purpose))
+    def _aeads(self, purpose: Purpose) -> list[AESGCM]:
+        return [AESGCM(_key(secret, purpose)) for secret in self._settings.signing_keys]
 
     def seal(self, purpose: Purpose, plaintext: str, aad: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead(purpose).encrypt(nonce, plaintext.encode(), aad.encode())
+        aead = AESGCM(_key(self._settings.signing_keys[0], purpose))
+        sealed = aead.encrypt(nonce, plaintext.encode(), aad.encode())
         return f"{VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
 
     def open(self, purpose: Purpose, sealed: str, aad: str) -> str:
@@ -77,10 +83,14 @@ class Sealer:
             raise SealBroken("not a sealed value") from error
         if len(raw) < NONCE_BYTES + TAG_BYTES:
             raise SealBroken("not a sealed value")
-        try:
-            plain = self._aead(purpose).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode())
-        except InvalidTag as error:
-            raise SealBroken("sealed value altered or bound to another record") from error
+        for aead in self._aeads(purpose):
+            try:
+                plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode())
+                break
+            except InvalidTag:
+                continue
+        else:
+            raise SealBroken("sealed value altered, bound to another record, or under no key")
         try:
             return plain.decode()
         except UnicodeDecodeError as error:  # pragma: no cover - authentic data is ours

@@ -7,6 +7,7 @@ Amazon's base URLs are settings: that is how the emulator is plugged in.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -37,8 +38,11 @@ EMULATED_WEB_CLIENT_ID = "amzn1.application-oa2-client.devwebclient0000000000000
 EMULATED_WEB_CLIENT_SECRET = "dev-web-client-secret-not-for-production"  # noqa: S105
 EMULATED_DEVICE_CLIENT_ID = "amzn1.application-oa2-client.devdeviceclient00000000000000"
 EMULATOR_MOUNT = "/_amazon"
+# The test suites' key (``testing.offline_settings``); here so production can refuse it.
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"  # noqa: S105 - tests only
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+_KEY_SEPARATORS = re.compile(r"[,\s]+")
 
 
 def _field_policy(value: object, info: ValidationInfo) -> object:
@@ -61,87 +65,259 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LWA_ACCOUNTS_", frozen=True, extra="ignore")
 
-    env: Literal["development", "test", "production"] = "development"
-    data_dir: Path = Path("var")
-    database_url: str | None = None
-    secret_key: SecretStr | None = None
-    public_url: str = "http://127.0.0.1:8000"
-    redis_url: str | None = None
-    redis_key_prefix: str = "lwa-accounts"  # namespaces our keys (hosts sharing a Redis)
-    log_level: str = "INFO"
+    env: Literal["development", "test", "production"] = Field(
+        default="development",
+        description="`development` and `test` migrate the database on start and may mount the "
+        "emulated Amazon; `production` refuses to start unless the configuration is fit for it "
+        "(`lwa-accounts check-config` lists every problem).",
+    )
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Where the SQLite file and, outside production, the generated key live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. `postgresql+asyncpg://user@host/db`. Unset: SQLite in "
+        "`DATA_DIR/lwa-accounts.db`; on SQLite, `?timeout=<seconds>` (default 30) is how long "
+        "a write waits for the file's lock before answering 503.",
+    )
+    allow_sqlite_in_production: bool = Field(
+        default=False,
+        description="Let production run on SQLite (one host, one process). Without it, "
+        "production on SQLite refuses to start.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The one secret key: signs CSRF tokens and the Amazon sign-in cookies and "
+        "keys the sealing of secrets in the database. The same on every host; at least 32 "
+        "characters in production. Unset outside production: generated once into "
+        "`DATA_DIR/secret_key`. To rotate, use `LWA_ACCOUNTS_SECRET_KEYS` instead.",
+    )
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Several secret keys, separated by commas or spaces: the first signs and "
+        "seals, every one verifies and opens (key rotation, see 'Rotate the secret key'). Set "
+        "this or `LWA_ACCOUNTS_SECRET_KEY`, not both.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The URL people reach; Amazon redirects back to "
+        "`<PUBLIC_URL>/auth/amazon/callback`. Unset, it follows `serve --host/--port`; https "
+        "in production.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="e.g. `redis://host:6379/0`: shares rate-limit counters between processes "
+        "and hosts. Unset: counters in each process's memory.",
+    )
+    redis_key_prefix: str = Field(
+        default="lwa-accounts",
+        description="Prefix of our Redis keys (several deployments or test runs on one Redis).",
+    )
+    log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING...).")
 
     # Sessions. Browser sessions are short-lived; device (TV) sessions live long.
-    session_cookie_name: str = "lwa_session"
-    cookie_secure: bool | None = None  # None: Secure everywhere except development/test
-    browser_session_idle_seconds: int = Field(default=12 * 3600, gt=0)
-    browser_session_absolute_seconds: int = Field(default=14 * 24 * 3600, gt=0)
-    device_session_idle_seconds: int = Field(default=90 * 24 * 3600, gt=0)
-    device_session_absolute_seconds: int = Field(default=365 * 24 * 3600, gt=0)
-    recent_auth_seconds: int = Field(default=300, gt=0)
+    session_cookie_name: str = Field(
+        default="lwa_session", description="Name of the browser session cookie."
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Force the cookies' Secure flag on or off. Unset: Secure everywhere except "
+        "development and test; production refuses it off.",
+    )
+    browser_session_idle_seconds: int = Field(
+        default=12 * 3600, gt=0, description="A browser session ends after this long unused."
+    )
+    browser_session_absolute_seconds: int = Field(
+        default=14 * 24 * 3600, gt=0, description="A browser session ends this long after sign-in."
+    )
+    device_session_idle_seconds: int = Field(
+        default=90 * 24 * 3600,
+        gt=0,
+        description="A device (TV) session ends after this long unused.",
+    )
+    device_session_absolute_seconds: int = Field(
+        default=365 * 24 * 3600,
+        gt=0,
+        description="A device (TV) session ends this long after sign-in.",
+    )
+    recent_auth_seconds: int = Field(
+        default=300,
+        gt=0,
+        description="How recent a sign-in must be to attach or detach Amazon without typing "
+        "the password again.",
+    )
 
     # Brute-force protection (``limits`` rate-limit strings, e.g. "5/15minutes").
     # Password attempts: tight for one account from one IP, looser for one IP against any
     # account, and for one account from every IP a tiered budget ("a;b": each tier must
     # have room, so a distributed guesser meets progressively longer waits) that is wide
     # enough for the owner to get in from their own address while someone guesses elsewhere.
-    password_limit_per_account_ip: str = "5/15minutes"  # noqa: S105
-    password_limit_per_ip: str = "30/15minutes"  # noqa: S105
-    password_limit_per_account: str = "20/15minutes;100/day"  # noqa: S105
-    registration_limit_per_ip: str = "20/hour"
-    user_code_limit_per_ip: str = "20/10minutes"
-    user_code_limit_per_code: str = "10/10minutes"  # lookups of one code (issue 6)
-    device_start_limit_per_ip: str = "30/10minutes"  # new TV codes (each may ask Amazon)
+    password_limit_per_account_ip: str = Field(
+        default="5/15minutes",
+        description="Password attempts for one account from one IP (a `limits` string).",
+    )
+    password_limit_per_ip: str = Field(
+        default="30/15minutes",
+        description="Password attempts from one IP against any account.",
+    )
+    password_limit_per_account: str = Field(
+        default="20/15minutes;100/day",
+        description="Password attempts for one account from every IP; `;` separates tiers that "
+        "must all have room (a distributed guesser meets longer and longer waits).",
+    )
+    registration_limit_per_ip: str = Field(
+        default="20/hour", description="Accounts created per IP (a failed sign-up costs nothing)."
+    )
+    user_code_limit_per_ip: str = Field(
+        default="20/10minutes", description="TV user-code lookups from one IP."
+    )
+    user_code_limit_per_code: str = Field(
+        default="10/10minutes", description="Lookups of one TV user code, from anywhere."
+    )
+    device_start_limit_per_ip: str = Field(
+        default="30/10minutes",
+        description="New TV codes from one IP (each may ask Amazon for a code pair).",
+    )
 
     # Password hashing: argon2id, OWASP parameters (m=19 MiB, t=2, p=1).
-    argon2_memory_kib: int = 19456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
+    argon2_memory_kib: int = Field(default=19456, description="argon2id memory cost in KiB.")
+    argon2_time_cost: int = Field(default=2, description="argon2id iterations.")
+    argon2_parallelism: int = Field(default=1, description="argon2id lanes.")
 
     # Login with Amazon. With no client id configured, the embedded emulator is used.
-    lwa_client_id: str | None = None
-    lwa_client_secret: SecretStr | None = None
-    lwa_device_client_id: str | None = None
-    lwa_allowed_client_ids: CommaList = ()
-    lwa_region: Region = "na"
-    lwa_api_url: str | None = None
-    lwa_authorize_url: str | None = None
-    lwa_scope: str = "profile postal_code"
-    lwa_connect_timeout: float = Field(default=3.0, gt=0)
-    lwa_read_timeout: float = Field(default=5.0, gt=0)
-    lwa_deadline_seconds: float = Field(default=8.0, gt=0)
-    lwa_max_connections: int = Field(default=20, gt=0)
+    lwa_client_id: str | None = Field(
+        default=None,
+        description="Your Login with Amazon client id (web security profile). Unset: the "
+        "emulated Amazon is mounted at `/_amazon` (refused in production).",
+    )
+    lwa_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The web client's secret (the browser flow's code exchange); required in "
+        "production.",
+    )
+    lwa_device_client_id: str | None = Field(
+        default=None,
+        description="A separate Amazon client id for devices (device security profile). Unset: "
+        "the web client id.",
+    )
+    lwa_allowed_client_ids: CommaList = Field(
+        default=(),
+        description="Whose Amazon tokens are accepted (tokeninfo `aud` check). Empty: the web "
+        "and device client ids.",
+    )
+    lwa_region: Region = Field(
+        default="na", description="Which Amazon hosts to call: `na`, `eu` or `fe`."
+    )
+    lwa_api_url: str | None = Field(
+        default=None,
+        description="Override of Amazon's API base URL (tests, proxies). Unset: the region's.",
+    )
+    lwa_authorize_url: str | None = Field(
+        default=None,
+        description="Override of Amazon's authorization page URL. Unset: the region's.",
+    )
+    lwa_scope: str = Field(
+        default="profile postal_code", description="Scopes asked of Amazon, space-separated."
+    )
+    lwa_connect_timeout: float = Field(
+        default=3.0, gt=0, description="Seconds to connect to Amazon."
+    )
+    lwa_read_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for one Amazon answer."
+    )
+    lwa_deadline_seconds: float = Field(
+        default=8.0, gt=0, description="Seconds one Amazon operation may take, retries included."
+    )
+    lwa_max_connections: int = Field(
+        default=20, gt=0, description="Connections to Amazon kept per process."
+    )
 
     # What happens when an unseen Amazon user signs in.
-    amazon_signup: Literal["auto", "form", "closed"] = "auto"
-    amazon_required_fields: CommaList = ("email", "name")
+    amazon_signup: Literal["auto", "form", "closed"] = Field(
+        default="auto",
+        description="An unseen Amazon user: `auto` creates the account, `form` asks for a "
+        "registration, `closed` refuses.",
+    )
+    amazon_required_fields: CommaList = Field(
+        default=("email", "name"),
+        description="Fields an account needs; missing ones are asked for.",
+    )
 
     # Profile sync per field at Amazon sign-in, attach and link (security.md item 14):
     # never | fill_empty (only an empty local value) | always (follow Amazon).
-    profile_sync_name: FieldPolicy = "fill_empty"
-    profile_sync_postal_code: FieldPolicy = "always"
+    profile_sync_name: FieldPolicy = Field(
+        default="fill_empty",
+        description="What an Amazon sign-in, link or attach does to the account's name: "
+        "`never` keeps ours, `fill_empty` fills only an empty one, `always` follows Amazon.",
+    )
+    profile_sync_postal_code: FieldPolicy = Field(
+        default="always",
+        description="The same for the postal code (Amazon not sharing one blanks nothing).",
+    )
 
     # Pending link / registration flows and device codes.
-    flow_ttl_seconds: int = Field(default=600, gt=0, le=600)
-    flow_max_password_attempts: int = Field(default=5, gt=0)
-    device_code_ttl_seconds: int = Field(default=600, gt=0, le=900)
-    device_poll_interval_seconds: int = Field(default=5, gt=0)
+    flow_ttl_seconds: int = Field(
+        default=600,
+        gt=0,
+        le=600,
+        description="Lifetime of a pending link or registration flow.",
+    )
+    flow_max_password_attempts: int = Field(
+        default=5, gt=0, description="Wrong passwords a pending link flow takes before it ends."
+    )
+    device_code_ttl_seconds: int = Field(
+        default=600, gt=0, le=900, description="Lifetime of a TV code."
+    )
+    device_poll_interval_seconds: int = Field(
+        default=5, gt=0, description="Seconds a TV must wait between polls."
+    )
 
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs,
     # comma-separated). Empty: the peer address is the client, whatever headers say.
-    trusted_proxies: CommaList = ()
+    trusted_proxies: CommaList = Field(
+        default=(),
+        description="IPs / CIDRs of reverse proxies whose `X-Forwarded-For` / "
+        "`X-Forwarded-Proto` are believed; the client is the rightmost forwarded address that "
+        "is not one of them. Empty: the peer is the client, whatever the headers say.",
+    )
 
     # Request header caps (security.md item 22): over either, 431 before the app runs.
-    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
-    max_header_count: int = Field(default=100, ge=10)
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Request headers larger than this get 431; `serve` stops reading a head "
+        "over 4 times this (400 and close).",
+    )
+    max_header_count: int = Field(
+        default=100, ge=10, description="Requests with more headers than this get 431."
+    )
 
     # Emulator tuning (only when embedded or standalone).
-    emulator_enforce_interval: bool = False
+    emulator_enforce_interval: bool = Field(
+        default=False,
+        description="The emulated Amazon answers `slow_down` to a device polling too fast.",
+    )
 
     # Logs and metrics (docs/operations.md "Logs", "Metrics, health and readiness").
-    log_format: Literal["json", "console"] | None = None  # None: json in production
-    metrics_token: SecretStr | None = None  # /metrics wants "Authorization: Bearer <token>"
-    metrics_loopback_only: bool = False  # /metrics answers only peers on 127.0.0.0/8 or ::1
-    metrics_sessions_refresh_seconds: int = Field(default=30, ge=1)  # active-session count
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="Log lines as one JSON object each, or console-pretty; unset: json in "
+        "production, console otherwise.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description='When set, /metrics answers only "Authorization: Bearer <token>".',
+    )
+    metrics_loopback_only: bool = Field(
+        default=False,
+        description="/metrics answers only peers on 127.0.0.0/8 or ::1.",
+    )
+    metrics_sessions_refresh_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="How long the active-sessions gauge's count is cached per process.",
+    )
 
     _split = field_validator(
         "lwa_allowed_client_ids", "amazon_required_fields", "trusted_proxies", mode="before"
@@ -165,12 +341,15 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _production_rules(self) -> Settings:
-        if self.env == "production":
-            if self.secret_key is None:
-                raise ValueError("LWA_ACCOUNTS_SECRET_KEY is required in production")
-            if self.lwa_client_id is None:
-                raise ValueError("LWA_ACCOUNTS_LWA_CLIENT_ID is required in production")
+    def _one_way_to_give_keys(self) -> Settings:
+        # Which would win would be a guess; a rotation half done must be visible.
+        if self.secret_key is not None and self.secret_keys is not None:
+            raise ValueError(
+                "Set LWA_ACCOUNTS_SECRET_KEYS or LWA_ACCOUNTS_SECRET_KEY, not both "
+                "(SECRET_KEYS lists every key, the signing key first)"
+            )
+        if self.secret_keys is not None and not self.configured_secret_keys:
+            raise ValueError("LWA_ACCOUNTS_SECRET_KEYS holds no key")
         return self
 
     # Derived values --------------------------------------------------------------
@@ -240,17 +419,36 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/") + EMULATOR_MOUNT + "/ap/oa"
         return AUTHORIZE_URLS[self.lwa_region]
 
-    @cached_property
-    def secret(self) -> bytes:
-        """The signing key. In development it is generated once and kept in DATA_DIR."""
+    @property
+    def configured_secret_keys(self) -> tuple[str, ...]:
+        """The keys the environment gives (SECRET_KEYS split on commas and spaces, or the one
+        SECRET_KEY), the signing key first; () when none. Reads no file."""
+        if self.secret_keys is not None:
+            keys = _KEY_SEPARATORS.split(self.secret_keys.get_secret_value())
+            return tuple(key for key in keys if key)
         if self.secret_key is not None:
-            return self.secret_key.get_secret_value().encode()
+            return (self.secret_key.get_secret_value(),)
+        return ()
+
+    @cached_property
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """Every secret key, the one that signs and seals first; all of them verify and open.
+
+        Outside production, with none configured, one is generated once and kept in
+        DATA_DIR. In production a missing key is a refusal (config_check.py) long before
+        anything asks for one here.
+        """
+        configured = self.configured_secret_keys
+        if configured:
+            return tuple(key.encode() for key in configured)
+        if not self.is_development:
+            raise ValueError("LWA_ACCOUNTS_SECRET_KEY is required in production")
         path = self.data_dir / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
-        return path.read_text().strip().encode()
+        return (path.read_text().strip().encode(),)
 
 
 def load_settings() -> Settings:

@@ -12,7 +12,7 @@ import pytest
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID
 from tests.kit.conftest import fetch
 
-_CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_CSRF_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_.-]+)"')
 
 
 async def test_signin_page_with_a_legacy_password(

@@ -26,7 +26,7 @@ from lwa_accounts.web.services import Services
 from tests.e2e.amazon_harness import BASE_URL, CONTROL, PASSWORD, e2e_settings
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+CSRF_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_.-]+)"')
 ATTACKER_PASSWORD = "mallory-chose-this-42"
 
 # Limits far above what a race sends: these tests prove single use and row locks, not the

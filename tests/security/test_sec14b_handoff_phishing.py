@@ -48,7 +48,7 @@ VICTIM_EMAIL = "victim@example.net"
 OWNER_EMAIL = "ada@example.com"  # the owner's account here and their Amazon account (ADA)
 ADA_AMAZON_PASSWORD = "ada-demo-password"
 MALLORY_AMAZON_PASSWORD = "mallory-amazon-pass"
-CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+CSRF_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_.-]+)"')
 
 
 @dataclass

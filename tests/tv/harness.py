@@ -33,7 +33,7 @@ BASE_URL = "http://testserver"
 AMAZON_URL = "http://amazon.test"
 PASSWORD = "tangerine-elephant-42"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+CSRF_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_.-]+)"')
 AMAZON_PASSWORD = "amazon-pass"  # every customer add_customer creates
 CALLBACK_PATH = "/auth/amazon/callback"
 _FORM_RE = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S)

@@ -21,7 +21,7 @@ from lwa_accounts.web.app import create_app
 PASSWORD = "tangerine-elephant-42"
 BASE_URL = "http://testserver"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-_CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_CSRF_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_.-]+)"')
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lwa_accounts.cli.db",
     "lwa_accounts.cli.emulator",
     "lwa_accounts.cli.serve",
+    "lwa_accounts.cli.check_config",
     "lwa_accounts.cli.accounts",
     "lwa_accounts.cli.audit",
     "lwa_accounts.cli.admin",

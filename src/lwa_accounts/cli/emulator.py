@@ -21,16 +21,6 @@ from lwa_accounts.settings import (
     Settings,
 )
 
-
-class _EmulatorSettings(Settings):
-    """Settings without the production completeness checks: the refusal to run in production
-    must give its own clear message even when production is only half configured."""
-
-    # Same name as the parent's validator: pydantic then drops the parent's check.
-    def _production_rules(self) -> Settings:  # type: ignore[override]
-        return self
-
-
 _CUSTOMERS = TypeAdapter(list[CustomerIn])
 
 
@@ -57,7 +47,7 @@ def serve(args: argparse.Namespace) -> int:
     from lwa_accounts.emulator.app import create_app
 
     try:
-        settings = _EmulatorSettings()
+        settings = Settings()
     except ValidationError as exc:
         print(f"lwa-accounts emulator: invalid settings: {exc}", file=sys.stderr)
         return 2

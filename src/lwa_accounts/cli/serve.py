@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from pydantic import ValidationError
+
+from lwa_accounts import config_check
 from lwa_accounts.settings import Settings, load_settings
+
+REFUSED = 1
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -16,12 +22,26 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Refuse before anything listens or opens a database, every problem at once.
+    try:
+        settings = with_listen_address(load_settings(), args.host, args.port)
+    except ValidationError as error:
+        return _refuse(config_check.from_validation_error(error))
+    refused = config_check.refusals(config_check.check(settings))
+    if refused:
+        return _refuse(refused)
+
     from lwa_accounts.web.server import serve  # uvicorn is only needed here
 
-    serve(
-        with_listen_address(load_settings(), args.host, args.port), host=args.host, port=args.port
-    )
+    serve(settings, host=args.host, port=args.port)
     return 0
+
+
+def _refuse(refusals: list[config_check.Verdict]) -> int:
+    print("lwa-accounts serve: refusing to start:", file=sys.stderr)
+    for verdict in refusals:
+        print(f"  {verdict.sentence}", file=sys.stderr)
+    return REFUSED
 
 
 def with_listen_address(settings: Settings, host: str, port: int) -> Settings:

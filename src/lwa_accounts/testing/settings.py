@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lwa_accounts.settings import Settings
+from lwa_accounts.settings import TEST_SECRET_KEY, Settings
 
-TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"  # noqa: S105 - tests only
+__all__ = ["TEST_DEFAULTS", "TEST_SECRET_KEY", "offline_settings"]
 
 # What every suite shares: the test environment (emulated Amazon, no real network), a
 # stable secret key, and argon2 parameters that make a hash take microseconds, not 20 ms.

@@ -10,25 +10,20 @@
   browser's binding secret (the flow record stores only hashes of both), plus ``next``.
 
 Both are HttpOnly, SameSite=Lax (the callback is a top-level GET from Amazon, which Lax
-allows), Secure outside development, and scoped to ``/auth/amazon``. The HMAC key is
-derived from the settings' secret key with a purpose label, so these values can never be
-confused with CSRF tokens or other signed data.
+allows), Secure outside development, and scoped to ``/auth/amazon``. They are signed by
+``signing.py`` (itsdangerous: timestamped, a key per purpose, key rotation), with the cookie's
+name as the purpose, so one can never pass for the other, a CSRF token or other signed data.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lwa_accounts.compare import same_secret
+from lwa_accounts import signing
 from lwa_accounts.settings import Settings
 
 OAUTH_COOKIE = "lwa_amazon_oauth"
@@ -38,37 +33,21 @@ OAUTH_MAX_AGE = 600
 COOKIE_MAX = 3000
 
 
-def _key(settings: Settings, purpose: str) -> bytes:
-    return hmac.new(settings.secret, b"amazon-cookie:" + purpose.encode(), hashlib.sha256).digest()
+def _purpose(name: str) -> str:
+    return "amazon-cookie " + name
 
 
 def sign(settings: Settings, purpose: str, data: dict[str, Any], *, now: datetime) -> str:
-    payload = dict(data, iat=int(now.timestamp()))
-    body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
-    mac = hmac.new(_key(settings, purpose), body, hashlib.sha256).hexdigest()
-    return body.decode() + "." + mac
+    return signing.dumps(settings, _purpose(purpose), data, now=now)
 
 
 def verify(
     settings: Settings, purpose: str, value: str | None, *, now: datetime, max_age: int
 ) -> dict[str, Any] | None:
     """The signed data, or None when missing, tampered with or older than ``max_age``."""
-    if not value or len(value) > COOKIE_MAX or "." not in value:
+    if not value or len(value) > COOKIE_MAX:
         return None
-    body, _, mac = value.rpartition(".")
-    expected = hmac.new(_key(settings, purpose), body.encode(), hashlib.sha256).hexdigest()
-    if not same_secret(expected, mac):  # bytes: a non-ASCII cookie is just wrong
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(body.encode()))
-    except (binascii.Error, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("iat"), int):
-        return None
-    age = now.timestamp() - data["iat"]
-    if not 0 <= age <= max_age:
-        return None
-    return data
+    return signing.loads(settings, _purpose(purpose), value, now=now, max_age=max_age)
 
 
 def read(

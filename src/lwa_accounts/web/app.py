@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from lwa_accounts import logs
+from lwa_accounts import config_check, logs
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.emulator.app import create_app as create_emulator
 from lwa_accounts.emulator.config import EmulatorConfig
@@ -47,6 +48,8 @@ from lwa_accounts.web.pages import tv as page_tv
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
 
+logger = logging.getLogger(__name__)
+
 API_DESCRIPTION = """\
 Accounts for TVs and other devices. Sign in with a username (or email) and password to get
 a bearer token; send it as `Authorization: Bearer <token>`.
@@ -79,8 +82,13 @@ def create_app(
     ``hasher`` replaces argon2id for every flow (sign-in, link, registration, password
     change); ``check_database`` runs at start-up after the migration and may raise to
     refuse to start. A ``database`` passed in stays open unless ``dispose_database``.
+    Raises ``ConfigurationRefused`` (every problem at once) when ``config_check`` refuses
+    the settings.
     """
     settings = settings or load_settings()
+    # Production with an unfit configuration never gets as far as a socket (config_check.py).
+    for warning in config_check.enforce(settings):
+        logger.warning("configuration: %s", warning.sentence)
     clock = clock or (database.clock if database is not None else SystemClock())
     logs.configure_structlog()
 

@@ -1,23 +1,27 @@
 """CSRF protection: a signed double-submit token, compared as bytes (any input is a 403).
 
-A random nonce lives in an HttpOnly cookie; every form carries HMAC(secret, nonce, session)
-where "session" is the SHA-256 of the browser's session cookie (empty before sign-in). A
-cross-site page can neither read the cookies nor compute the HMAC; it works before anyone
-signs in (sign-in and registration forms are protected too); and a token obtained in one
-session is worthless in another, even if an attacker manages to plant the nonce cookie.
+A random nonce lives in an HttpOnly cookie; every form carries a token signed by
+``signing.py`` (itsdangerous, purpose ``csrf``, timestamped, key rotation) over a digest of
+the nonce and of the browser's session cookie (empty before sign-in). A cross-site page can
+neither read the cookies nor sign; it works before anyone signs in (sign-in and registration
+forms are protected too); a token obtained in one session is worthless in another, even if
+an attacker manages to plant the nonce cookie; and a form older than ``TOKEN_MAX_AGE`` is
+refused ("Form expired": reload it).
 With secure cookies the nonce cookie is ``__Host-`` prefixed, which browsers refuse to
 accept from a sibling subdomain or over plain HTTP.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import hmac
 import secrets
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lwa_accounts import signing
 from lwa_accounts.compare import same_secret
 from lwa_accounts.errors import CsrfFailed
 from lwa_accounts.settings import Settings
@@ -26,6 +30,9 @@ COOKIE_NAME = "lwa_csrf"
 SECURE_COOKIE_NAME = "__Host-lwa_csrf"
 FIELD_NAME = "csrf_token"
 _NONCE_BYTES = 32
+_PURPOSE = "csrf"
+# A form rendered longer ago than a browser session's default idle time is stale.
+TOKEN_MAX_AGE = 12 * 3600
 
 
 def cookie_name(settings: Settings) -> str:
@@ -44,20 +51,26 @@ def nonce_for(request: Request, settings: Settings) -> tuple[str, bool]:
     return cached, True
 
 
-def token_for(request: Request, nonce: str, settings: Settings) -> str:
-    """The form token for this nonce and the browser's current session cookie."""
+def _binding(request: Request, nonce: str, settings: Settings) -> str:
+    """What a token vouches for: this nonce and the browser's current session cookie."""
     session = request.cookies.get(settings.session_cookie_name, "")
-    binding = hashlib.sha256(session.encode()).hexdigest() if session else ""
-    message = f"csrf:{nonce}:{binding}".encode()
-    return hmac.new(settings.secret, message, hashlib.sha256).hexdigest()
+    session_digest = hashlib.sha256(session.encode()).hexdigest() if session else ""
+    digest = hashlib.sha256(f"csrf:{nonce}:{session_digest}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def verify(request: Request, submitted: object, settings: Settings) -> None:
-    """Raise CsrfFailed unless ``submitted`` is the token for the cookies as sent."""
+def token_for(request: Request, nonce: str, settings: Settings, *, now: datetime) -> str:
+    """The form token for this nonce and the browser's current session cookie."""
+    return signing.sign(settings, _PURPOSE, _binding(request, nonce, settings), now=now)
+
+
+def verify(request: Request, submitted: object, settings: Settings, *, now: datetime) -> None:
+    """Raise CsrfFailed unless ``submitted`` is a recent token for the cookies as sent."""
     nonce = request.cookies.get(cookie_name(settings), "")
-    if not _well_formed(nonce) or not isinstance(submitted, str):
+    if not _well_formed(nonce):
         raise CsrfFailed()
-    if not same_secret(token_for(request, nonce, settings), submitted):
+    vouched = signing.unsign(settings, _PURPOSE, submitted, now=now, max_age=TOKEN_MAX_AGE)
+    if vouched is None or not same_secret(_binding(request, nonce, settings), vouched):
         raise CsrfFailed()
 
 

@@ -34,5 +34,6 @@ async def read_form(request: Request) -> Form:
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         raise BadRequest("Send the form as application/x-www-form-urlencoded.")
     data = await request.form(max_files=0, max_fields=50)
-    csrf.verify(request, data.get(csrf.FIELD_NAME), get_services(request).settings)
+    services = get_services(request)
+    csrf.verify(request, data.get(csrf.FIELD_NAME), services.settings, now=services.clock.now())
     return Form(data)

@@ -33,10 +33,13 @@ def render(
     services = getattr(request.app.state, "services", None)
     settings = services.settings if services is not None else None
     nonce, fresh = csrf.nonce_for(request, settings) if settings else ("", False)
+    token = ""
+    if services is not None:
+        token = csrf.token_for(request, nonce, services.settings, now=services.clock.now())
     full: dict[str, Any] = {
         "settings": settings,
         "amazon_emulated": bool(settings and settings.amazon_emulated),
-        "csrf_token": csrf.token_for(request, nonce, settings) if settings else "",
+        "csrf_token": token,
         "current_account": getattr(request.state, "account", None),
         "errors": {},
     }
