@@ -209,7 +209,9 @@ def test_a_device_grant_authorized_on_a_is_approved_on_b_and_collected_on_a(
 
     with httpx.Client(timeout=30) as phone:
         assert browser_sign_in(phone, hosts.b, "fritz").status_code == 303
-        shown = form_post(phone, hosts.b, "/activate", {"code": grant["user_code"]}, token_from=hosts.b)
+        shown = form_post(
+            phone, hosts.b, "/activate", {"code": grant["user_code"]}, token_from=hosts.b
+        )
         assert shown.status_code == 200, shown.text
         assert "Fritz&#39;s TV" in shown.text or "Fritz's TV" in shown.text
         decided = form_post(
