@@ -232,3 +232,15 @@ def test_a_device_grant_authorized_on_a_is_approved_on_b_and_collected_on_a(
     assert collected.json()["account"]["id"] == account["id"]
     token = collected.json()["session"]["token"]
     assert me(hosts.b, token).json()["account"]["username"] == "fritz"
+
+
+def test_a_host_without_redis_counts_alone(hosts: Hosts) -> None:
+    """Why Redis must be shared: a host without it keeps its counters in its own memory,
+    so its lockout means nothing to the other hosts (and theirs nothing to it)."""
+    register(hosts.a, "gus")
+    alone = {k: v for k, v in hosts.shared.items() if k != "redis_url"}
+    with serving(hosts.tmp_path, "d", server_env(hosts.tmp_path / "d", **alone)) as d:
+        wrong = [password_sign_in(d, "gus", f"wrong-guess-{n}") for n in range(5)]
+        assert [r.status_code for r in wrong] == [401] * 5, [r.text for r in wrong]
+        assert password_sign_in(d, "gus", PASSWORD).status_code == 429
+        assert password_sign_in(hosts.a, "gus", PASSWORD).status_code == 201
