@@ -45,6 +45,7 @@ def test_amazon_down_refuses_amazon_sign_ins_only(tmp_path: Path) -> None:
         env = server_env(tmp_path / "var", **amazon_settings(amazon))
         with serving(tmp_path, "serve", env) as base:
             register(base, "ada")
+            token = session_token(base, "ada")
             fault = httpx.post(
                 amazon + "/_emulator/faults",
                 json={"path": "/auth/o2/tokeninfo", "status": 503},
@@ -59,6 +60,7 @@ def test_amazon_down_refuses_amazon_sign_ins_only(tmp_path: Path) -> None:
             )
             assert problem_of_503(refused, "amazon_unavailable") is None, refused.text
             assert password_sign_in(base, "ada").status_code == 201
+            assert me(base, token).status_code == 200
             health = httpx.get(base + "/health", timeout=30)
             assert (health.status_code, health.json()) == (200, {"status": "ok"})
 
@@ -111,8 +113,9 @@ def test_credential_stuffing_from_one_address_is_throttled_and_audited(tmp_path:
     )
     with serving(tmp_path, "serve", env) as base:
         victims = [f"victim{n}" for n in range(per_ip // 2 + 1)]
-        for name in victims:
-            register(base, name)
+        accounts = [register(base, name) for name in victims]
+        # One pair in the leaked list is right: a sign-in like any other.
+        assert password_sign_in(base, victims[0]).status_code == 201
         # Two guesses per account (each under its own budget of 5), from one address.
         guesses = [
             password_sign_in(base, name, f"leaked-password-{n}")
@@ -139,5 +142,12 @@ def test_credential_stuffing_from_one_address_is_throttled_and_audited(tmp_path:
     assert {row[5] for row in rows} == {"127.0.0.1"}
     assert PASSWORD not in audit.stdout
     assert "leaked-password" not in audit.stdout
+    sessions = run_cli("audit", "--kind", "session.", "--limit", "1000", env=env)
+    assert sessions.returncode == 0, sessions.stderr
+    started = [line.split("\t") for line in sessions.stdout.splitlines()[1:]]
+    assert [(row[1], row[2], row[5]) for row in started] == [
+        ("session.started", accounts[0]["id"], "127.0.0.1")
+    ]
     log = (tmp_path / "serve.log").read_text()
+    assert log.count('"POST /api/v1/sessions HTTP/1.1" 401') == per_ip, log[-3000:]
     assert log.count('"POST /api/v1/sessions HTTP/1.1" 429') == 2, log[-3000:]
