@@ -14,6 +14,8 @@ prefix of this module's own (LWA_ACCOUNTS_REDIS_KEY_PREFIX) and are deleted afte
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,8 +26,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from asgi_lifespan import LifespanManager
 
+from lwa_accounts.settings import Settings
 from lwa_accounts.store import migrate
+from lwa_accounts.web.app import create_app
 from tests.conftest import (
     POSTGRES_HOST,
     POSTGRES_PORT,
@@ -146,8 +151,11 @@ def test_a_host_with_another_secret_key_refuses_the_others_forms(hosts: Hosts) -
     ):
         refused = browser_sign_in(browser, c, "carla", page_from=hosts.a)
         assert refused.status_code == 403, refused.text
+        assert "Form expired" in refused.text  # the csrf_failed page
         accepted = browser_sign_in(browser, hosts.b, "carla", page_from=hosts.a)
         assert accepted.status_code == 303, accepted.text
+        # Session tokens are stored as plain digests: they do not depend on the key.
+        assert me(c, session_token(hosts.a, "carla")).status_code == 200
 
 
 def test_a_throttle_lockout_built_up_on_a_refuses_on_b(hosts: Hosts) -> None:
@@ -244,3 +252,33 @@ def test_a_host_without_redis_counts_alone(hosts: Hosts) -> None:
         assert [r.status_code for r in wrong] == [401] * 5, [r.text for r in wrong]
         assert password_sign_in(d, "gus", PASSWORD).status_code == 429
         assert password_sign_in(hosts.a, "gus", PASSWORD).status_code == 201
+
+
+def test_a_production_server_does_not_migrate_by_itself(tmp_path: Path) -> None:
+    """Why the page migrates once before the servers start: outside development and test
+    the lifespan leaves the schema alone (several hosts starting at once must not race
+    to migrate)."""
+    require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+    name = _new_database_name()
+    _in_thread(f'CREATE DATABASE "{name}"')
+    try:
+        settings = Settings(
+            env="production",
+            data_dir=tmp_path,
+            database_url=_database_url(name),
+            secret_key=SECRET_KEY,
+            public_url="https://accounts.example.com",
+            lwa_client_id="amzn1.application-oa2-client.0123456789abcdef0123456789abcdef",
+            lwa_client_secret="web-client-secret-for-this-test-only",
+        )
+
+        async def start_and_stop() -> None:
+            async with LifespanManager(create_app(settings)):
+                pass
+
+        # Refusing to start on an unmigrated database would not be migrating either.
+        with contextlib.suppress(Exception):
+            asyncio.run(start_and_stop())
+        assert migrate.current(_database_url(name)) is None
+    finally:
+        _in_thread(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
