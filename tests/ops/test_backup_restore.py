@@ -39,6 +39,7 @@ from tests.ops.harness import (
     serving,
     session_token,
 )
+from tests.processes import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +65,7 @@ class After:
     """What happened after the backup, and so is not in it."""
 
     late_token: str
+    flow_id: str  # a link step started after the backup
 
 
 def amazon_sign_in(base: str, user_id: str) -> httpx.Response:
@@ -84,6 +86,7 @@ def sign_out(base: str, token: str) -> None:
 
 def before_backup(base: str) -> Before:
     ada = register(base, "ada")  # ada@example.com: Amazon's Ada must prove this password
+    register(base, "hal")  # hal@example.com: an Amazon customer of that e-mail comes later
     started = amazon_sign_in(base, ADA)
     assert started.json().get("result") == "link_required", started.text
     linked = httpx.post(
@@ -110,10 +113,18 @@ def after_backup(base: str, before: Before) -> After:
     register(base, "late")
     sign_out(base, before.revoked_after)
     assert me(base, before.revoked_after).status_code == 401
-    return After(late_token=session_token(base, "ada"))
+    hal = httpx.post(
+        base + "/_amazon/_emulator/customers",
+        json={"name": "Hal", "email": "hal@example.com", "password": "customer-password"},
+        timeout=30,
+    )
+    assert hal.status_code == 201, hal.text
+    started = amazon_sign_in(base, hal.json()["user_id"])
+    assert started.json().get("result") == "link_required", started.text
+    return After(late_token=session_token(base, "ada"), flow_id=started.json()["flow"]["id"])
 
 
-def check_restored(base: str, before: Before, after: After) -> None:
+def check_restored(base: str, env: dict[str, str], before: Before, after: After) -> None:
     # Kept: passwords, links, the Amazon-only account, sessions live at the backup.
     assert password_sign_in(base, "ada").status_code == 201
     for user_id, account_id in ((ADA, before.ada_id), (GRACE, before.grace_id)):
@@ -126,6 +137,15 @@ def check_restored(base: str, before: Before, after: After) -> None:
     lost = me(base, after.late_token)
     assert (lost.status_code, lost.json()["code"]) == (401, "not_authenticated")
     assert password_sign_in(base, "late").status_code == 401
+    flow = httpx.post(
+        base + "/api/v1/flows/link",
+        json={"flow_id": after.flow_id, "password": PASSWORD},
+        timeout=30,
+    )
+    assert (flow.status_code, flow.json()["code"]) == (404, "flow_not_found"), flow.text
+    registered = run_cli("audit", "--kind", "account.registered", env=env)
+    assert registered.returncode == 0, registered.stderr
+    assert len(registered.stdout.splitlines()[1:]) == 2  # ada's and hal's, not late's
     register(base, "late")  # the name is free again
     # Brought back: the revocation made after the backup is undone.
     assert me(base, before.revoked_after).status_code == 200
@@ -154,13 +174,14 @@ def test_sqlite_backup_while_serving_and_restore_into_a_fresh_data_dir(tmp_path:
         (work / "python").mkdir()
         run(section, "SQLite: back up with Python", cwd=work / "python", env=server_env(live))
         after = after_backup(base, before)
-    assert accounts_in(work / "backup" / "lwa-accounts.db") == ["ada", "grace"]
-    assert accounts_in(work / "python" / "backup" / "lwa-accounts.db") == ["ada", "grace"]
+    assert accounts_in(work / "backup" / "lwa-accounts.db") == ["ada", "grace", "hal"]
+    assert accounts_in(work / "python" / "backup" / "lwa-accounts.db") == ["ada", "grace", "hal"]
 
     run(section, "SQLite: restore", cwd=work, env=server_env(fresh, secret_key=SECRET_KEY))
 
-    with serving(tmp_path, "restored", server_env(fresh, secret_key=SECRET_KEY)) as base:
-        check_restored(base, before, after)
+    restored_env = server_env(fresh, secret_key=SECRET_KEY)
+    with serving(tmp_path, "restored", restored_env) as base:
+        check_restored(base, restored_env, before, after)
 
 
 @contextmanager
@@ -206,4 +227,4 @@ def test_postgres_dump_while_serving_and_restore_into_a_fresh_database(tmp_path:
             tmp_path / "fresh", database_url=_database_url(restored), secret_key=SECRET_KEY
         )
         with serving(tmp_path, "restored", restored_env) as base:
-            check_restored(base, before, after)
+            check_restored(base, restored_env, before, after)

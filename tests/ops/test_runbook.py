@@ -3,8 +3,9 @@ against real servers, where the fault and reliability suites do not already show
 
 - Amazon failing: Amazon sign-ins are 503 `amazon_unavailable`, but password sign-in and
   `/health` carry on, and the log names the outage once.
-- Redis down: rate-limited actions are 503 while `/health` stays 200 (the database is
-  fine); the log shows when the outage started and when it ended.
+- Redis down: the password sign-in, the Amazon link step, a new TV code and TV code entry
+  are 503 while `/health` stays 200 (the database is fine) and a session token still
+  works; the log shows when the outage started and when it ended.
 - A credential-stuffing wave from one address: 401s up to the address's budget, then 429
   with Retry-After for every account, each refusal in the audit log with the address, and
   the 429s in the access log.
@@ -21,6 +22,8 @@ import pytest
 from tests.ops.harness import (
     PASSWORD,
     amazon_settings,
+    browser_sign_in,
+    csrf_token,
     me,
     mint,
     password_sign_in,
@@ -84,10 +87,34 @@ def test_redis_down_keeps_health_up_and_logs_the_outage_start_and_end(tmp_path: 
         with serving(tmp_path, "serve", env) as base:
             register(base, "ada")
             token = session_token(base, "ada")
+            grant = httpx.post(base + "/api/v1/device/authorize", json={}, timeout=30).json()
+            amazon = base + "/_amazon/_emulator"  # the embedded emulator: Ada's e-mail
+            minted = httpx.post(amazon + "/tokens", json={"user_id": ADA}, timeout=30)
+            started = httpx.post(
+                base + "/api/v1/sessions/amazon",
+                json={"access_token": minted.json()["access_token"]},
+                timeout=30,
+            )
+            assert started.json()["result"] == "link_required", started.text
+            phone = httpx.Client(base_url=base, timeout=30)
+            assert browser_sign_in(phone, base, "ada").status_code == 303
+            csrf = csrf_token(phone, base)
 
             redis.kill()
-            refused = password_sign_in(base, "ada")
-            assert problem_of_503(refused) is None, refused.text
+            refused = [
+                password_sign_in(base, "ada"),
+                httpx.post(
+                    base + "/api/v1/flows/link",
+                    json={"flow_id": started.json()["flow"]["id"], "password": PASSWORD},
+                    timeout=30,
+                ),
+                httpx.post(base + "/api/v1/device/authorize", json={}, timeout=30),
+                phone.post("/activate", data={"code": grant["user_code"], "csrf_token": csrf}),
+            ]
+            phone.close()
+            assert [problem_of_503(r) for r in refused] == [None] * len(refused), [
+                (r.request.url.path, r.status_code, r.text[:200]) for r in refused
+            ]
             health = httpx.get(base + "/health", timeout=30)
             assert (health.status_code, health.json()) == (200, {"status": "ok"})
             assert me(base, token).status_code == 200
