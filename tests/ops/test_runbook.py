@@ -96,7 +96,7 @@ def test_redis_down_keeps_health_up_and_logs_the_outage_start_and_end(tmp_path: 
                 timeout=30,
             )
             assert started.json()["result"] == "link_required", started.text
-            phone = httpx.Client(base_url=base, timeout=30)
+            phone = httpx.Client(timeout=30)
             assert browser_sign_in(phone, base, "ada").status_code == 303
             csrf = csrf_token(phone, base)
 
@@ -109,7 +109,9 @@ def test_redis_down_keeps_health_up_and_logs_the_outage_start_and_end(tmp_path: 
                     timeout=30,
                 ),
                 httpx.post(base + "/api/v1/device/authorize", json={}, timeout=30),
-                phone.post("/activate", data={"code": grant["user_code"], "csrf_token": csrf}),
+                phone.post(
+                    base + "/activate", data={"code": grant["user_code"], "csrf_token": csrf}
+                ),
             ]
             phone.close()
             assert [problem_of_503(r) for r in refused] == [None] * len(refused), [
@@ -125,8 +127,8 @@ def test_redis_down_keeps_health_up_and_logs_the_outage_start_and_end(tmp_path: 
                 assert time.monotonic() < deadline, "still refused after Redis came back"
                 time.sleep(0.2)
     log = (tmp_path / "serve.log").read_text()
-    started = "WARNING:  lwa_accounts.throttle.stores: Redis (rate limits) unavailable ("
-    assert log.count(started) == 1, log[-3000:]
+    outage = "WARNING:  lwa_accounts.throttle.stores: Redis (rate limits) unavailable ("
+    assert log.count(outage) == 1, log[-3000:]
     assert (
         "INFO:     lwa_accounts.throttle.stores: Redis (rate limits) available again after" in log
     )
