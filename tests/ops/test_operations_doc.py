@@ -352,3 +352,17 @@ def test_commands_are_parsed_across_continuations_and_comments() -> None:
 
 def test_the_page_is_the_repository_copy() -> None:
     assert text().startswith("# Operations\n")
+
+
+def test_the_pool_size_the_scale_out_section_gives_is_the_engines() -> None:
+    from lwa_accounts.store.engine import create_engine
+
+    found = re.search(r"default: (\d+) connections, (\d+) more under load", sections()[SCALE_OUT])
+    assert found, "the pool sentence moved"
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1/never-connected")
+    pool = engine.pool
+    assert (pool.size(), pool._max_overflow) == (int(found.group(1)), int(found.group(2)))  # type: ignore[attr-defined]
+    per_process = int(found.group(1)) + int(found.group(2))
+    assert f"exceed {per_process} times the number of server processes" in " ".join(
+        sections()[SCALE_OUT].split()
+    )
