@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     # comma-separated). Empty: the peer address is the client, whatever headers say.
     trusted_proxies: CommaList = ()
 
+    # Serving (`lwa-accounts serve`; docs/operations.md "Workers, graceful shutdown and
+    # reverse proxies"). workers None: one per core when the configuration can be shared by
+    # several processes (web/workers.py), else 1. On SIGTERM/SIGINT requests in flight get
+    # shutdown_grace_seconds to finish before they are cancelled.
+    workers: int | None = Field(default=None, ge=1, le=256)
+    shutdown_grace_seconds: int = Field(default=20, gt=0, le=3600)
+
     # Request header caps (security.md item 22): over either, 431 before the app runs.
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)
     max_header_count: int = Field(default=100, ge=10)

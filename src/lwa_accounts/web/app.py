@@ -68,6 +68,7 @@ def create_app(
     hasher: PasswordHasher | None = None,
     check_database: Callable[[], Awaitable[None]] | None = None,
     dispose_database: bool = False,
+    migrate_on_start: bool | None = None,
 ) -> FastAPI:
     """Build the app. The database opens in the lifespan (and, in development and test,
     is migrated to the latest revision there, so a fresh DATA_DIR just works).
@@ -75,6 +76,8 @@ def create_app(
     ``hasher`` replaces argon2id for every flow (sign-in, link, registration, password
     change); ``check_database`` runs at start-up after the migration and may raise to
     refuse to start. A ``database`` passed in stays open unless ``dispose_database``.
+    ``migrate_on_start=False``: the lifespan never migrates (``serve --workers N`` migrates
+    once in the parent before starting workers, so they cannot race).
     """
     settings = settings or load_settings()
     clock = clock or (database.clock if database is not None else SystemClock())
@@ -86,7 +89,7 @@ def create_app(
         throttle = Throttle(settings)
         amazon = LwaClient(settings, transport=amazon_transport or _emulator_transport(app))
         try:
-            if settings.is_development:
+            if settings.is_development if migrate_on_start is None else migrate_on_start:
                 await db.upgrade()
             if check_database is not None:
                 await check_database()
