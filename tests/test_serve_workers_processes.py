@@ -42,7 +42,11 @@ TRUSTED_PROXY = "127.0.0.2"  # the loopback address the tests' "proxy" connects 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     tmp_path = tmp_path_factory.mktemp("workers")
-    with workers_deployment(tmp_path, serve_args=("--forwarded-allow-ips", TRUSTED_PROXY)) as d:
+    with workers_deployment(
+        tmp_path,
+        serve_args=("--forwarded-allow-ips", TRUSTED_PROXY),
+        LWA_ACCOUNTS_REGISTRATION_LIMIT_PER_IP="1000/hour",
+    ) as d:
         yield d
 
 
