@@ -124,7 +124,7 @@ def test_a_worker_gets_the_parents_settings_exactly(tmp_path: Path) -> None:
         update={"public_url": "http://127.0.0.1:9123", "trusted_proxies": ("10.1.0.0/16",)}
     )
     parent.secret  # noqa: B018 - the development key, read before the workers start
-    factory = pickle.loads(pickle.dumps(WorkerApp(parent, parent_pid=os.getpid())))
+    factory = pickle.loads(pickle.dumps(WorkerApp(parent, parent_pid=os.getpid())))  # noqa: S301 - our own bytes, as uvicorn hands them to a worker
     assert factory.settings == parent
     assert factory.settings.secret == parent.secret
 

@@ -135,7 +135,9 @@ def test_every_worker_believes_forwarded_headers_only_from_the_trusted_proxy(
             )
             assert status == 400
             with sqlite3.connect(deployment.database) as db:
-                (ip,) = db.execute("SELECT ip FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
+                (ip,) = db.execute(
+                    "SELECT ip FROM audit_events ORDER BY id DESC LIMIT 1"
+                ).fetchone()
             assert ip == ("198.51.100.7" if believed else source)
             connection.close()
 

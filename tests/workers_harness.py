@@ -148,7 +148,7 @@ def _is_worker(pid: int) -> bool:
 
 
 def _socket_inodes(pid: int) -> set[int]:
-    inodes = set()
+    inodes: set[int] = set()
     try:
         descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
     except FileNotFoundError:
