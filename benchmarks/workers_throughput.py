@@ -26,7 +26,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-
 from tests.conftest import REDIS_URL
 from tests.processes import CLI, free_port, running_server
 from tests.workers_harness import amazon_client_environment, base_environment

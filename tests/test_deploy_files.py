@@ -214,6 +214,7 @@ def test_compose_runs_two_app_instances_after_a_one_shot_migration(
     assert migrate["command"] == ["db", "upgrade"]
     valid_command(migrate["command"])
     assert migrate["restart"] == "no"
+    assert migrate["healthcheck"] == {"disable": True}
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
     for app in apps.values():
         assert app["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
