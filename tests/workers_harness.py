@@ -111,8 +111,8 @@ def workers_deployment(
 
 
 def wait_for_workers(deployment: Deployment, count: int, timeout: float = 90) -> None:
-    """Until ``count`` workers accept connections (the first may answer long before the
-    second has started)."""
+    """Until ``count`` workers run and hold the listening socket (whether each accepts yet
+    is for ``connections_per_worker`` to find out)."""
     deadline = time.monotonic() + timeout
     while len(deployment.worker_pids()) < count or not all(
         _listening(pid) for pid in deployment.worker_pids()
@@ -200,14 +200,16 @@ def owner(connection: http.client.HTTPConnection, pids: list[int]) -> int | None
 
 
 def connections_per_worker(
-    deployment: Deployment, *, source: str = "127.0.0.1", attempts: int = 60
+    deployment: Deployment, *, source: str = "127.0.0.1", timeout: float = 60
 ) -> dict[int, http.client.HTTPConnection]:
     """One open keep-alive connection held by each worker (fresh connections until every
-    worker took one; the kernel hands each to whichever worker accepts first)."""
+    worker took one; the kernel hands each to whichever worker accepts first, and a worker
+    still starting accepts none)."""
     pids = deployment.worker_pids()
     found: dict[int, http.client.HTTPConnection] = {}
     spare = []
-    for _ in range(attempts):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         connection = http.client.HTTPConnection(
             "127.0.0.1", deployment.port, timeout=30, source_address=(source, 0)
         )
@@ -222,6 +224,9 @@ def connections_per_worker(
             spare.append(connection)
         if len(found) == len(pids):
             break
+        if len(spare) > 20:  # keep few open; give the other worker time to start
+            spare.pop(0).close()
+            time.sleep(0.05)
     for connection in spare:
         connection.close()
     return found
