@@ -1,6 +1,6 @@
 """``lwa-accounts serve --workers 2`` as real processes: both workers serve, one SQLite file
 stays correct under writes from both, the parent's settings (``--forwarded-allow-ips``, the
-``--port`` public URL) reach every worker, and a SIGTERM lets the request in flight finish
+``--port`` public URL) reach every worker, and SIGTERM or SIGINT lets the request in flight finish
 while new connections are refused and the whole process tree exits 0.
 
 Which worker answered is read from /proc (the process holding the server end of the TCP
@@ -169,8 +169,9 @@ def _refused(port: int) -> bool:
     return False
 
 
-def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
-    tmp_path: Path,
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
+    tmp_path: Path, stop: signal.Signals
 ) -> None:
     latency_ms = 4000
     with workers_deployment(tmp_path) as deployment:
@@ -200,7 +201,7 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
             assert time.monotonic() < deadline, "the sign-in never reached Amazon"
             time.sleep(0.05)
         sent = time.monotonic()  # the request is now waiting on Amazon
-        deployment.process.send_signal(signal.SIGTERM)
+        deployment.process.send_signal(stop)
 
         refused_at = None
         while in_flight.is_alive() and time.monotonic() < sent + 10:
