@@ -8,14 +8,17 @@ Each round starts a fresh server per worker count (alternating, so drift on this
 machine hits both alike) against a standalone emulated Amazon and Redis, registers one
 account, then runs ``wrk`` (closed loop, keep-alive, one client thread) for ``GET
 /api/v1/me`` and for ``POST /api/v1/sessions`` with the real argon2 parameters. Prints
-requests per second per round, the medians and the 2-worker / 1-worker ratio. wrk runs
-on the same 2 cores as the server: the ratio is a floor, not the server's own scaling.
+requests per second per round, the server tree's CPU ms per request and cores busy
+(utime + stime of the parent and its workers from /proc), the medians and the 2-worker /
+1-worker ratio. wrk runs on the same 2 cores as the server, and on a machine shared with
+other work throughput swings between rounds: compare CPU ms per request and cores busy too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -39,6 +42,19 @@ wrk.body = '{"username": "bench", "password": "%s"}'
 """
     % PASSWORD
 )
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its children (the workers), from /proc."""
+    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    total = 0
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
 
 
 def wrk(url: str, seconds: int, connections: int, *args: str) -> float:
@@ -78,7 +94,9 @@ def measure(
     del env["LWA_ACCOUNTS_ARGON2_MEMORY_KIB"], env["LWA_ACCOUNTS_ARGON2_TIME_COST"]
     command = [*CLI, "serve", "--port", str(port), "--workers", str(workers)]
     log = work / f"serve-{workers}.log"
-    with running_server(command, env=env, ready_url=base + "/health", log=log, timeout=90):
+    with running_server(
+        command, env=env, ready_url=base + "/health", log=log, timeout=90
+    ) as server:
         username = f"bench{uuid.uuid4().hex[:6]}" if database != "sqlite" else "bench"
         account = {"username": username, "email": f"{username}@example.com", "name": "B"}
         created = httpx.post(
@@ -94,9 +112,20 @@ def measure(
         script = work / f"signin-{username}.lua"
         script.write_text(SIGN_IN_LUA.replace('"bench"', json.dumps(username)))
         wrk(base + "/health", 2, connections)  # warm both workers up
+        before = tree_cpu_seconds(server.pid)
         me = wrk(base + "/api/v1/me", seconds, connections, "-H", f"Authorization: Bearer {token}")
+        middle = tree_cpu_seconds(server.pid)
         sign_in = wrk(base + "/api/v1/sessions", seconds, connections, "-s", str(script))
-    return {"me": me, "sign_in": sign_in}
+        after = tree_cpu_seconds(server.pid)
+    # CPU ms per request; CPU seconds per second of wall time (> 1: more than one core).
+    return {
+        "me": me,
+        "sign_in": sign_in,
+        "me_cpu_ms": 1000 * (middle - before) / (me * seconds),
+        "sign_in_cpu_ms": 1000 * (after - middle) / (sign_in * seconds),
+        "me_cores": (middle - before) / seconds,
+        "sign_in_cores": (after - middle) / seconds,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,9 +158,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_number + 1} workers={workers}: {result}", flush=True)
     summary = {
         scenario: {str(w): statistics.median(r[scenario] for r in results[w]) for w in (1, 2)}
-        for scenario in ("me", "sign_in")
+        for scenario in (
+            "me",
+            "sign_in",
+            "me_cpu_ms",
+            "sign_in_cpu_ms",
+            "me_cores",
+            "sign_in_cores",
+        )
     }
-    for scenario, medians in summary.items():
+    for scenario in ("me", "sign_in"):
+        medians = summary[scenario]
         ratio = medians["2"] / medians["1"]
         print(
             f"{scenario}: 1 worker {medians['1']:.0f}/s, 2 workers {medians['2']:.0f}/s, "
