@@ -50,10 +50,19 @@ def step(message: str) -> None:
     print(f"smoke-install: {message}", flush=True)
 
 
+def clean_environment() -> dict[str, str]:
+    """This environment without what would let a child see the source tree or our settings
+    instead of the installed wheel."""
+    hidden = ("PYTHONPATH", "PYTHONHOME", "PROMETHEUS_MULTIPROC_DIR")
+    return {
+        k: v for k, v in os.environ.items() if k not in hidden and not k.startswith("LWA_ACCOUNTS_")
+    }
+
+
 def run(*command: str | Path, env: Mapping[str, str] | None = None, timeout: float = 300) -> str:
     done = subprocess.run(
         [str(part) for part in command],
-        env=dict(env) if env is not None else None,
+        env=dict(env) if env is not None else clean_environment(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -99,8 +108,7 @@ def build_and_install(work: Path) -> Path:
 
 
 def environment(work: Path, amazon: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LWA_ACCOUNTS_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = clean_environment()
     env.update(
         {
             "LWA_ACCOUNTS_DATA_DIR": str(work / "var"),
