@@ -25,7 +25,7 @@ from lwa_accounts.web import supervisor
 from lwa_accounts.web.app import create_app
 from lwa_accounts.web.supervisor import Supervisor, metrics_directory, metrics_worker_exit
 from lwa_accounts.web.workers import WorkerApp, WorkersRefused, plan_workers
-from tests.processes import free_port, run_cli
+from tests.processes import CLI, free_port, run_cli, running_server
 from tests.workers_harness import alive, base_environment
 
 SHAREABLE = {"lwa_client_id": EMULATED_WEB_CLIENT_ID, "redis_url": "redis://127.0.0.1:6379/0"}
@@ -237,3 +237,24 @@ def test_every_worker_exit_is_reported_and_the_listening_socket_closed() -> None
                 process.kill()
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+# ---- one worker stops cleanly too ------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_one_worker_exits_0_without_a_traceback_when_stopped(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """uvicorn raises the signal again after its graceful shutdown; SIGTERM's default
+    action then killed the process (exit 143) and SIGINT printed a KeyboardInterrupt."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    command = [*CLI, "serve", "--port", str(port)]
+    with running_server(
+        command, env=_env(tmp_path), ready_url=f"http://127.0.0.1:{port}/health", log=log
+    ) as process:
+        process.send_signal(stop)
+        assert process.wait(timeout=30) == 0
+    assert "Traceback" not in log.read_text()
+    assert "(1 worker)" in log.read_text()

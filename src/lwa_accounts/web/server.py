@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from typing import Any
 
@@ -62,7 +63,17 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> int:
         config = uvicorn.Config(app, host=host, port=port, **server_options(settings))
         server = uvicorn.Server(config)
         _announce(host, port, workers)
-        server.run()
+        # After its graceful shutdown uvicorn raises the signal it stopped for again, for
+        # the handler that was there before: make that a no-op (SIGTERM would otherwise
+        # kill the process, exit 143) and SIGINT's KeyboardInterrupt a normal end, so a
+        # clean stop exits 0 with one worker as with several.
+        previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         return 0 if server.started else STARTUP_FAILURE
     return _serve_workers(settings, host=host, port=port, workers=workers)
 
