@@ -167,9 +167,12 @@ def test_the_dockerfile_names_only_real_settings(monkeypatch: pytest.MonkeyPatch
         assert_settings_names("LWA_ACCOUNTS_NOT_A_SETTING=1")  # the check can fail
     env = dict(re.findall(r"(LWA_ACCOUNTS_\w+)=(\S+)", text))
     assert env["LWA_ACCOUNTS_ENV"] == "production"
-    production = {
+    production = {  # what the operator adds (compose.yaml, the env file)
         "LWA_ACCOUNTS_SECRET_KEY": "x" * 48,
         "LWA_ACCOUNTS_LWA_CLIENT_ID": "amzn1.application-oa2-client.x",
+        "LWA_ACCOUNTS_LWA_CLIENT_SECRET": "secret",
+        "LWA_ACCOUNTS_PUBLIC_URL": "https://accounts.example.com",
+        "LWA_ACCOUNTS_DATABASE_URL": "postgresql+asyncpg://lwa@db/lwa",
     }
     settings_from({**env, **production}, monkeypatch)
 
