@@ -4,19 +4,30 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
-STAMP  := $(VENV)/.installed
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install run test test-postgres lint typecheck format clean
+.PHONY: install install-run run test test-postgres lint typecheck format clean smoke-install
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# What serving needs, and nothing else (no test tools).
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# Serving plus the test toolchain (the `test` extra).
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(TEST_STAMP) $(RUN_STAMP)
 
-install: $(STAMP)
+install-run: $(RUN_STAMP)
 
-run: install
+install: $(TEST_STAMP)
+
+run: install-run
 	$(BIN)/lwa-accounts serve --host $(HOST) --port $(PORT)
 
 lint: install
@@ -36,6 +47,11 @@ test-postgres: install
 format: install
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
+
+# What the container image does, on this machine: build the wheel, install it alone into a
+# fresh venv, migrate, serve with 2 workers, sign in, stop (tests/smoke_install.py).
+smoke-install: install
+	$(BIN)/python -m tests.smoke_install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

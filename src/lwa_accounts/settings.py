@@ -282,6 +282,26 @@ class Settings(BaseSettings):
         "is not one of them. Empty: the peer is the client, whatever the headers say.",
     )
 
+    # Serving (`lwa-accounts serve`; docs/operations.md "Workers, graceful shutdown and
+    # reverse proxies"). workers None: one per core when the configuration can be shared by
+    # several processes (web/workers.py), else 1. On SIGTERM/SIGINT requests in flight get
+    # shutdown_grace_seconds to finish before they are cancelled.
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Worker processes `serve` starts; unset: one per core when the "
+        "configuration can be shared by several processes (Redis, no embedded emulator, "
+        "no in-memory SQLite), else 1.",
+    )
+    shutdown_grace_seconds: int = Field(
+        default=20,
+        gt=0,
+        le=3600,
+        description="On SIGTERM/SIGINT, how long requests in flight get to finish before "
+        "they are cancelled.",
+    )
+
     # Request header caps (security.md item 22): over either, 431 before the app runs.
     max_header_bytes: int = Field(
         default=32 * 1024,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from typing import Any
 
@@ -10,6 +11,9 @@ from pydantic import ValidationError
 
 from lwa_accounts import config_check
 from lwa_accounts.settings import Settings, load_settings
+from lwa_accounts.web.workers import WorkersRefused, available_cores, plan_workers
+
+MAX_WORKERS = 256
 
 REFUSED = 1
 
@@ -17,24 +21,78 @@ REFUSED = 1
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     serve = subparsers.add_parser("serve", help="serve the web app and JSON API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="worker processes (default: LWA_ACCOUNTS_WORKERS, else one per core when the "
+        "configuration allows several; see docs/operations.md)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        type=_addresses,
+        default=None,
+        metavar="ADDRESSES",
+        help="comma-separated IPs or CIDRs of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (overrides LWA_ACCOUNTS_TRUSTED_PROXIES)",
+    )
     serve.set_defaults(handler=_serve)
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--port takes a whole number") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError("--port must be between 1 and 65535")
+    return port
+
+
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--workers takes a whole number") from None
+    if not 1 <= workers <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"--workers must be between 1 and {MAX_WORKERS}")
+    return workers
+
+
+def _addresses(value: str) -> tuple[str, ...]:
+    entries = tuple(part.strip() for part in value.split(",") if part.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{entry!r} is not an IP address or CIDR") from None
+    return entries
+
+
 def _serve(args: argparse.Namespace) -> int:
-    # Refuse before anything listens or opens a database, every problem at once.
     try:
         settings = with_listen_address(load_settings(), args.host, args.port)
     except ValidationError as error:
         return _refuse(config_check.from_validation_error(error))
-    refused = config_check.refusals(config_check.check(settings))
+    if args.forwarded_allow_ips is not None:
+        settings = settings.model_copy(update={"trusted_proxies": args.forwarded_allow_ips})
+    requested = args.workers if args.workers is not None else settings.workers
+    try:
+        plan = plan_workers(settings, requested, available_cores())
+    except WorkersRefused as refusal:
+        print(f"lwa-accounts serve: {refusal}", file=sys.stderr)
+        return 2
+    # Refuse before anything listens or opens a database, every problem at once.
+    refused = config_check.refusals(config_check.check(settings, processes=plan.workers))
     if refused:
         return _refuse(refused)
+    if plan.note:
+        print(f"lwa-accounts serve: {plan.note}.", file=sys.stderr, flush=True)
 
     from lwa_accounts.web.server import serve  # uvicorn is only needed here
 
-    serve(settings, host=args.host, port=args.port)
-    return 0
+    return serve(settings, host=args.host, port=args.port, workers=plan.workers)
 
 
 def _refuse(refusals: list[config_check.Verdict]) -> int:

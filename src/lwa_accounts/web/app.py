@@ -75,6 +75,7 @@ def create_app(
     hasher: PasswordHasher | None = None,
     check_database: Callable[[], Awaitable[None]] | None = None,
     dispose_database: bool = False,
+    migrate_on_start: bool | None = None,
 ) -> FastAPI:
     """Build the app. The database opens in the lifespan (and, in development and test,
     is migrated to the latest revision there, so a fresh DATA_DIR just works).
@@ -84,6 +85,8 @@ def create_app(
     refuse to start. A ``database`` passed in stays open unless ``dispose_database``.
     Raises ``ConfigurationRefused`` (every problem at once) when ``config_check`` refuses
     the settings.
+    ``migrate_on_start=False``: the lifespan never migrates (``serve --workers N`` migrates
+    once in the parent before starting workers, so they cannot race).
     """
     settings = settings or load_settings()
     # Production with an unfit configuration never gets as far as a socket (config_check.py).
@@ -100,7 +103,7 @@ def create_app(
         probes.watch_pool(db, web_metrics.set_pool)
         amazon = LwaClient(settings, transport=amazon_transport or _emulator_transport(app))
         try:
-            if settings.is_development:
+            if settings.is_development if migrate_on_start is None else migrate_on_start:
                 await db.upgrade()
             if check_database is not None:
                 await check_database()
