@@ -4,7 +4,7 @@ Build the wheel (``python -m build``, as the Dockerfile's builder stage), instal
 into a fresh venv (no ``-e``, no test extra: an import of a test-only package at serve time
 fails here), then for SQLite (and PostgreSQL when it answers, in a fresh database):
 ``lwa-accounts db upgrade``, ``lwa-accounts serve --workers 2`` against a standalone
-emulated Amazon and Redis, probe ``/health`` until 200, register, sign in with a password
+emulated Amazon and Redis, probe ``/ready`` until 200, register, sign in with a password
 and with Amazon, SIGTERM, and check the whole process tree exited 0.
 
 Run from the repository root with the test venv's Python: ``python -m tests.smoke_install``.
