@@ -52,6 +52,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--soak", type=int, default=0, help="RSS after this many returning sign-ins (e.g. 100000)"
     )
     parser.add_argument(
+        "--report-only",
+        type=Path,
+        default=None,
+        help="regenerate docs/benchmarks.md and the plots from this results JSON; run nothing",
+    )
+    parser.add_argument(
         "--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md and plots"
     )
     return parser.parse_args(argv)
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         database=args.database,
         duration=args.duration or (1.0 if args.quick else 4.0),
         concurrency=args.concurrency,
-        fractions=(0.25, 0.5, 0.75),
+        fractions=(0.5,) if args.quick else (0.25, 0.5, 0.75),
         workers=args.workers,
         sequential=not args.no_sequential,
     )
