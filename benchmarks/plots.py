@@ -53,7 +53,7 @@ def write_all(document: dict[str, Any], directory: Path, stem: str) -> list[Path
         axis.set_title(result["title"] if result else scenario, fontsize=9)
         axis.set_xlabel("offered load, ops/s (25/50/75 % of max)", fontsize=8)
         axis.set_ylabel("latency ms (from intended send)", fontsize=8)
-        axis.set_yscale("log")
+        axis.set_ylim(bottom=0)
         axis.tick_params(labelsize=7)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=6)

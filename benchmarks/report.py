@@ -156,7 +156,64 @@ def tables(document: dict[str, Any]) -> str:
             title = systems["ours"]["scenarios"][scenario]["title"]
             lines.append(f"| {title} | " + " | ".join(cells) + " | " + " | ".join(shares) + " |")
         lines.append("")
+    lines += _growth_lines(document.get("growth")) + _soak_lines(document.get("soak"))
     return "\n".join(lines)
+
+
+def _growth_lines(growth: dict[str, Any] | None) -> list[str]:
+    if not growth:
+        return []
+    lines = [
+        "### Growth: ours with N accounts, Amazon links and sessions already stored",
+        "",
+        "| stored | seeded in s | returning sign-in CPU ms/op | session check CPU ms/op "
+        "| statements/op (sign-in, check) | RSS MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size, entry in growth["sizes"].items():
+        sign_in = entry["scenarios"].get("returning_amazon", {})
+        check = entry["scenarios"].get("session_check", {})
+        lines.append(
+            f"| {int(size):,} | {entry['seed_seconds']} | {_cpu(sign_in or None)} "
+            f"| {_cpu(check or None)} "
+            f"| {_num(sign_in.get('statements_per_op'), 1)}, "
+            f"{_num(check.get('statements_per_op'), 1)} "
+            f"| {_num(sum(entry['rss_kib'].values()) / 1024, 0)} |"
+        )
+    largest = list(growth["sizes"].values())[-1].get("explain") or {}
+    if largest:
+        lines += [
+            "",
+            f"Indexes the hot statements use at {int(list(growth['sizes'])[-1]):,} rows "
+            "(generic plans; the full plans are in the JSON):",
+            "",
+            "| calls | statement | access paths |",
+            "|---|---|---|",
+        ]
+        for query, found in list(largest.items())[:12]:
+            shown = " ".join(query.split())[:90].replace("|", "\\|")
+            paths = "; ".join(found["scans"]) or "(no scan: insert)"
+            lines.append(f"| {found['calls']} | `{shown}…` | {paths} |")
+    lines.append("")
+    return lines
+
+
+def _soak_lines(soak: dict[str, Any] | None) -> list[str]:
+    if not soak:
+        return []
+    lines = [
+        f"### RSS over {soak['total']:,} returning sign-ins (closed loop)",
+        "",
+        "| sign-ins | RSS MiB per process | server CPU ms/op in the last tenth |",
+        "|---|---|---|",
+    ]
+    for sample in soak["samples"]:
+        rss = ", ".join(_num(kib / 1024, 1) for kib in sample["rss_kib"].values())
+        lines.append(
+            f"| {sample['sign_ins']:,} | {rss} | {_num(sample.get('server_cpu_ms_per_op'))} |"
+        )
+    lines.append("")
+    return lines
 
 
 def replace_between_markers(text: str, generated: str, stem: str) -> str:

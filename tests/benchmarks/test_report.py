@@ -100,3 +100,45 @@ def test_statements_per_operation_from_two_pg_stat_statements_readings() -> None
     assert delta["statements_per_op_without_transaction_control"] == 3.0
     assert delta["new_db_connections"] == 2
     assert delta["top"][0] == {"query": "SELECT a", "per_op": 2.0}
+
+
+def test_growth_and_soak_tables() -> None:
+    doc = document({"returning_amazon": 3.0})
+    per_size = {
+        "seed_seconds": 1.5,
+        "scenarios": {
+            "returning_amazon": {
+                "server_cpu_ms_per_op": 3.0,
+                "pg_cpu_ms_per_op": 1.0,
+                "statements_per_op": 9.0,
+            },
+            "session_check": {
+                "server_cpu_ms_per_op": 0.5,
+                "pg_cpu_ms_per_op": 0.1,
+                "statements_per_op": 2.0,
+            },
+        },
+        "rss_kib": {"1": 2048},
+        "explain": {
+            "SELECT a FROM sessions WHERE token_hash = $1": {
+                "calls": 7,
+                "scans": ["Index Scan using ix_t on sessions"],
+            }
+        },
+    }
+    doc["growth"] = {"sizes": {"1000": per_size, "1000000": per_size}}
+    doc["soak"] = {
+        "total": 20,
+        "samples": [
+            {"sign_ins": 0, "rss_kib": {"1": 1024}},
+            {"sign_ins": 20, "rss_kib": {"1": 1536}, "server_cpu_ms_per_op": 3.25},
+        ],
+    }
+    report.validate(doc)
+    text = report.tables(doc)
+    assert "| 1,000,000 | 1.5 | 3.00 + 1.00 | 0.50 + 0.10 | 9.0, 2.0 | 2 |" in text
+    assert (
+        "| 7 | `SELECT a FROM sessions WHERE token_hash = $1…` "
+        "| Index Scan using ix_t on sessions |" in text
+    )
+    assert "| 20 | 1.5 | 3.25 |" in text
