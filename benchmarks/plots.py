@@ -50,7 +50,12 @@ def write_all(document: dict[str, Any], directory: Path, stem: str) -> list[Path
                 color=line.get_color(),
                 label=f"{system['label']} p99",
             )
-        axis.set_title(result["title"] if result else scenario, fontsize=9)
+        titles = [
+            x["scenarios"][scenario]["title"]
+            for x in systems.values()
+            if scenario in x["scenarios"]
+        ]
+        axis.set_title(titles[0] if titles else scenario, fontsize=9)
         axis.set_xlabel("offered load, ops/s (25/50/75 % of max)", fontsize=8)
         axis.set_ylabel("latency ms (from intended send)", fontsize=8)
         axis.set_ylim(bottom=0)
@@ -70,9 +75,7 @@ def write_all(document: dict[str, Any], directory: Path, stem: str) -> list[Path
     written.append(path)
 
     names = list(systems)
-    figure, axis = plt.subplots(
-        figsize=(max(6.0, 1.1 * len(scenarios) * max(1, len(names)) / 2 + 3), 4.2)
-    )
+    figure, axis = plt.subplots(figsize=(max(8.0, 1.2 * len(scenarios) + 2), 5.0))
     width = 0.8 / len(names)
     for offset, name in enumerate(names):
         system = systems[name]
