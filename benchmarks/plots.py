@@ -109,4 +109,32 @@ def write_all(document: dict[str, Any], directory: Path, stem: str) -> list[Path
     figure.savefig(path, dpi=90)
     plt.close(figure)
     written.append(path)
+    if document.get("growth"):
+        written.append(_growth(plt, document["growth"], directory / f"{stem}-growth.png"))
     return written
+
+
+def _growth(plt: Any, growth: dict[str, Any], path: Path) -> Path:
+    """CPU per operation (server + PostgreSQL) against the rows already stored."""
+    sizes = [int(size) for size in growth["sizes"]]
+    figure, axis = plt.subplots(figsize=(7.0, 4.2))
+    names = {name for entry in growth["sizes"].values() for name in entry["scenarios"]}
+    for name in sorted(names):
+        cpu = []
+        for entry in growth["sizes"].values():
+            found = entry["scenarios"].get(name, {})
+            cpu.append(
+                (found.get("server_cpu_ms_per_op") or 0.0) + (found.get("pg_cpu_ms_per_op") or 0.0)
+            )
+        axis.plot(sizes, cpu, marker="o", label=name.replace("_", " "))
+    axis.set_xscale("log")
+    axis.set_ylim(bottom=0)
+    axis.set_xlabel("accounts, Amazon links and sessions stored")
+    axis.set_ylabel("CPU ms per operation (server + PG, sequential)")
+    axis.set_title("Growth: CPU per operation against database size")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
