@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -103,8 +104,16 @@ def git() -> dict[str, Any]:
     }
 
 
+def _stop_on_signal(signum: int, frame: object) -> None:
+    # A terminated run still leaves through the finally blocks: they stop the servers, the
+    # emulator and the PostgreSQL cluster it started.
+    raise SystemExit(f"bench: stopped by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
     if args.report_only is not None:
         document = json.loads(args.report_only.read_text())
         report.validate(document)
