@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-run run test test-postgres lint typecheck format clean smoke-install
+.PHONY: install install-run run test test-postgres lint typecheck format clean smoke-install bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,8 @@ run: install-run
 	$(BIN)/lwa-accounts serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: install
 	$(BIN)/mypy
@@ -45,8 +45,23 @@ test-postgres: install
 	LWA_TEST_DATABASE=postgres $(BIN)/pytest $(PYTEST_ARGS)
 
 format: install
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+# The benchmark suite (docs/benchmarks.md): its own extra packages, the peers' virtualenvs
+# under var/bench/venvs (made once, from the package index), results in benchmarks/results/.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Everything: ours and the peers on PostgreSQL, every scenario. BENCH_ARGS=--gate to gate.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# About a minute: ours only, PostgreSQL, one-second windows.
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
 
 # What the container image does, on this machine: build the wheel, install it alone into a
 # fresh venv, migrate, serve with 2 workers, sign in, stop (tests/smoke_install.py).

@@ -44,7 +44,9 @@ PASSWORD = "bench-mark-passphrase-1"  # noqa: S105 - a throwaway benchmark accou
 
 
 def without_observe(app: FastAPI) -> FastAPI:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not ObserveMiddleware]
+    app.user_middleware = [
+        m for m in app.user_middleware if getattr(m, "cls", None) is not ObserveMiddleware
+    ]
     return app
 
 
