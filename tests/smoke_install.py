@@ -294,8 +294,9 @@ def main() -> int:
                             bin_dir,
                             work,
                             amazon,
-                            LWA_ACCOUNTS_ENV="production",
-                            LWA_ACCOUNTS_PUBLIC_URL="https://accounts.example.test",
+                            # Not production: production refuses the emulated Amazon's
+                            # clients and its http URLs (config_check.py), by design.
+                            LWA_ACCOUNTS_ENV="development",
                             LWA_ACCOUNTS_DATABASE_URL=postgres_url,
                         )
         except SmokeFailed as failure:
