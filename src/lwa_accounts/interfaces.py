@@ -129,6 +129,10 @@ class SessionStore(Protocol):
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
 
+    async def record_many(self, events: Sequence[AuditEvent]) -> None:
+        """Several events, in order, in one statement (a transaction's buffered events)."""
+        ...
+
     async def list(
         self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
     ) -> Sequence[AuditEvent]: ...
@@ -140,6 +144,10 @@ class IdentityStore(Protocol):
     async def get_by_amazon_user_id(self, amazon_user_id: str) -> AmazonLink | None: ...
 
     async def get_for_account(self, account_id: str) -> AmazonLink | None: ...
+
+    async def get_linked(self, amazon_user_id: str) -> tuple[AmazonLink, Account] | None:
+        """The identity's link and its account in one read (a returning sign-in)."""
+        ...
 
     async def link(self, link: AmazonLink) -> AmazonLink:
         """Raises AmazonLinkedElsewhere / AlreadyLinked on a unique-constraint conflict."""

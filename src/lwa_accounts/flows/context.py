@@ -136,8 +136,7 @@ class Context:
             async with self.database.transaction() as stores:
                 for write in writes:
                     await write(stores)
-                for event in events:
-                    await stores.audit.record(event)
+                await stores.audit.record_many(events)
         except Exception:
             # The refusal itself still reaches the caller; losing its trail is logged.
             logger.exception("could not keep %d audit events after a rollback", len(events))
@@ -214,8 +213,7 @@ class Tx:
 
     async def flush(self) -> None:
         """Write the buffered events into this transaction (just before its commit)."""
-        for _, event in self._events:
-            await self._stores.audit.record(event)
+        await self._stores.audit.record_many([event for _, event in self._events])
         self._events.clear()
 
     def kept(self) -> tuple[list[KeptWrite], list[AuditEvent]]:

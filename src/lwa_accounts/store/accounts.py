@@ -14,6 +14,7 @@ from lwa_accounts import errors
 from lwa_accounts.core.models import Account, NewAccount
 from lwa_accounts.core.validation import email_key
 from lwa_accounts.interfaces import Clock
+from lwa_accounts.store.savepoints import own_savepoint
 from lwa_accounts.store.schema import accounts
 
 ACCOUNT_ID_PREFIX = "acc_"
@@ -129,7 +130,7 @@ class SqlAccountStore:
         }
         try:
             # A savepoint keeps the caller's transaction usable after a conflict.
-            async with self._conn.begin_nested():
+            async with own_savepoint(self._conn):
                 await self._conn.execute(insert(accounts).values(**values))
         except IntegrityError as exc:
             raise_conflict(exc)
@@ -159,17 +160,21 @@ class SqlAccountStore:
             values["email_verified"] = email_verified
         if password_hash is not None:
             values["password_hash"] = password_hash
-        stmt = update(accounts).where(accounts.c.id == account_id).values(**values)
+        # RETURNING: the updated row without reading it again (SQLite >= 3.35, PostgreSQL).
+        stmt = (
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(**values)
+            .returning(*accounts.c)
+        )
         try:
             async with self._conn.begin_nested():
-                result = await self._conn.execute(stmt)
+                row = (await self._conn.execute(stmt)).first()
         except IntegrityError as exc:
             raise_conflict(exc)
-        if result.rowcount == 0:
+        if row is None:
             raise errors.NotFound("No such account.")
-        account = await self.get(account_id)
-        assert account is not None  # updated just above, in this transaction
-        return account
+        return account_from_row(row)
 
     async def list(self, limit: int = 100, offset: int = 0) -> Sequence[Account]:
         """Accounts, oldest first (for the CLI)."""

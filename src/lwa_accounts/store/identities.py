@@ -16,8 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwa_accounts import errors
-from lwa_accounts.core.models import AmazonLink
-from lwa_accounts.store.schema import amazon_identities
+from lwa_accounts.core.models import Account, AmazonLink
+from lwa_accounts.store.accounts import account_from_row
+from lwa_accounts.store.savepoints import own_savepoint
+from lwa_accounts.store.schema import accounts, amazon_identities
 
 NAME_MAX = 255
 EMAIL_MAX = 254
@@ -69,6 +71,16 @@ class SqlIdentityStore:
         row = (await self._conn.execute(stmt)).first()
         return link_from_row(row) if row is not None else None
 
+    async def get_linked(self, amazon_user_id: str) -> tuple[AmazonLink, Account] | None:
+        """One join by the primary key: a returning sign-in reads nothing else."""
+        stmt = (
+            select(amazon_identities, accounts)
+            .join(accounts, accounts.c.id == amazon_identities.c.account_id)
+            .where(amazon_identities.c.amazon_user_id == amazon_user_id)
+        )
+        row = (await self._conn.execute(stmt)).first()
+        return (link_from_row(row), account_from_row(row)) if row is not None else None
+
     async def link(self, link: AmazonLink) -> AmazonLink:
         """Raises AmazonLinkedElsewhere (identity taken) or AlreadyLinked (account taken)."""
         values = _seen_values(link) | {
@@ -77,7 +89,7 @@ class SqlIdentityStore:
             "linked_at": link.linked_at,
         }
         try:
-            async with self._conn.begin_nested():
+            async with own_savepoint(self._conn):
                 await self._conn.execute(insert(amazon_identities).values(**values))
         except IntegrityError as exc:
             # PostgreSQL names the constraint, SQLite the column: both contain the column.

@@ -1,0 +1,263 @@
+"""Server CPU per operation, sequential, one `lwa-accounts serve` process (issue 11 item 3).
+
+Runs a standalone emulated Amazon and one server (real HTTP over loopback, keep-alive),
+warms each scenario up, then sends N sequential requests and reads the CPU the server
+process (utime + stime from /proc) and, on PostgreSQL, its backends used meanwhile.
+Tokens and customers are made before the timed part (their cost is the emulator's).
+
+    .venv/bin/python benchmarks/perf/measure.py --db sqlite -n 400
+    .venv/bin/python benchmarks/perf/measure.py --db postgres -n 400 --rounds 3
+
+Prints one JSON object per round and a median line per scenario: server ms/op (+ PG ms/op).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+from lwa_accounts.settings import (  # noqa: E402
+    EMULATED_DEVICE_CLIENT_ID as DEVICE,
+    EMULATED_WEB_CLIENT_ID as WEB,
+    EMULATED_WEB_CLIENT_SECRET as WEB_SECRET,
+)
+
+PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], ready: str, log: Path) -> Iterator[int]:
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"{command[2:4]} exited:\n{log.read_text()}")
+            try:
+                if httpx.get(ready, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"not ready:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def admin_sql(sql: str) -> list[str]:
+    out = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-Atc", sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in out.stdout.splitlines() if line]
+
+
+def backend_pids(database: str) -> set[int]:
+    rows = admin_sql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'")
+    return {int(r) for r in rows}
+
+
+class Meter:
+    def __init__(self, server_pid: int, database: str | None) -> None:
+        self.server_pid, self.database = server_pid, database
+
+    def snapshot(self) -> tuple[float, dict[int, float]]:
+        backends: dict[int, float] = {}
+        if self.database:
+            for pid in backend_pids(self.database):
+                try:
+                    backends[pid] = cpu_seconds(pid)
+                except FileNotFoundError:
+                    pass
+        return cpu_seconds(self.server_pid), backends
+
+    def measure(self, n: int, op: Callable[[int], None]) -> dict[str, float]:
+        before_server, before_pg = self.snapshot()
+        wall = time.perf_counter()
+        for i in range(n):
+            op(i)
+        wall = time.perf_counter() - wall
+        after_server, after_pg = self.snapshot()
+        pg = sum(cpu - before_pg.get(pid, 0.0) for pid, cpu in after_pg.items())
+        return {
+            "server_ms": round((after_server - before_server) * 1000 / n, 3),
+            "pg_ms": round(pg * 1000 / n, 3),
+            "wall_ms": round(wall * 1000 / n, 3),
+            "new_backends": len(set(after_pg) - set(before_pg)),
+        }
+
+
+def run_round(db: str, n: int, work: Path) -> dict[str, dict[str, float]]:
+    python = sys.executable
+    amazon_port, port = free_port(), free_port()
+    amazon = f"http://127.0.0.1:{amazon_port}"
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LWA_ACCOUNTS_")}
+    database = None
+    env.update(
+        {
+            "LWA_ACCOUNTS_DATA_DIR": str(work / "data"),
+            "LWA_ACCOUNTS_ENV": "development",
+            "LWA_ACCOUNTS_SECRET_KEY": "perf-measure-secret-key-0123456789abcdef",
+            "LWA_ACCOUNTS_LOG_LEVEL": "WARNING",
+            "LWA_ACCOUNTS_PUBLIC_URL": base,
+            "LWA_ACCOUNTS_LWA_CLIENT_ID": WEB,
+            "LWA_ACCOUNTS_LWA_CLIENT_SECRET": WEB_SECRET,
+            "LWA_ACCOUNTS_LWA_DEVICE_CLIENT_ID": DEVICE,
+            "LWA_ACCOUNTS_LWA_ALLOWED_CLIENT_IDS": f"{WEB},{DEVICE}",
+            "LWA_ACCOUNTS_LWA_API_URL": amazon,
+            "LWA_ACCOUNTS_LWA_AUTHORIZE_URL": f"{amazon}/ap/oa",
+            "LWA_ACCOUNTS_ARGON2_MEMORY_KIB": "64",
+            "LWA_ACCOUNTS_ARGON2_TIME_COST": "1",
+            "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_IP": "1000000/hour",
+            "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT": "1000000/hour",
+            "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT_IP": "1000000/hour",
+        }
+    )
+    if db == "postgres":
+        database = f"lwa_perf_{uuid.uuid4().hex[:10]}"
+        admin_sql(f'CREATE DATABASE "{database}"')
+        env["LWA_ACCOUNTS_DATABASE_URL"] = f"{PG}/{database}"
+    try:
+        with (
+            process(
+                [python, "-m", "lwa_accounts.cli", "emulator", "serve", "--port", str(amazon_port)],
+                env,
+                f"{amazon}/_emulator/customers",
+                work / "amazon.log",
+            ),
+            process(
+                [python, "-m", "lwa_accounts.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env,
+                f"{base}/health",
+                work / "server.log",
+            ) as server_pid,
+            httpx.Client(base_url=base, timeout=30) as http,
+            httpx.Client(base_url=amazon, timeout=30) as control,
+        ):
+            return scenarios(Meter(server_pid, database), http, control, n)
+    finally:
+        if database:
+            admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def scenarios(
+    meter: Meter, http: httpx.Client, control: httpx.Client, n: int
+) -> dict[str, dict[str, float]]:
+    warm = max(20, n // 10)
+
+    def mint(user_id: str) -> str:
+        r = control.post("/_emulator/tokens", json={"user_id": user_id, "client_id": DEVICE})
+        assert r.status_code == 201, r.text
+        token: str = r.json()["access_token"]
+        return token
+
+    def customers(count: int, tag: str) -> list[str]:
+        ids = []
+        for i in range(count):
+            user_id = f"amzn1.account.PERF{tag}{i:07d}"
+            r = control.post(
+                "/_emulator/customers",
+                json={
+                    "user_id": user_id,
+                    "name": f"Perf User {tag} {i}",
+                    "email": f"perf.{tag.lower()}.{i}@example.com",
+                    "postal_code": "98109",
+                },
+            )
+            assert r.status_code == 201, r.text
+            ids.append(user_id)
+        return ids
+
+    def sign_in(token: str, expect: int = 201) -> httpx.Response:
+        r = http.post("/api/v1/sessions/amazon", json={"access_token": token, "device_name": "TV"})
+        assert r.status_code == expect, r.text
+        return r
+
+    results: dict[str, dict[str, float]] = {}
+
+    # First-time sign-in: a new customer each time.
+    users = customers(warm + n, "F")
+    tokens = [mint(u) for u in users]
+    for t in tokens[:warm]:
+        sign_in(t)
+    results["first_sign_in"] = meter.measure(n, lambda i: sign_in(tokens[warm + i]) and None)
+
+    # Returning sign-in: the same linked customer, a fresh token each time.
+    returning = users[0]
+    tokens = [mint(returning) for _ in range(warm + n)]
+    for t in tokens[:warm]:
+        sign_in(t)
+    results["returning_sign_in"] = meter.measure(n, lambda i: sign_in(tokens[warm + i]) and None)
+
+    # Session check.
+    bearer = {"Authorization": "Bearer " + sign_in(mint(returning)).json()["session"]["token"]}
+
+    def me(_: int) -> None:
+        r = http.get("/api/v1/me", headers=bearer)
+        assert r.status_code == 200, r.text
+
+    for i in range(warm):
+        me(i)
+    results["me"] = meter.measure(n, me)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("-n", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--label", default="")
+    args = parser.parse_args()
+    rounds = []
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory(prefix="lwa-perf-") as tmp:
+            result = run_round(args.db, args.n, Path(tmp))
+        print(json.dumps({"label": args.label, "db": args.db, "n": args.n, **result}), flush=True)
+        rounds.append(result)
+    for name in rounds[0]:
+        server = statistics.median(r[name]["server_ms"] for r in rounds)
+        pg = statistics.median(r[name]["pg_ms"] for r in rounds)
+        print(f"{args.label} {args.db} {name}: server {server:.2f} ms + PG {pg:.2f} ms per op")
+
+
+if __name__ == "__main__":
+    main()
