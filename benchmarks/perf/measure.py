@@ -124,12 +124,14 @@ class Meter:
         }
 
 
-def run_round(db: str, n: int, work: Path) -> dict[str, dict[str, float]]:
+def run_round(db: str, n: int, work: Path, src: str | None) -> dict[str, dict[str, float]]:
     python = sys.executable
     amazon_port, port = free_port(), free_port()
     amazon = f"http://127.0.0.1:{amazon_port}"
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LWA_ACCOUNTS_")}
+    if src:  # measure another commit's code: `git archive <commit> src | tar -x -C DIR`
+        env["PYTHONPATH"] = src
     database = None
     env.update(
         {
@@ -246,17 +248,22 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--label", default="")
+    parser.add_argument("--src", help="a src/ directory to run instead of this checkout's")
     args = parser.parse_args()
     rounds = []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="lwa-perf-") as tmp:
-            result = run_round(args.db, args.n, Path(tmp))
+            result = run_round(args.db, args.n, Path(tmp), args.src)
         print(json.dumps({"label": args.label, "db": args.db, "n": args.n, **result}), flush=True)
         rounds.append(result)
     for name in rounds[0]:
-        server = statistics.median(r[name]["server_ms"] for r in rounds)
-        pg = statistics.median(r[name]["pg_ms"] for r in rounds)
-        print(f"{args.label} {args.db} {name}: server {server:.2f} ms + PG {pg:.2f} ms per op")
+        server = [r[name]["server_ms"] for r in rounds]
+        pg = [r[name]["pg_ms"] for r in rounds]
+        print(
+            f"{args.label} {args.db} {name}: server median {statistics.median(server):.2f}"
+            f" (min {min(server):.2f}) ms + PG median {statistics.median(pg):.2f}"
+            f" (min {min(pg):.2f}) ms per op"
+        )
 
 
 if __name__ == "__main__":

@@ -103,8 +103,13 @@ class SessionStore(Protocol):
         """A fresh random token (returned once, stored hashed) and its session."""
         ...
 
-    async def resolve(self, token: str) -> tuple[Session, Account] | None:
-        """The live session and its account for a token, touching ``last_seen_at``."""
+    async def resolve(self, token: str, *, touch: bool = True) -> tuple[Session, Account] | None:
+        """The live session and its account for a token, touching ``last_seen_at`` when
+        due (``Session.touch_due``); ``touch=False`` never writes."""
+        ...
+
+    async def touch(self, session: Session) -> bool:
+        """Slide a live session's idle expiry (False: no longer live; never revives)."""
         ...
 
     async def get(self, session_id: str) -> Session | None:
@@ -367,6 +372,10 @@ class Stores(Protocol):
 
 class Transactions(Protocol):
     """Opens units of work (``store.db.Database`` and the kit's ``KitDatabase``)."""
+
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        """A read-only unit of work: no SQLite write lock, read-only on PostgreSQL."""
+        ...
 
     def transaction(self) -> AbstractAsyncContextManager[Stores]:
         """Commits when the block ends, rolls back when it raises; raises

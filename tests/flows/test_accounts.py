@@ -404,3 +404,6 @@ async def test_check_password_touches_no_database(deps: Deps) -> None:
 class _NoDatabase:
     def transaction(self) -> AbstractAsyncContextManager[Stores]:
         raise AssertionError("check_password opened a transaction")
+
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")

@@ -4,7 +4,7 @@ kept audit events and ``tx.keep`` writes survive it, written once."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
@@ -105,6 +105,9 @@ class _DownAfterFirst:
             raise DatabaseUnavailable()
         async with self.db.transaction() as stores:
             yield stores
+
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        return self.transaction()
 
 
 async def test_no_replay_when_the_database_is_down(deps: Deps, db: Database) -> None:

@@ -44,6 +44,9 @@ class _NoDatabase:
     def transaction(self) -> AbstractAsyncContextManager[Stores]:
         raise AssertionError("check_password opened a transaction")
 
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")
+
 
 _NO_DB = _NoDatabase()
 

@@ -128,6 +128,17 @@ class Context:
                 await self._keep_after_rollback(tx)
             raise
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """A read-only unit of work (session checks): no SQLite write lock, so it never
+        waits behind a sign-in; PostgreSQL refuses writes in it. It records no audit
+        events; a write the reads call for goes in a ``transaction()`` afterwards."""
+        async with self.database.read() as stores:
+            tx = Tx(self, stores)
+            yield tx
+            if tx.kept() != ([], []) or tx.has_events:
+                raise RuntimeError("a read-only unit of work wrote or audited something")
+
     async def _keep_after_rollback(self, tx: Tx) -> None:
         writes, events = tx.kept()
         if not writes and not events:
@@ -215,6 +226,10 @@ class Tx:
         """Write the buffered events into this transaction (just before its commit)."""
         await self._stores.audit.record_many([event for _, event in self._events])
         self._events.clear()
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
 
     def kept(self) -> tuple[list[KeptWrite], list[AuditEvent]]:
         """What survives a rollback: the kept writes, then the kept events."""

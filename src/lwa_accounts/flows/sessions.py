@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from lwa_accounts.core.models import Account, AmazonProfile, Session, SessionKind
 from lwa_accounts.errors import AccountDisabled
 from lwa_accounts.flows.audit import Event
-from lwa_accounts.flows.context import Tx
+from lwa_accounts.flows.context import Context, Tx
 
 DEVICE_NAME_MAX = 100
 # Control, format (incl. bidi overrides), surrogate, private-use and unassigned characters.
@@ -66,6 +66,15 @@ async def start_session(
         detail=f"{detail} {said}" if detail else said,
     )
     return SignedIn(token=token, session=session, account=account)
+
+
+async def keep_alive(ctx: Context, session: Session) -> None:
+    """After a read-only session check: slide the idle expiry when it is due (at most once
+    per ``SESSION_TOUCH_INTERVAL`` per session), in a short write transaction of its own.
+    Between touches the stored expiry stands, so an idle session still ends on time."""
+    if session.touch_due(ctx.now()):
+        async with ctx.transaction() as tx:
+            await tx.sessions.touch(session)
 
 
 async def end_session(tx: Tx, session: Session) -> bool:

@@ -36,7 +36,12 @@ from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.audit import SqlAuditLog
 from lwa_accounts.store.devices import SqlDeviceStore
-from lwa_accounts.store.engine import create_engine, database_unavailable, sqlite_busy_timeout
+from lwa_accounts.store.engine import (
+    READ_ONLY,
+    create_engine,
+    database_unavailable,
+    sqlite_busy_timeout,
+)
 from lwa_accounts.store.identities import SqlIdentityStore
 from lwa_accounts.store.pending_flows import SqlPendingFlowStore
 from lwa_accounts.store.sessions import SqlSessionStore
@@ -63,10 +68,13 @@ class Database:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.engine: AsyncEngine = create_engine(url)
+        # The same pool, for read-only units of work: a deferred BEGIN on SQLite (no write
+        # lock: in WAL mode readers never wait for the writer), BEGIN READ ONLY on PostgreSQL.
+        self.reader: AsyncEngine = self.engine.execution_options(**READ_ONLY)
         self.dialect_name: str = self.engine.dialect.name
-        # SQLite allows one writer, and every transaction here is a writer (BEGIN IMMEDIATE).
-        # Queueing in-process is fairer and faster than SQLite's sleep-and-retry busy handler;
-        # busy_timeout still covers other processes.
+        # SQLite allows one writer, and every write transaction here takes the write lock
+        # up front (BEGIN IMMEDIATE). Queueing in-process is fairer and faster than SQLite's
+        # sleep-and-retry busy handler; busy_timeout still covers other processes.
         self._sqlite_writer = asyncio.Lock() if self.dialect_name == "sqlite" else None
         self.sqlite_busy_timeout = sqlite_busy_timeout(url) if self._sqlite_writer else 0.0
         # One warning per outage of this process, not a traceback per refused request.
@@ -104,6 +112,24 @@ class Database:
         connecting = True
         try:
             async with self._writer_slot(), self.engine.begin() as connection:
+                connecting = False
+                yield self.stores(connection)
+        except Exception as error:
+            unavailable = self.unavailable(error, connecting=connecting)
+            if unavailable is None:
+                raise
+            raise unavailable from error
+        self.outages.succeeded()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlStores]:
+        """A read-only transaction (session checks): never waits for this process's SQLite
+        writer or SQLite's write lock, and PostgreSQL refuses any write in it. Errors as
+        ``transaction()``. A write the reads call for (a due session touch) goes in a
+        ``transaction()`` of its own afterwards."""
+        connecting = True
+        try:
+            async with self.reader.begin() as connection:
                 connecting = False
                 yield self.stores(connection)
         except Exception as error:

@@ -16,6 +16,9 @@ from sqlalchemy.pool import NullPool, StaticPool
 # before the request answers 503. Override per database with `?timeout=<seconds>` in the
 # URL, the parameter SQLAlchemy's SQLite dialects already read.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# Execution options of read-only units of work (``Database.read``): ours tells the SQLite
+# begin hook to take no write lock; PostgreSQL's makes asyncpg open BEGIN READ ONLY.
+READ_ONLY: dict[str, Any] = {"lwa_read_only": True, "postgresql_readonly": True}
 # asyncpg waits 60 s by default for a host that drops packets; a request should not.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -84,6 +87,11 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool, busy_timeout_ms: int) -
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        # A read-only unit of work reads a snapshot and takes no lock (WAL: readers never
+        # wait for the writer).
+        if connection.get_execution_options().get("lwa_read_only"):
+            connection.exec_driver_sql("BEGIN")
+            return
         # Take the write lock up front. A deferred transaction that reads and then writes
         # fails at once with "database is locked" when another writer got in between;
         # BEGIN IMMEDIATE waits (busy_timeout) instead, so concurrent writers queue up.

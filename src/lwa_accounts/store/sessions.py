@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lwa_accounts.core.models import Account, Session, SessionKind
+from lwa_accounts.core.models import SESSION_TOUCH_INTERVAL, Account, Session, SessionKind
 from lwa_accounts.interfaces import Clock
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.accounts import account_from_row
@@ -31,8 +31,7 @@ from lwa_accounts.store.schema import (
 SESSION_ID_PREFIX = "ses_"
 # A token we issue is 43 characters; anything much longer is not ours and is not hashed.
 TOKEN_MAX_LENGTH = 256
-# Sliding the idle expiry costs a write; once a minute per session keeps reads cheap.
-TOUCH_INTERVAL = timedelta(seconds=60)
+TOUCH_INTERVAL = SESSION_TOUCH_INTERVAL  # the kit's store and older imports
 
 
 def hash_token(token: str) -> str:
@@ -122,11 +121,12 @@ class SqlSessionStore:
         )
         return token, session
 
-    async def resolve(self, token: str) -> tuple[Session, Account] | None:
+    async def resolve(self, token: str, *, touch: bool = True) -> tuple[Session, Account] | None:
         """The live session for ``token`` and its (enabled) account, or None.
 
         Unknown, revoked or expired sessions, and sessions of disabled accounts, resolve
-        to None. Slides the idle expiry (never past the absolute one).
+        to None. Slides the idle expiry when due (never past the absolute one); with
+        ``touch=False`` it never writes (a read-only unit of work: the caller touches).
         """
         if not token or len(token) > TOKEN_MAX_LENGTH:
             return None
@@ -142,18 +142,33 @@ class SqlSessionStore:
         now = self._clock.now()
         if session.revoked_at is not None or now >= session.expires_at or account.disabled:
             return None
-        if now - session.last_seen_at >= TOUCH_INTERVAL:
-            session = await self._touch(session, now)
+        if touch and session.touch_due(now):
+            touched = await self._touch(session, now)
+            if touched is None:  # revoked by a concurrent transaction meanwhile
+                return None
+            session = touched
         return session, account
 
-    async def _touch(self, session: Session, now: datetime) -> Session:
+    async def touch(self, session: Session) -> bool:
+        """Slide a live session's idle expiry to now + idle (never past the absolute
+        expiry). False when it is no longer live: a touch never revives a session that
+        expired or was revoked since it was read."""
+        return await self._touch(session, self._clock.now()) is not None
+
+    async def _touch(self, session: Session, now: datetime) -> Session | None:
         idle, _ = self._lifetimes(session.kind)
         idle_expires_at = min(now + idle, session.absolute_expires_at)
-        await self._conn.execute(
+        result = await self._conn.execute(
             update(sessions)
-            .where(sessions.c.id == session.id)
+            .where(
+                sessions.c.id == session.id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.idle_expires_at > now,
+            )
             .values(last_seen_at=now, idle_expires_at=idle_expires_at)
         )
+        if result.rowcount == 0:
+            return None
         return replace(session, last_seen_at=now, idle_expires_at=idle_expires_at)
 
     async def get(self, session_id: str) -> Session | None:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from lwa_accounts.flows.accounts import list_sessions, revoke_session
 from lwa_accounts.flows.accounts import sign_out as sign_out_flow
 from lwa_accounts.flows.phases import password_sign_in
+from lwa_accounts.flows.sessions import keep_alive
 from lwa_accounts.web.api.models import (
     SessionList,
     SessionTokenOut,
@@ -59,9 +60,11 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
     openapi_extra=BEARER_SECURITY,
 )
 async def get_sessions(request: Request) -> SessionList:
-    async with request_context(request).transaction() as tx:
-        caller = await authenticate(tx, request, allow_cookie=True)
+    ctx = request_context(request)
+    async with ctx.read() as tx:
+        caller = await authenticate(tx, request, allow_cookie=True, touch=False)
         sessions = await list_sessions(tx, caller.account)
+    await keep_alive(ctx, caller.session)
     return SessionList(
         sessions=[session_json(s, current_session_id=caller.session.id) for s in sessions]
     )
