@@ -7,10 +7,10 @@ database transaction, which the edge (request handler, CLI command) opens and co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from lwa_accounts.core.device_grant import (
     AmazonAuthorization,
@@ -32,6 +32,8 @@ from lwa_accounts.core.models import (
     SessionKind,
     TokenSet,
 )
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -375,6 +377,10 @@ class Transactions(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Stores]:
         """A read-only unit of work: no SQLite write lock, read-only on PostgreSQL."""
+        ...
+
+    async def run_read(self, work: Callable[[Stores], Awaitable[T]]) -> T:
+        """``work`` in ``read()``, retried once from its start on a dead connection."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[Stores]:

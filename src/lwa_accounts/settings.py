@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("var")
     database_url: str | None = None
+    # PostgreSQL pool per process: enough kept open for the usual concurrency (16 requests
+    # at once reuse connections instead of opening one each), a bounded overflow for bursts,
+    # and connections replaced after an hour (instead of a ping before every checkout).
+    db_pool_size: int = Field(default=20, gt=0)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_recycle_seconds: int = Field(default=3600, gt=0)
     secret_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"
     redis_url: str | None = None

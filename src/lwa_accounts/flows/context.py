@@ -139,6 +139,19 @@ class Context:
             if tx.kept() != ([], []) or tx.has_events:
                 raise RuntimeError("a read-only unit of work wrote or audited something")
 
+    async def run_read(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """``work`` in a read-only unit of work, retried once from its start when the
+        pooled connection turned out dead (session checks: reads are safe to repeat)."""
+
+        async def bound(stores: Stores) -> T:
+            tx = Tx(self, stores)
+            result = await work(tx)
+            if tx.kept() != ([], []) or tx.has_events:
+                raise RuntimeError("a read-only unit of work wrote or audited something")
+            return result
+
+        return await self.database.run_read(bound)
+
     async def _keep_after_rollback(self, tx: Tx) -> None:
         writes, events = tx.kept()
         if not writes and not events:

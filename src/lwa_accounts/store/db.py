@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwa_accounts.clock import SystemClock
@@ -47,6 +49,7 @@ from lwa_accounts.store.pending_flows import SqlPendingFlowStore
 from lwa_accounts.store.sessions import SqlSessionStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,12 @@ class Database:
         self.url = url
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.engine: AsyncEngine = create_engine(url)
+        self.engine: AsyncEngine = create_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_recycle=settings.db_pool_recycle_seconds,
+        )
         # The same pool, for read-only units of work: a deferred BEGIN on SQLite (no write
         # lock: in WAL mode readers never wait for the writer), BEGIN READ ONLY on PostgreSQL.
         self.reader: AsyncEngine = self.engine.execution_options(**READ_ONLY)
@@ -138,6 +146,20 @@ class Database:
                 raise
             raise unavailable from error
         self.outages.succeeded()
+
+    async def run_read(self, work: Callable[[SqlStores], Awaitable[T]]) -> T:
+        """``work`` in a read-only unit of work, run once more from its start on a fresh
+        connection when the first turned out dead (the server restarted since it was
+        pooled): reads are safe to repeat, and the pool is no longer pinged per checkout."""
+        try:
+            async with self.read() as stores:
+                return await work(stores)
+        except DatabaseUnavailable as error:
+            cause = error.__cause__
+            if not (isinstance(cause, DBAPIError) and cause.connection_invalidated):
+                raise
+        async with self.read() as stores:
+            return await work(stores)
 
     async def ping(self) -> None:
         """``SELECT 1``; raises ``DatabaseUnavailable`` like ``transaction()`` (health checks)."""

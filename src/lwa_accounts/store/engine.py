@@ -40,8 +40,17 @@ def sqlite_busy_timeout(url: str | URL) -> float:
     return seconds
 
 
-def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
-    """An async engine for ``url``; SQLite files get their parent directory created."""
+def create_engine(
+    url: str,
+    *,
+    null_pool: bool = False,
+    pool_size: int = 20,
+    max_overflow: int = 10,
+    pool_recycle: int = 3600,
+) -> AsyncEngine:
+    """An async engine for ``url``; SQLite files get their parent directory created.
+    The pool figures apply to PostgreSQL (settings ``DB_POOL_SIZE``, ``DB_MAX_OVERFLOW``,
+    ``DB_POOL_RECYCLE_SECONDS``)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
@@ -64,9 +73,12 @@ def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
     if null_pool:
         kwargs["poolclass"] = NullPool
     else:
-        # A pooled connection the server dropped (restart, failover) is noticed at checkout
-        # and replaced, so the service recovers from an outage by itself.
-        kwargs["pool_pre_ping"] = True
+        # No pre-ping: on asyncpg it costs BEGIN, a query and ROLLBACK before every
+        # checkout. A connection the server dropped (restart, failover) fails its first
+        # statement instead; SQLAlchemy then invalidates the whole pool (every older
+        # connection is replaced at its next checkout), read-only units of work are retried
+        # once from their start (``Database.run_read``), and a write answers 503 once.
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle)
     return create_async_engine(url, **kwargs)
 
 

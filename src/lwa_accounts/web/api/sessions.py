@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Request, Response
 
+from lwa_accounts.core.models import Session
 from lwa_accounts.flows.accounts import list_sessions, revoke_session
 from lwa_accounts.flows.accounts import sign_out as sign_out_flow
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.phases import password_sign_in
 from lwa_accounts.flows.sessions import keep_alive
 from lwa_accounts.web.api.models import (
@@ -17,7 +21,7 @@ from lwa_accounts.web.api.models import (
     problems,
     session_json,
 )
-from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
+from lwa_accounts.web.auth import BEARER_SECURITY, Caller, authenticate
 from lwa_accounts.web.services import request_context
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
@@ -61,9 +65,12 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
 )
 async def get_sessions(request: Request) -> SessionList:
     ctx = request_context(request)
-    async with ctx.read() as tx:
+
+    async def read(tx: Tx) -> tuple[Caller, Sequence[Session]]:
         caller = await authenticate(tx, request, allow_cookie=True, touch=False)
-        sessions = await list_sessions(tx, caller.account)
+        return caller, await list_sessions(tx, caller.account)
+
+    caller, sessions = await ctx.run_read(read)
     await keep_alive(ctx, caller.session)
     return SessionList(
         sessions=[session_json(s, current_session_id=caller.session.id) for s in sessions]
