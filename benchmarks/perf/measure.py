@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -124,7 +125,9 @@ class Meter:
         }
 
 
-def run_round(db: str, n: int, work: Path, src: str | None) -> dict[str, dict[str, float]]:
+def run_round(
+    db: str, n: int, work: Path, src: str | None, concurrent: int
+) -> dict[str, dict[str, float]]:
     python = sys.executable
     amazon_port, port = free_port(), free_port()
     amazon = f"http://127.0.0.1:{amazon_port}"
@@ -166,7 +169,16 @@ def run_round(db: str, n: int, work: Path, src: str | None) -> dict[str, dict[st
                 work / "amazon.log",
             ),
             process(
-                [python, "-m", "lwa_accounts.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [
+                    python,
+                    "-m",
+                    "lwa_accounts.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
                 env,
                 f"{base}/health",
                 work / "server.log",
@@ -174,14 +186,14 @@ def run_round(db: str, n: int, work: Path, src: str | None) -> dict[str, dict[st
             httpx.Client(base_url=base, timeout=30) as http,
             httpx.Client(base_url=amazon, timeout=30) as control,
         ):
-            return scenarios(Meter(server_pid, database), http, control, n)
+            return scenarios(Meter(server_pid, database), http, control, n, concurrent)
     finally:
         if database:
             admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def scenarios(
-    meter: Meter, http: httpx.Client, control: httpx.Client, n: int
+    meter: Meter, http: httpx.Client, control: httpx.Client, n: int, concurrent: int
 ) -> dict[str, dict[str, float]]:
     warm = max(20, n // 10)
 
@@ -239,7 +251,36 @@ def scenarios(
     for i in range(warm):
         me(i)
     results["me"] = meter.measure(n, me)
+
+    if meter.database and concurrent:
+        # New database connections per 1,000 returning sign-ins, `concurrent` at a time:
+        # pg_stat_database.sessions counts every connection PostgreSQL accepted.
+        total = 1000
+        tokens = [mint(returning) for _ in range(total)]
+        before = sessions_opened(meter.database)
+        with ThreadPoolExecutor(concurrent) as pool:
+            clients = [
+                httpx.Client(base_url=str(http.base_url), timeout=30) for _ in range(concurrent)
+            ]
+
+            def one(i: int) -> None:
+                r = clients[i % concurrent].post(
+                    "/api/v1/sessions/amazon", json={"access_token": tokens[i], "device_name": "TV"}
+                )
+                assert r.status_code == 201, r.text
+
+            list(pool.map(one, range(total)))
+            for c in clients:
+                c.close()
+        results["concurrent_sign_in"] = {
+            "concurrent": concurrent,
+            "new_db_connections_per_1000": sessions_opened(meter.database) - before,
+        }
     return results
+
+
+def sessions_opened(database: str) -> int:
+    return int(admin_sql(f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'")[0])
 
 
 def main() -> None:
@@ -249,14 +290,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--label", default="")
     parser.add_argument("--src", help="a src/ directory to run instead of this checkout's")
+    parser.add_argument("--concurrent", type=int, default=0, help="PG: 1,000 sign-ins, N at once")
     args = parser.parse_args()
     rounds = []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="lwa-perf-") as tmp:
-            result = run_round(args.db, args.n, Path(tmp), args.src)
+            result = run_round(args.db, args.n, Path(tmp), args.src, args.concurrent)
         print(json.dumps({"label": args.label, "db": args.db, "n": args.n, **result}), flush=True)
         rounds.append(result)
     for name in rounds[0]:
+        if "server_ms" not in rounds[0][name]:
+            continue
         server = [r[name]["server_ms"] for r in rounds]
         pg = [r[name]["pg_ms"] for r in rounds]
         print(

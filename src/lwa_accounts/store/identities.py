@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,28 +57,39 @@ def _seen_values(link: AmazonLink) -> dict[str, Any]:
     }
 
 
+# Built once (issue 11): a statement built per call costs its construction and its cache
+# key on every execution; these are compiled once and then only take parameters.
+_BY_USER_ID = select(amazon_identities).where(
+    amazon_identities.c.amazon_user_id == bindparam("amazon_user_id")
+)
+_FOR_ACCOUNT = select(amazon_identities).where(
+    amazon_identities.c.account_id == bindparam("account_id")
+)
+_LINKED = (
+    select(amazon_identities, accounts)
+    .join(accounts, accounts.c.id == amazon_identities.c.account_id)
+    .where(amazon_identities.c.amazon_user_id == bindparam("amazon_user_id"))
+)
+_UPDATE_SEEN = update(amazon_identities).where(
+    amazon_identities.c.amazon_user_id == bindparam("link_amazon_user_id")
+)
+
+
 class SqlIdentityStore:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def get_by_amazon_user_id(self, amazon_user_id: str) -> AmazonLink | None:
-        stmt = select(amazon_identities).where(amazon_identities.c.amazon_user_id == amazon_user_id)
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(_BY_USER_ID, {"amazon_user_id": amazon_user_id})).first()
         return link_from_row(row) if row is not None else None
 
     async def get_for_account(self, account_id: str) -> AmazonLink | None:
-        stmt = select(amazon_identities).where(amazon_identities.c.account_id == account_id)
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(_FOR_ACCOUNT, {"account_id": account_id})).first()
         return link_from_row(row) if row is not None else None
 
     async def get_linked(self, amazon_user_id: str) -> tuple[AmazonLink, Account] | None:
         """One join by the primary key: a returning sign-in reads nothing else."""
-        stmt = (
-            select(amazon_identities, accounts)
-            .join(accounts, accounts.c.id == amazon_identities.c.account_id)
-            .where(amazon_identities.c.amazon_user_id == amazon_user_id)
-        )
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(_LINKED, {"amazon_user_id": amazon_user_id})).first()
         return (link_from_row(row), account_from_row(row)) if row is not None else None
 
     async def link(self, link: AmazonLink) -> AmazonLink:
@@ -104,9 +115,7 @@ class SqlIdentityStore:
     async def update_seen(self, link: AmazonLink) -> AmazonLink:
         """Store the profile last seen (and pending email) of an existing link."""
         await self._conn.execute(
-            update(amazon_identities)
-            .where(amazon_identities.c.amazon_user_id == link.amazon_user_id)
-            .values(**_seen_values(link))
+            _UPDATE_SEEN, _seen_values(link) | {"link_amazon_user_id": link.amazon_user_id}
         )
         return link
 

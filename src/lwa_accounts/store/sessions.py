@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwa_accounts.core.models import SESSION_TOUCH_INTERVAL, Account, Session, SessionKind
@@ -32,6 +32,33 @@ SESSION_ID_PREFIX = "ses_"
 # A token we issue is 43 characters; anything much longer is not ours and is not hashed.
 TOKEN_MAX_LENGTH = 256
 TOUCH_INTERVAL = SESSION_TOUCH_INTERVAL  # the kit's store and older imports
+
+
+# Built once (issue 11): only parameters change between executions.
+_INSERT = insert(sessions)
+_RESOLVE = (
+    select(sessions, accounts)
+    .join(accounts, accounts.c.id == sessions.c.account_id)
+    .where(sessions.c.token_hash == bindparam("token_hash"))
+)
+_TOUCH = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("session_id"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.idle_expires_at > bindparam("now"),
+    )
+    .values(last_seen_at=bindparam("now"), idle_expires_at=bindparam("new_idle_expires_at"))
+)
+_REVOKE = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("session_id"),
+        sessions.c.account_id == bindparam("owner_id"),
+        sessions.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"))
+)
 
 
 def hash_token(token: str) -> str:
@@ -104,20 +131,21 @@ class SqlSessionStore:
             ip=_clip(ip, IP_MAX),
         )
         await self._conn.execute(
-            insert(sessions).values(
-                id=session.id,
-                token_hash=hash_token(token),
-                account_id=session.account_id,
-                kind=session.kind,
-                device_name=session.device_name,
-                created_at=session.created_at,
-                last_seen_at=session.last_seen_at,
-                authenticated_at=session.authenticated_at,
-                idle_expires_at=session.idle_expires_at,
-                absolute_expires_at=session.absolute_expires_at,
-                user_agent=session.user_agent,
-                ip=session.ip,
-            )
+            _INSERT,
+            {
+                "id": session.id,
+                "token_hash": hash_token(token),
+                "account_id": session.account_id,
+                "kind": session.kind,
+                "device_name": session.device_name,
+                "created_at": session.created_at,
+                "last_seen_at": session.last_seen_at,
+                "authenticated_at": session.authenticated_at,
+                "idle_expires_at": session.idle_expires_at,
+                "absolute_expires_at": session.absolute_expires_at,
+                "user_agent": session.user_agent,
+                "ip": session.ip,
+            },
         )
         return token, session
 
@@ -130,12 +158,7 @@ class SqlSessionStore:
         """
         if not token or len(token) > TOKEN_MAX_LENGTH:
             return None
-        stmt = (
-            select(sessions, accounts)
-            .join(accounts, accounts.c.id == sessions.c.account_id)
-            .where(sessions.c.token_hash == hash_token(token))
-        )
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(_RESOLVE, {"token_hash": hash_token(token)})).first()
         if row is None:
             return None
         session, account = session_from_row(row), account_from_row(row)
@@ -159,13 +182,8 @@ class SqlSessionStore:
         idle, _ = self._lifetimes(session.kind)
         idle_expires_at = min(now + idle, session.absolute_expires_at)
         result = await self._conn.execute(
-            update(sessions)
-            .where(
-                sessions.c.id == session.id,
-                sessions.c.revoked_at.is_(None),
-                sessions.c.idle_expires_at > now,
-            )
-            .values(last_seen_at=now, idle_expires_at=idle_expires_at)
+            _TOUCH,
+            {"session_id": session.id, "now": now, "new_idle_expires_at": idle_expires_at},
         )
         if result.rowcount == 0:
             return None
@@ -207,13 +225,7 @@ class SqlSessionStore:
     async def revoke(self, account_id: str, session_id: str) -> bool:
         """Revoke one of the account's sessions; False if it is not theirs or already gone."""
         result = await self._conn.execute(
-            update(sessions)
-            .where(
-                sessions.c.id == session_id,
-                sessions.c.account_id == account_id,
-                sessions.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=self._clock.now())
+            _REVOKE, {"session_id": session_id, "owner_id": account_id, "now": self._clock.now()}
         )
         return result.rowcount > 0
 
