@@ -15,13 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-from lwa_accounts.lwa.aiohttp_transport import AiohttpTransport  # noqa: E402
-from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID  # noqa: E402
+from lwa_accounts.lwa.aiohttp_transport import AiohttpTransport
+from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID
 
 ADA = "amzn1.account.ADALOVELACE0000000000000DEMO"
 
@@ -73,7 +71,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "lwa_accounts.cli", "emulator", "serve", "--port", str(port)]
-    emulator = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    emulator = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     try:
         for _ in range(100):
             try:

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,11 +19,9 @@ from pathlib import Path
 import httpx
 from asgi_lifespan import LifespanManager
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID  # noqa: E402
-from lwa_accounts.testing import offline_settings  # noqa: E402
-from lwa_accounts.web.app import create_app  # noqa: E402
+from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID
+from lwa_accounts.testing import offline_settings
+from lwa_accounts.web.app import create_app
 
 ADA = "amzn1.account.ADALOVELACE0000000000000DEMO"
 
