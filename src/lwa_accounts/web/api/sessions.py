@@ -48,8 +48,8 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
         kind="device",
         device_name=body.device_name,
     )
-    async with ctx.transaction() as tx:
-        link = await tx.identities.get_for_account(signed_in.account.id)
+    # Only a read: no SQLite write lock for rendering.
+    link = await ctx.run_read(lambda tx: tx.identities.get_for_account(signed_in.account.id))
     return SignedInOut(
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
         account=account_json(signed_in.account, link),
