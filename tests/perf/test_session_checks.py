@@ -18,7 +18,7 @@ from sqlalchemy import select
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import SESSION_TOUCH_INTERVAL, AuditEvent
 from lwa_accounts.store.db import Database
-from lwa_accounts.store.schema import sessions
+from lwa_accounts.store.schema import metadata, sessions
 from lwa_accounts.web.app import create_app
 from tests.e2e.amazon_harness import (
     amazon_sign_in,
@@ -153,3 +153,34 @@ async def test_idle_expiry_is_enforced_although_last_seen_is_written_lazily(
         clock.advance(IDLE_SECONDS)
         assert await _me(client, token) == 401
         assert touched_at < clock.now()
+
+
+async def test_in_memory_sqlite_reads_queue_behind_writes(tmp_path: Path) -> None:
+    # One shared connection (StaticPool): a read must not slip into a write transaction.
+    settings = e2e_settings(tmp_path, database_url="sqlite+aiosqlite:///:memory:")
+    db = Database.from_settings(settings)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def write() -> None:
+            async with db.transaction() as stores:
+                await stores.audit.record(AuditEvent(kind="test.writing", at=START))
+                holding.set()
+                await release.wait()
+
+        async def read() -> int:
+            async with db.read() as stores:
+                return len(await stores.audit.list())
+
+        writer = asyncio.create_task(write())
+        await holding.wait()
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.2)
+        assert not reader.done()  # waits for the write transaction to end
+        release.set()
+        await writer
+        assert await reader == 1  # and then sees its commit
+    finally:
+        await db.dispose()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import StaticPool
 
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.errors import DatabaseUnavailable
@@ -85,6 +86,9 @@ class Database:
         # sleep-and-retry busy handler; busy_timeout still covers other processes.
         self._sqlite_writer = asyncio.Lock() if self.dialect_name == "sqlite" else None
         self.sqlite_busy_timeout = sqlite_busy_timeout(url) if self._sqlite_writer else 0.0
+        # In-memory SQLite shares ONE connection (StaticPool): a read must not interleave
+        # with a write transaction on it, so there reads queue like writes.
+        self._reads_queue = isinstance(self.engine.pool, StaticPool)
         # One warning per outage of this process, not a traceback per refused request.
         self.outages = OutageLog("database", logger)
         self.sealer = Sealer(settings)  # derives its keys once, not per transaction
@@ -136,8 +140,9 @@ class Database:
         ``transaction()``. A write the reads call for (a due session touch) goes in a
         ``transaction()`` of its own afterwards."""
         connecting = True
+        slot = self._writer_slot() if self._reads_queue else nullcontext()
         try:
-            async with self.reader.begin() as connection:
+            async with slot, self.reader.begin() as connection:
                 connecting = False
                 yield self.stores(connection)
         except Exception as error:
