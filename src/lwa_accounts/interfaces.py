@@ -7,10 +7,10 @@ database transaction, which the edge (request handler, CLI command) opens and co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from lwa_accounts.core.device_grant import (
     AmazonAuthorization,
@@ -33,6 +33,8 @@ from lwa_accounts.core.models import (
     SessionKind,
     TokenSet,
 )
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -109,8 +111,13 @@ class SessionStore(Protocol):
         """A fresh random token (returned once, stored hashed) and its session."""
         ...
 
-    async def resolve(self, token: str) -> tuple[Session, Account] | None:
-        """The live session and its account for a token, touching ``last_seen_at``."""
+    async def resolve(self, token: str, *, touch: bool = True) -> tuple[Session, Account] | None:
+        """The live session and its account for a token, touching ``last_seen_at`` when
+        due (``Session.touch_due``); ``touch=False`` never writes."""
+        ...
+
+    async def touch(self, session: Session) -> bool:
+        """Slide a live session's idle expiry (False: no longer live; never revives)."""
         ...
 
     async def get(self, session_id: str) -> Session | None:
@@ -134,6 +141,10 @@ class SessionStore(Protocol):
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+
+    async def record_many(self, events: Sequence[AuditEvent]) -> None:
+        """Several events, in order, in one statement (a transaction's buffered events)."""
+        ...
 
     async def list(
         self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
@@ -160,6 +171,10 @@ class IdentityStore(Protocol):
     async def get_by_amazon_user_id(self, amazon_user_id: str) -> AmazonLink | None: ...
 
     async def get_for_account(self, account_id: str) -> AmazonLink | None: ...
+
+    async def get_linked(self, amazon_user_id: str) -> tuple[AmazonLink, Account] | None:
+        """The identity's link and its account in one read (a returning sign-in)."""
+        ...
 
     async def link(self, link: AmazonLink) -> AmazonLink:
         """Raises AmazonLinkedElsewhere / AlreadyLinked on a unique-constraint conflict."""
@@ -379,6 +394,14 @@ class Stores(Protocol):
 
 class Transactions(Protocol):
     """Opens units of work (``store.db.Database`` and the kit's ``KitDatabase``)."""
+
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        """A read-only unit of work: no SQLite write lock, read-only on PostgreSQL."""
+        ...
+
+    async def run_read(self, work: Callable[[Stores], Awaitable[T]]) -> T:
+        """``work`` in ``read()``, retried once from its start on a dead connection."""
+        ...
 
     def transaction(self) -> AbstractAsyncContextManager[Stores]:
         """Commits when the block ends, rolls back when it raises; raises

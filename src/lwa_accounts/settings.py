@@ -81,6 +81,25 @@ class Settings(BaseSettings):
         "`DATA_DIR/lwa-accounts.db`; on SQLite, `?timeout=<seconds>` (default 30) is how long "
         "a write waits for the file's lock before answering 503.",
     )
+    # PostgreSQL pool per process: enough kept open for the usual concurrency (16 requests
+    # at once reuse connections instead of opening one each), a bounded overflow for bursts,
+    # and connections replaced after an hour (instead of a ping before every checkout).
+    db_pool_size: int = Field(
+        default=20,
+        gt=0,
+        description="PostgreSQL connections each process keeps open.",
+    )
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        description="Extra PostgreSQL connections a process may open for a burst, closed after.",
+    )
+    db_pool_recycle_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="A PostgreSQL connection older than this is replaced at its next checkout "
+        "(instead of a ping before every checkout).",
+    )
     allow_sqlite_in_production: bool = Field(
         default=False,
         description="Let production run on SQLite (one host, one process). Without it, "

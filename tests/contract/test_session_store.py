@@ -255,3 +255,49 @@ async def test_session_for_unknown_account_violates_the_foreign_key(db: Database
             )
     async with db.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM sessions"))).scalar() == 0
+
+
+async def test_a_read_only_check_never_writes_and_a_due_touch_slides_the_expiry(
+    db: Database, alice: Account, clock: FixedClock
+) -> None:
+    token = await new_session(db, alice)
+    clock.advance(120)  # a touch is due, but a read-only check must not write it
+    async with db.read() as stores:
+        resolved = await stores.sessions.resolve(token, touch=False)
+    assert resolved is not None
+    session = resolved[0]
+    assert session.touch_due(clock.now())
+    async with db.transaction() as stores:
+        stored = await stores.sessions.get(session.id)
+        assert stored is not None
+        assert stored.last_seen_at == START
+        assert await stores.sessions.touch(session)
+        stored = await stores.sessions.get(session.id)
+    assert stored is not None
+    assert stored.last_seen_at == clock.now()
+    assert stored.idle_expires_at == clock.now() + IDLE
+
+
+async def test_a_late_touch_never_revives_an_expired_or_revoked_session(
+    db: Database, alice: Account, clock: FixedClock
+) -> None:
+    # The session was read live, then idled out (or was revoked) before the touch ran.
+    token = await new_session(db, alice)
+    resolved = await resolve(db, token)
+    assert resolved is not None
+    clock.advance(IDLE.total_seconds())
+    async with db.transaction() as stores:
+        assert not await stores.sessions.touch(resolved[0])
+    assert await resolve(db, token) is None
+
+    token = await new_session(db, alice)
+    resolved = await resolve(db, token)
+    assert resolved is not None
+    async with db.transaction() as stores:
+        assert await stores.sessions.revoke(alice.id, resolved[0].id)
+    clock.advance(120)
+    async with db.transaction() as stores:
+        assert not await stores.sessions.touch(resolved[0])
+        stored = await stores.sessions.get(resolved[0].id)
+    assert stored is not None
+    assert stored.last_seen_at == resolved[0].last_seen_at

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -45,6 +47,8 @@ from tests.flows.conftest import (
     fast_settings,
     make_user,
 )
+
+T = TypeVar("T")
 
 
 async def sign_in(ctx: Context, login: str = "ada", password: str = PASSWORD) -> SignedIn:
@@ -403,4 +407,10 @@ async def test_check_password_touches_no_database(deps: Deps) -> None:
 
 class _NoDatabase:
     def transaction(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")
+
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")
+
+    async def run_read(self, work: Callable[[Stores], Awaitable[T]]) -> T:
         raise AssertionError("check_password opened a transaction")

@@ -4,7 +4,8 @@ kept audit events and ``tx.keep`` writes survive it, written once."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypeVar
 
 import pytest
 
@@ -15,6 +16,8 @@ from lwa_accounts.flows.context import Context, Deps, Tx
 from lwa_accounts.interfaces import Stores
 from lwa_accounts.store.db import Database
 from tests.flows.conftest import CLIENT
+
+T = TypeVar("T")
 
 
 async def events(db: Database) -> list[AuditEvent]:
@@ -105,6 +108,13 @@ class _DownAfterFirst:
             raise DatabaseUnavailable()
         async with self.db.transaction() as stores:
             yield stores
+
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        return self.transaction()
+
+    async def run_read(self, work: Callable[[Stores], Awaitable[T]]) -> T:
+        async with self.read() as stores:
+            return await work(stores)
 
 
 async def test_no_replay_when_the_database_is_down(deps: Deps, db: Database) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis.asyncio as aioredis
@@ -35,6 +36,8 @@ from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Bucket, PasswordReservation, Throttle, redis_client_url
 from tests.flows.conftest import CLIENT, PASSWORD, START, CountingHasher, fast_settings
 
+T = TypeVar("T")
+
 IP = "192.0.2.1"
 
 
@@ -42,6 +45,12 @@ class _NoDatabase:
     """check_password must not open a transaction."""
 
     def transaction(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")
+
+    def read(self) -> AbstractAsyncContextManager[Stores]:
+        raise AssertionError("check_password opened a transaction")
+
+    async def run_read(self, work: Callable[[Stores], Awaitable[T]]) -> T:
         raise AssertionError("check_password opened a transaction")
 
 

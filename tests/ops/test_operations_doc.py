@@ -359,7 +359,12 @@ def test_the_pool_size_the_scale_out_section_gives_is_the_engines() -> None:
 
     found = re.search(r"default: (\d+) connections, (\d+) more under load", sections()[SCALE_OUT])
     assert found, "the pool sentence moved"
-    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1/never-connected")
+    defaults = Settings.model_fields
+    engine = create_engine(
+        "postgresql+asyncpg://nobody@127.0.0.1/never-connected",
+        pool_size=defaults["db_pool_size"].default,
+        max_overflow=defaults["db_max_overflow"].default,
+    )
     pool = engine.pool
     assert (pool.size(), pool._max_overflow) == (int(found.group(1)), int(found.group(2)))  # type: ignore[attr-defined]
     per_process = int(found.group(1)) + int(found.group(2))

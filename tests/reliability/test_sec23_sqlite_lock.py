@@ -70,8 +70,10 @@ async def test_sec23_sqlite_lock_past_the_busy_timeout_is_503_then_works(tmp_pat
                         for i in range(4)
                     )
                 )
+                # A session check only reads (no write lock; its touch is not due yet):
+                # it is answered while the writer holds the file (issue 11).
+                checked = await client.get("/api/v1/me", headers=me)
                 one_by_one = [
-                    await client.get("/api/v1/me", headers=me),
                     await client.post(
                         "/api/v1/sessions", json={"username": "before", "password": PASSWORD}
                     ),
@@ -86,6 +88,7 @@ async def test_sec23_sqlite_lock_past_the_busy_timeout_is_503_then_works(tmp_pat
             assert (health.status_code, health.json()) == (200, {"status": "ok"})
             assert ready.status_code == 503, ready.text
             assert ready.json()["failing"] == ["database"]
+            assert checked.status_code == 200, checked.text
 
             # Released: the same process serves again, and the refused writes never happened.
             again = await client.post("/api/v1/accounts", json=registration("after"))

@@ -468,7 +468,9 @@ def check_json_lines(output: str) -> None:
     Amazon call log are there with their fields."""
     events = []
     for line in output.splitlines():
-        if line.startswith("lwa-accounts serving on "):
+        # The command's own plain lines before the server starts: the banner and the
+        # worker plan's note (`lwa-accounts serve: serving with 1 worker, not 2: ...`).
+        if line.startswith(("lwa-accounts serving on ", "lwa-accounts serve: ")):
             continue
         event = json.loads(line)
         assert isinstance(event, dict), line

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 SessionKind = Literal["browser", "device"]
+# Sliding a session's idle expiry costs a write; once a minute per session keeps session
+# checks read-only (no SQLite write lock) in between.
+SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,12 @@ class Session:
     @property
     def expires_at(self) -> datetime:
         return min(self.idle_expires_at, self.absolute_expires_at)
+
+    def touch_due(self, now: datetime) -> bool:
+        """Whether a use now should slide the idle expiry (a write): at most once per
+        ``SESSION_TOUCH_INTERVAL``. Between writes the stored expiry is the one set at the
+        last write, so idle expiry is never late, at most that interval early."""
+        return now - self.last_seen_at >= SESSION_TOUCH_INTERVAL
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,6 +145,30 @@ class Context:
             # Counting must never turn a sign-in into an error.
             logger.exception("the audit observer failed")
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """A read-only unit of work (session checks): no SQLite write lock, so it never
+        waits behind a sign-in; PostgreSQL refuses writes in it. It records no audit
+        events; a write the reads call for goes in a ``transaction()`` afterwards."""
+        async with self.database.read() as stores:
+            tx = Tx(self, stores)
+            yield tx
+            if tx.kept() != ([], []) or tx.has_events:
+                raise RuntimeError("a read-only unit of work wrote or audited something")
+
+    async def run_read(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """``work`` in a read-only unit of work, retried once from its start when the
+        pooled connection turned out dead (session checks: reads are safe to repeat)."""
+
+        async def bound(stores: Stores) -> T:
+            tx = Tx(self, stores)
+            result = await work(tx)
+            if tx.kept() != ([], []) or tx.has_events:
+                raise RuntimeError("a read-only unit of work wrote or audited something")
+            return result
+
+        return await self.database.run_read(bound)
+
     async def _keep_after_rollback(self, tx: Tx) -> None:
         writes, events = tx.kept()
         if not writes and not events:
@@ -154,8 +178,7 @@ class Context:
             async with self.database.transaction() as stores:
                 for write in writes:
                     await write(stores)
-                for event in events:
-                    await stores.audit.record(event)
+                await stores.audit.record_many(events)
         except Exception:
             # The refusal itself still reaches the caller; losing its trail is logged.
             logger.exception("could not keep %d audit events after a rollback", len(events))
@@ -236,9 +259,12 @@ class Tx:
 
     async def flush(self) -> None:
         """Write the buffered events into this transaction (just before its commit)."""
-        for _, event in self._events:
-            await self._stores.audit.record(event)
+        await self._stores.audit.record_many([event for _, event in self._events])
         self._events.clear()
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
 
     def kept(self) -> tuple[list[KeptWrite], list[AuditEvent]]:
         """What survives a rollback: the kept writes, then the kept events."""

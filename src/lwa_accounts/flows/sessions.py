@@ -10,10 +10,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
-from lwa_accounts.core.models import Account, Session, SessionKind
+from lwa_accounts.core.models import Account, AmazonProfile, Session, SessionKind
 from lwa_accounts.errors import AccountDisabled
 from lwa_accounts.flows.audit import Event
-from lwa_accounts.flows.context import Tx
+from lwa_accounts.flows.context import Context, Tx
 
 DEVICE_NAME_MAX = 100
 # Control, format (incl. bidi overrides), surrogate, private-use and unassigned characters.
@@ -37,12 +37,17 @@ async def start_session(
     kind: SessionKind,
     device_name: str | None = None,
     method: str = "password",
+    event: Event = Event.SESSION_STARTED,
+    profile: AmazonProfile | None = None,
+    detail: str | None = None,
 ) -> SignedIn:
     """Create a fresh session (never reuses a token: no fixation) and audit it.
 
     ``method`` says how the person proved who they are (``password``, ``amazon``,
     ``device``...); it goes only into the audit log. The client's IP and user agent are the
-    request's (``tx.client``).
+    request's (``tx.client``). One audit row: ``event`` (``session.started``, or the
+    sign-in's own kind such as ``amazon.signed_in``) naming method, kind and session, with
+    ``detail`` in front.
     """
     if account.disabled:
         raise AccountDisabled()
@@ -53,12 +58,23 @@ async def start_session(
         user_agent=_clip(tx.client.user_agent, USER_AGENT_MAX),
         ip=tx.client.ip,
     )
+    said = f"method={method} kind={kind} session={session.id}"
     tx.audit(
-        Event.SESSION_STARTED,
+        event,
         account_id=account.id,
-        detail=f"method={method} kind={kind} session={session.id}",
+        profile=profile,
+        detail=f"{detail} {said}" if detail else said,
     )
     return SignedIn(token=token, session=session, account=account)
+
+
+async def keep_alive(ctx: Context, session: Session) -> None:
+    """After a read-only session check: slide the idle expiry when it is due (at most once
+    per ``SESSION_TOUCH_INTERVAL`` per session), in a short write transaction of its own.
+    Between touches the stored expiry stands, so an idle session still ends on time."""
+    if session.touch_due(ctx.now()):
+        async with ctx.transaction() as tx:
+            await tx.sessions.touch(session)
 
 
 async def end_session(tx: Tx, session: Session) -> bool:

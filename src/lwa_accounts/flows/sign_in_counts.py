@@ -4,7 +4,8 @@ Derived from the events every flow already records, so no flow counts anything i
 ``Deps.observe`` receives the events of each committed transaction (or the kept ones after
 a rollback) and the web edge turns these pairs into ``lwa_accounts_sign_ins_total``.
 
-- ``session.started`` with ``method=password|amazon|device`` -> ``signed_in`` (``created``
+- ``session.started`` with ``method=password|amazon|device`` (an Amazon sign-in writes
+  ``amazon.signed_in`` instead, with the same words) -> ``signed_in`` (``created``
   when the same transaction made the account: ``amazon.account_created``, or
   ``method=registration``, counted as ``password``);
 - ``amazon.flow_started kind=link|registration`` -> ``link_required`` /
@@ -45,7 +46,7 @@ def sign_in_outcomes(events: Iterable[AuditEvent]) -> list[tuple[str, str]]:
     for event in events:
         detail = facts(event.detail)
         match event.kind:
-            case Event.SESSION_STARTED:
+            case Event.SESSION_STARTED | Event.AMAZON_SIGNED_IN:
                 method = detail.get("method", "")
                 if method == "registration":
                     outcomes.append(("password", "created"))

@@ -19,6 +19,7 @@ from lwa_accounts.core.models import Account, NewAccount
 from lwa_accounts.core.validation import email_key
 from lwa_accounts.interfaces import Clock
 from lwa_accounts.kit.mapping import UsersTableMapping
+from lwa_accounts.store.savepoints import own_savepoint
 from lwa_accounts.store.schema import ID_LENGTH
 
 # Shown for tables without created/updated columns: "unknown", not a made-up date.
@@ -218,7 +219,7 @@ class ForeignAccountStore:
         await self._check_free(username=username, email=email)
         try:
             # A savepoint keeps the caller's transaction usable after a conflict.
-            async with self._conn.begin_nested():
+            async with own_savepoint(self._conn):
                 result = await self._conn.execute(
                     insert(self._t).values(**values).returning(self._t.c.id)
                 )

@@ -6,9 +6,10 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lwa_accounts.interfaces import AccountStore, Clock, SessionStore
+from lwa_accounts.interfaces import AccountStore, Clock, IdentityStore, SessionStore
 from lwa_accounts.kit import migrate
 from lwa_accounts.kit.accounts import ForeignAccountStore
+from lwa_accounts.kit.identities import ForeignAccountIdentityStore
 from lwa_accounts.kit.mapping import UsersTableMapping
 from lwa_accounts.kit.sessions import ForeignAccountSessionStore
 from lwa_accounts.settings import Settings
@@ -41,5 +42,11 @@ class KitDatabase(Database):
         sessions: SessionStore = ForeignAccountSessionStore(
             connection, self.clock, self.settings, accounts
         )
+        identities: IdentityStore = ForeignAccountIdentityStore(connection, accounts)
         # replace(): stores added to SqlStores later keep their default implementation.
-        return replace(super().stores(connection), accounts=accounts, sessions=sessions)
+        return replace(
+            super().stores(connection),
+            accounts=accounts,
+            sessions=sessions,
+            identities=identities,
+        )

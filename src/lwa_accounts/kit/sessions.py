@@ -16,7 +16,6 @@ from lwa_accounts.settings import Settings
 from lwa_accounts.store.schema import sessions
 from lwa_accounts.store.sessions import (
     TOKEN_MAX_LENGTH,
-    TOUCH_INTERVAL,
     SqlSessionStore,
     hash_token,
     session_from_row,
@@ -34,7 +33,7 @@ class ForeignAccountSessionStore(SqlSessionStore):
         super().__init__(connection, clock, settings)
         self._accounts = accounts
 
-    async def resolve(self, token: str) -> tuple[Session, Account] | None:
+    async def resolve(self, token: str, *, touch: bool = True) -> tuple[Session, Account] | None:
         """The live session for ``token`` and its enabled account, or None (as the parent)."""
         if not token or len(token) > TOKEN_MAX_LENGTH:
             return None
@@ -49,6 +48,9 @@ class ForeignAccountSessionStore(SqlSessionStore):
         account = await self._accounts.get(session.account_id)
         if account is None or account.disabled:
             return None
-        if now - session.last_seen_at >= TOUCH_INTERVAL:
-            session = await self._touch(session, now)
+        if touch and session.touch_due(now):
+            touched = await self._touch(session, now)
+            if touched is None:  # revoked by a concurrent transaction meanwhile
+                return None
+            session = touched
         return session, account

@@ -32,6 +32,7 @@ from lwa_accounts.errors import (
     TokenForAnotherApp,
 )
 from lwa_accounts.lwa import calls, protocol
+from lwa_accounts.lwa.aiohttp_transport import AiohttpTransport
 from lwa_accounts.lwa.protocol import Endpoints, Profile, TokenInfo
 from lwa_accounts.settings import Settings
 
@@ -77,16 +78,11 @@ def _install_log_redaction() -> None:
 _install_log_redaction()
 
 
-def build_transport(settings: Settings) -> httpx.AsyncHTTPTransport:
-    """The pooled transport: bounded connections per process, keep-alive on."""
-    return httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=settings.lwa_max_connections,
-            max_keepalive_connections=settings.lwa_max_connections,
-            keepalive_expiry=30.0,
-        ),
-        retries=0,  # retries are ours, and only for idempotent requests
-    )
+def build_transport(settings: Settings) -> httpx.AsyncBaseTransport:
+    """The pooled transport: bounded connections per process, keep-alive on, no retries
+    of its own (ours, only for idempotent requests). aiohttp carries the bytes: about half
+    httpcore's CPU per call (``benchmarks/perf/http_clients.py``)."""
+    return AiohttpTransport(max_connections=settings.lwa_max_connections, keepalive_expiry=30.0)
 
 
 def _retry_after(response: httpx.Response | None) -> int:

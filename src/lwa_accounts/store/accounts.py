@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, insert, select, update
+from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,6 +14,7 @@ from lwa_accounts import errors
 from lwa_accounts.core.models import Account, NewAccount
 from lwa_accounts.core.validation import email_key
 from lwa_accounts.interfaces import Clock
+from lwa_accounts.store.savepoints import own_savepoint
 from lwa_accounts.store.schema import accounts
 
 ACCOUNT_ID_PREFIX = "acc_"
@@ -64,29 +65,34 @@ def raise_conflict(exc: IntegrityError) -> None:
     raise exc
 
 
+# Built once (issue 11): compiled once, then only parameters change.
+_BY_ID = select(accounts).where(accounts.c.id == bindparam("key"))
+_BY_USERNAME = select(accounts).where(accounts.c.username == bindparam("key"))
+_BY_EMAIL = select(accounts).where(accounts.c.email_normalized == bindparam("key"))
+
+
 class SqlAccountStore:
     def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
         self._conn = connection
         self._clock = clock
 
-    async def _one(self, stmt: Select[Any]) -> Account | None:
-        row = (await self._conn.execute(stmt)).first()
+    async def _one(self, stmt: Select[Any], key: str | None = None) -> Account | None:
+        params = {"key": key} if key is not None else None
+        row = (await self._conn.execute(stmt, params)).first()
         return account_from_row(row) if row is not None else None
 
     async def get(self, account_id: str) -> Account | None:
-        return await self._one(select(accounts).where(accounts.c.id == account_id))
+        return await self._one(_BY_ID, account_id)
 
     async def get_by_username(self, username: str) -> Account | None:
         # Stored lower-case; lower() only ASCII so that e.g. KELVIN SIGN does not match "k".
         key = username.strip()
         if not key.isascii():
             return None
-        return await self._one(select(accounts).where(accounts.c.username == key.lower()))
+        return await self._one(_BY_USERNAME, key.lower())
 
     async def get_by_email(self, email: str) -> Account | None:
-        return await self._one(
-            select(accounts).where(accounts.c.email_normalized == email_key(email))
-        )
+        return await self._one(_BY_EMAIL, email_key(email))
 
     async def get_by_login(self, login: str) -> Account | None:
         # Usernames cannot contain "@", so the form is unambiguous.
@@ -129,7 +135,7 @@ class SqlAccountStore:
         }
         try:
             # A savepoint keeps the caller's transaction usable after a conflict.
-            async with self._conn.begin_nested():
+            async with own_savepoint(self._conn):
                 await self._conn.execute(insert(accounts).values(**values))
         except IntegrityError as exc:
             raise_conflict(exc)
@@ -159,17 +165,21 @@ class SqlAccountStore:
             values["email_verified"] = email_verified
         if password_hash is not None:
             values["password_hash"] = password_hash
-        stmt = update(accounts).where(accounts.c.id == account_id).values(**values)
+        # RETURNING: the updated row without reading it again (SQLite >= 3.35, PostgreSQL).
+        stmt = (
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(**values)
+            .returning(*accounts.c)
+        )
         try:
             async with self._conn.begin_nested():
-                result = await self._conn.execute(stmt)
+                row = (await self._conn.execute(stmt)).first()
         except IntegrityError as exc:
             raise_conflict(exc)
-        if result.rowcount == 0:
+        if row is None:
             raise errors.NotFound("No such account.")
-        account = await self.get(account_id)
-        assert account is not None  # updated just above, in this transaction
-        return account
+        return account_from_row(row)
 
     async def set_disabled(self, account_id: str, disabled: bool) -> Account:
         """Disable or enable; NotFound for an unknown account."""

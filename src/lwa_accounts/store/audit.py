@@ -22,17 +22,11 @@ class SqlAuditLog:
         self._conn = connection
 
     async def record(self, event: AuditEvent) -> None:
-        await self._conn.execute(
-            insert(audit_events).values(
-                kind=event.kind[:64],
-                at=event.at,
-                account_id=event.account_id,
-                amazon_user_id=_clip(event.amazon_user_id, 128),
-                client_id=_clip(event.client_id, 128),
-                ip=_clip(event.ip, IP_MAX),
-                detail=_clip(event.detail, DETAIL_MAX),
-            )
-        )
+        await self._conn.execute(_INSERT, [_row(event)])
+
+    async def record_many(self, events: Sequence[AuditEvent]) -> None:
+        if events:  # ids ascend in list order on both dialects (executemany keeps order)
+            await self._conn.execute(_INSERT, [_row(event) for event in events])
 
     async def list(
         self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
@@ -100,3 +94,19 @@ def _event(row: Row[Any]) -> AuditEvent:
 
 def _clip(value: str | None, limit: int) -> str | None:
     return value[:limit] if value is not None else None
+
+
+# Built once; the values travel as parameters (executemany for several rows).
+_INSERT = insert(audit_events)
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "kind": event.kind[:64],
+        "at": event.at,
+        "account_id": event.account_id,
+        "amazon_user_id": _clip(event.amazon_user_id, 128),
+        "client_id": _clip(event.client_id, 128),
+        "ip": _clip(event.ip, IP_MAX),
+        "detail": _clip(event.detail, DETAIL_MAX),
+    }

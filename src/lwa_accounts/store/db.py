@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import StaticPool
 
 from lwa_accounts.clock import SystemClock
 from lwa_accounts.errors import DatabaseUnavailable
@@ -36,12 +39,18 @@ from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.audit import SqlAuditLog
 from lwa_accounts.store.devices import SqlDeviceStore
-from lwa_accounts.store.engine import create_engine, database_unavailable, sqlite_busy_timeout
+from lwa_accounts.store.engine import (
+    READ_ONLY,
+    create_engine,
+    database_unavailable,
+    sqlite_busy_timeout,
+)
 from lwa_accounts.store.identities import SqlIdentityStore
 from lwa_accounts.store.pending_flows import SqlPendingFlowStore
 from lwa_accounts.store.sessions import SqlSessionStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,13 +71,24 @@ class Database:
         self.url = url
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.engine: AsyncEngine = create_engine(url)
+        self.engine: AsyncEngine = create_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_recycle=settings.db_pool_recycle_seconds,
+        )
+        # The same pool, for read-only units of work: a deferred BEGIN on SQLite (no write
+        # lock: in WAL mode readers never wait for the writer), BEGIN READ ONLY on PostgreSQL.
+        self.reader: AsyncEngine = self.engine.execution_options(**READ_ONLY)
         self.dialect_name: str = self.engine.dialect.name
-        # SQLite allows one writer, and every transaction here is a writer (BEGIN IMMEDIATE).
-        # Queueing in-process is fairer and faster than SQLite's sleep-and-retry busy handler;
-        # busy_timeout still covers other processes.
+        # SQLite allows one writer, and every write transaction here takes the write lock
+        # up front (BEGIN IMMEDIATE). Queueing in-process is fairer and faster than SQLite's
+        # sleep-and-retry busy handler; busy_timeout still covers other processes.
         self._sqlite_writer = asyncio.Lock() if self.dialect_name == "sqlite" else None
         self.sqlite_busy_timeout = sqlite_busy_timeout(url) if self._sqlite_writer else 0.0
+        # In-memory SQLite shares ONE connection (StaticPool): a read must not interleave
+        # with a write transaction on it, so there reads queue like writes.
+        self._reads_queue = isinstance(self.engine.pool, StaticPool)
         # One warning per outage of this process, not a traceback per refused request.
         self.outages = OutageLog("database", logger)
         self.sealer = Sealer(settings)  # derives its keys once, not per transaction
@@ -112,6 +132,39 @@ class Database:
                 raise
             raise unavailable from error
         self.outages.succeeded()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlStores]:
+        """A read-only transaction (session checks): never waits for this process's SQLite
+        writer or SQLite's write lock, and PostgreSQL refuses any write in it. Errors as
+        ``transaction()``. A write the reads call for (a due session touch) goes in a
+        ``transaction()`` of its own afterwards."""
+        connecting = True
+        slot = self._writer_slot() if self._reads_queue else nullcontext()
+        try:
+            async with slot, self.reader.begin() as connection:
+                connecting = False
+                yield self.stores(connection)
+        except Exception as error:
+            unavailable = self.unavailable(error, connecting=connecting)
+            if unavailable is None:
+                raise
+            raise unavailable from error
+        self.outages.succeeded()
+
+    async def run_read(self, work: Callable[[SqlStores], Awaitable[T]]) -> T:
+        """``work`` in a read-only unit of work, run once more from its start on a fresh
+        connection when the first turned out dead (the server restarted since it was
+        pooled): reads are safe to repeat, and the pool is no longer pinged per checkout."""
+        try:
+            async with self.read() as stores:
+                return await work(stores)
+        except DatabaseUnavailable as error:
+            cause = error.__cause__
+            if not (isinstance(cause, DBAPIError) and cause.connection_invalidated):
+                raise
+        async with self.read() as stores:
+            return await work(stores)
 
     async def ping(self) -> None:
         """``SELECT 1``; raises ``DatabaseUnavailable`` like ``transaction()`` (health checks)."""

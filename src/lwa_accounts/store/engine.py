@@ -16,6 +16,9 @@ from sqlalchemy.pool import NullPool, StaticPool
 # before the request answers 503. Override per database with `?timeout=<seconds>` in the
 # URL, the parameter SQLAlchemy's SQLite dialects already read.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# Execution options of read-only units of work (``Database.read``): ours tells the SQLite
+# begin hook to take no write lock; PostgreSQL's makes asyncpg open BEGIN READ ONLY.
+READ_ONLY: dict[str, Any] = {"lwa_read_only": True, "postgresql_readonly": True}
 # asyncpg waits 60 s by default for a host that drops packets; a request should not.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -37,8 +40,17 @@ def sqlite_busy_timeout(url: str | URL) -> float:
     return seconds
 
 
-def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
-    """An async engine for ``url``; SQLite files get their parent directory created."""
+def create_engine(
+    url: str,
+    *,
+    null_pool: bool = False,
+    pool_size: int = 20,
+    max_overflow: int = 10,
+    pool_recycle: int = 3600,
+) -> AsyncEngine:
+    """An async engine for ``url``; SQLite files get their parent directory created.
+    The pool figures apply to PostgreSQL (settings ``DB_POOL_SIZE``, ``DB_MAX_OVERFLOW``,
+    ``DB_POOL_RECYCLE_SECONDS``)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
@@ -61,9 +73,12 @@ def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
     if null_pool:
         kwargs["poolclass"] = NullPool
     else:
-        # A pooled connection the server dropped (restart, failover) is noticed at checkout
-        # and replaced, so the service recovers from an outage by itself.
-        kwargs["pool_pre_ping"] = True
+        # No pre-ping: on asyncpg it costs BEGIN, a query and ROLLBACK before every
+        # checkout. A connection the server dropped (restart, failover) fails its first
+        # statement instead; SQLAlchemy then invalidates the whole pool (every older
+        # connection is replaced at its next checkout), read-only units of work are retried
+        # once from their start (``Database.run_read``), and a write answers 503 once.
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle)
     return create_async_engine(url, **kwargs)
 
 
@@ -84,6 +99,11 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool, busy_timeout_ms: int) -
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        # A read-only unit of work reads a snapshot and takes no lock (WAL: readers never
+        # wait for the writer).
+        if connection.get_execution_options().get("lwa_read_only"):
+            connection.exec_driver_sql("BEGIN")
+            return
         # Take the write lock up front. A deferred transaction that reads and then writes
         # fails at once with "database is locked" when another writer got in between;
         # BEGIN IMMEDIATE waits (busy_timeout) instead, so concurrent writers queue up.

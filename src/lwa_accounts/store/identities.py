@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwa_accounts import errors
-from lwa_accounts.core.models import AmazonLink
-from lwa_accounts.store.schema import amazon_identities
+from lwa_accounts.core.models import Account, AmazonLink
+from lwa_accounts.store.accounts import account_from_row
+from lwa_accounts.store.savepoints import own_savepoint
+from lwa_accounts.store.schema import accounts, amazon_identities
 
 NAME_MAX = 255
 EMAIL_MAX = 254
@@ -55,19 +57,40 @@ def _seen_values(link: AmazonLink) -> dict[str, Any]:
     }
 
 
+# Built once (issue 11): a statement built per call costs its construction and its cache
+# key on every execution; these are compiled once and then only take parameters.
+_BY_USER_ID = select(amazon_identities).where(
+    amazon_identities.c.amazon_user_id == bindparam("amazon_user_id")
+)
+_FOR_ACCOUNT = select(amazon_identities).where(
+    amazon_identities.c.account_id == bindparam("account_id")
+)
+_LINKED = (
+    select(amazon_identities, accounts)
+    .join(accounts, accounts.c.id == amazon_identities.c.account_id)
+    .where(amazon_identities.c.amazon_user_id == bindparam("amazon_user_id"))
+)
+_UPDATE_SEEN = update(amazon_identities).where(
+    amazon_identities.c.amazon_user_id == bindparam("link_amazon_user_id")
+)
+
+
 class SqlIdentityStore:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def get_by_amazon_user_id(self, amazon_user_id: str) -> AmazonLink | None:
-        stmt = select(amazon_identities).where(amazon_identities.c.amazon_user_id == amazon_user_id)
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(_BY_USER_ID, {"amazon_user_id": amazon_user_id})).first()
         return link_from_row(row) if row is not None else None
 
     async def get_for_account(self, account_id: str) -> AmazonLink | None:
-        stmt = select(amazon_identities).where(amazon_identities.c.account_id == account_id)
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(_FOR_ACCOUNT, {"account_id": account_id})).first()
         return link_from_row(row) if row is not None else None
+
+    async def get_linked(self, amazon_user_id: str) -> tuple[AmazonLink, Account] | None:
+        """One join by the primary key: a returning sign-in reads nothing else."""
+        row = (await self._conn.execute(_LINKED, {"amazon_user_id": amazon_user_id})).first()
+        return (link_from_row(row), account_from_row(row)) if row is not None else None
 
     async def link(self, link: AmazonLink) -> AmazonLink:
         """Raises AmazonLinkedElsewhere (identity taken) or AlreadyLinked (account taken)."""
@@ -77,7 +100,7 @@ class SqlIdentityStore:
             "linked_at": link.linked_at,
         }
         try:
-            async with self._conn.begin_nested():
+            async with own_savepoint(self._conn):
                 await self._conn.execute(insert(amazon_identities).values(**values))
         except IntegrityError as exc:
             # PostgreSQL names the constraint, SQLite the column: both contain the column.
@@ -92,9 +115,7 @@ class SqlIdentityStore:
     async def update_seen(self, link: AmazonLink) -> AmazonLink:
         """Store the profile last seen (and pending email) of an existing link."""
         await self._conn.execute(
-            update(amazon_identities)
-            .where(amazon_identities.c.amazon_user_id == link.amazon_user_id)
-            .values(**_seen_values(link))
+            _UPDATE_SEEN, _seen_values(link) | {"link_amazon_user_id": link.amazon_user_id}
         )
         return link
 

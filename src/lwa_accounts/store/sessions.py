@@ -13,10 +13,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lwa_accounts.core.models import Account, Session, SessionKind
+from lwa_accounts.core.models import SESSION_TOUCH_INTERVAL, Account, Session, SessionKind
 from lwa_accounts.interfaces import Clock
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.accounts import account_from_row
@@ -31,8 +31,34 @@ from lwa_accounts.store.schema import (
 SESSION_ID_PREFIX = "ses_"
 # A token we issue is 43 characters; anything much longer is not ours and is not hashed.
 TOKEN_MAX_LENGTH = 256
-# Sliding the idle expiry costs a write; once a minute per session keeps reads cheap.
-TOUCH_INTERVAL = timedelta(seconds=60)
+TOUCH_INTERVAL = SESSION_TOUCH_INTERVAL  # the kit's store and older imports
+
+
+# Built once (issue 11): only parameters change between executions.
+_INSERT = insert(sessions)
+_RESOLVE = (
+    select(sessions, accounts)
+    .join(accounts, accounts.c.id == sessions.c.account_id)
+    .where(sessions.c.token_hash == bindparam("token_hash"))
+)
+_TOUCH = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("session_id"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.idle_expires_at > bindparam("now"),
+    )
+    .values(last_seen_at=bindparam("now"), idle_expires_at=bindparam("new_idle_expires_at"))
+)
+_REVOKE = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("session_id"),
+        sessions.c.account_id == bindparam("owner_id"),
+        sessions.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"))
+)
 
 
 def hash_token(token: str) -> str:
@@ -105,55 +131,62 @@ class SqlSessionStore:
             ip=_clip(ip, IP_MAX),
         )
         await self._conn.execute(
-            insert(sessions).values(
-                id=session.id,
-                token_hash=hash_token(token),
-                account_id=session.account_id,
-                kind=session.kind,
-                device_name=session.device_name,
-                created_at=session.created_at,
-                last_seen_at=session.last_seen_at,
-                authenticated_at=session.authenticated_at,
-                idle_expires_at=session.idle_expires_at,
-                absolute_expires_at=session.absolute_expires_at,
-                user_agent=session.user_agent,
-                ip=session.ip,
-            )
+            _INSERT,
+            {
+                "id": session.id,
+                "token_hash": hash_token(token),
+                "account_id": session.account_id,
+                "kind": session.kind,
+                "device_name": session.device_name,
+                "created_at": session.created_at,
+                "last_seen_at": session.last_seen_at,
+                "authenticated_at": session.authenticated_at,
+                "idle_expires_at": session.idle_expires_at,
+                "absolute_expires_at": session.absolute_expires_at,
+                "user_agent": session.user_agent,
+                "ip": session.ip,
+            },
         )
         return token, session
 
-    async def resolve(self, token: str) -> tuple[Session, Account] | None:
+    async def resolve(self, token: str, *, touch: bool = True) -> tuple[Session, Account] | None:
         """The live session for ``token`` and its (enabled) account, or None.
 
         Unknown, revoked or expired sessions, and sessions of disabled accounts, resolve
-        to None. Slides the idle expiry (never past the absolute one).
+        to None. Slides the idle expiry when due (never past the absolute one); with
+        ``touch=False`` it never writes (a read-only unit of work: the caller touches).
         """
         if not token or len(token) > TOKEN_MAX_LENGTH:
             return None
-        stmt = (
-            select(sessions, accounts)
-            .join(accounts, accounts.c.id == sessions.c.account_id)
-            .where(sessions.c.token_hash == hash_token(token))
-        )
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(_RESOLVE, {"token_hash": hash_token(token)})).first()
         if row is None:
             return None
         session, account = session_from_row(row), account_from_row(row)
         now = self._clock.now()
         if session.revoked_at is not None or now >= session.expires_at or account.disabled:
             return None
-        if now - session.last_seen_at >= TOUCH_INTERVAL:
-            session = await self._touch(session, now)
+        if touch and session.touch_due(now):
+            touched = await self._touch(session, now)
+            if touched is None:  # revoked by a concurrent transaction meanwhile
+                return None
+            session = touched
         return session, account
 
-    async def _touch(self, session: Session, now: datetime) -> Session:
+    async def touch(self, session: Session) -> bool:
+        """Slide a live session's idle expiry to now + idle (never past the absolute
+        expiry). False when it is no longer live: a touch never revives a session that
+        expired or was revoked since it was read."""
+        return await self._touch(session, self._clock.now()) is not None
+
+    async def _touch(self, session: Session, now: datetime) -> Session | None:
         idle, _ = self._lifetimes(session.kind)
         idle_expires_at = min(now + idle, session.absolute_expires_at)
-        await self._conn.execute(
-            update(sessions)
-            .where(sessions.c.id == session.id)
-            .values(last_seen_at=now, idle_expires_at=idle_expires_at)
+        result = await self._conn.execute(
+            _TOUCH,
+            {"session_id": session.id, "now": now, "new_idle_expires_at": idle_expires_at},
         )
+        if result.rowcount == 0:
+            return None
         return replace(session, last_seen_at=now, idle_expires_at=idle_expires_at)
 
     async def get(self, session_id: str) -> Session | None:
@@ -192,13 +225,7 @@ class SqlSessionStore:
     async def revoke(self, account_id: str, session_id: str) -> bool:
         """Revoke one of the account's sessions; False if it is not theirs or already gone."""
         result = await self._conn.execute(
-            update(sessions)
-            .where(
-                sessions.c.id == session_id,
-                sessions.c.account_id == account_id,
-                sessions.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=self._clock.now())
+            _REVOKE, {"session_id": session_id, "owner_id": account_id, "now": self._clock.now()}
         )
         return result.rowcount > 0
 

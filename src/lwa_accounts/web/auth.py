@@ -45,11 +45,14 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
-async def authenticate(tx: Tx, request: Request, *, allow_cookie: bool) -> Caller:
+async def authenticate(
+    tx: Tx, request: Request, *, allow_cookie: bool, touch: bool = True
+) -> Caller:
     """The live session behind the bearer token (or, when allowed, the session cookie).
 
     Cookies are allowed only where a cross-site request could not change anything (GET),
-    because the JSON API has no CSRF token.
+    because the JSON API has no CSRF token. ``touch=False`` (inside ``ctx.read()``): no
+    write; the caller then runs ``flows.sessions.keep_alive`` after the read.
     """
     settings = get_services(request).settings
     token = bearer_token(request)
@@ -59,7 +62,7 @@ async def authenticate(tx: Tx, request: Request, *, allow_cookie: bool) -> Calle
         via_cookie = token is not None
     if token is None:
         raise NotAuthenticated()
-    resolved = await tx.sessions.resolve(token[:TOKEN_MAX])
+    resolved = await tx.sessions.resolve(token[:TOKEN_MAX], touch=touch)
     if resolved is None:
         raise NotAuthenticated("The session is unknown, expired or signed out.")
     session, account = resolved

@@ -30,15 +30,22 @@ class Found:
 
     facts: Facts
     link: AmazonLink | None  # the identity's link, if any
+    linked: Account | None  # the link's account, read with it
     by_email: Account | None  # the account holding the Amazon email, if any
 
 
 async def gather_facts(
     tx: Tx, profile: AmazonProfile, prefill: Prefill, current: Account | None = None
 ) -> Found:
-    link = await tx.identities.get_by_amazon_user_id(profile.user_id)
-    linked = await tx.accounts.get(link.account_id) if link else None
-    by_email = await tx.accounts.get_by_email(prefill.email) if prefill.email else None
+    found = await tx.identities.get_linked(profile.user_id)
+    link, linked = found if found is not None else (None, None)
+    # decide() reads the email's account only for an unlinked identity and no current
+    # account: a returning sign-in (or an attach) never looks the email up.
+    by_email = (
+        await tx.accounts.get_by_email(prefill.email)
+        if prefill.email and link is None and current is None
+        else None
+    )
     by_email_link = await tx.identities.get_for_account(by_email.id) if by_email else None
     current_link = await tx.identities.get_for_account(current.id) if current else None
     facts = Facts(
@@ -49,7 +56,7 @@ async def gather_facts(
         current_account=_facts_of(current, current_link),
         policy=tx.deps.policy,
     )
-    return Found(facts=facts, link=link, by_email=by_email)
+    return Found(facts=facts, link=link, linked=linked, by_email=by_email)
 
 
 def new_link(
@@ -77,7 +84,7 @@ def new_link(
 
 async def create_linked_account(
     tx: Tx, profile: AmazonProfile, prefill: Prefill, *, username: str
-) -> Account:
+) -> tuple[Account, AmazonLink]:
     """Create the account and its link in one savepoint: both or neither."""
     async with tx.identities.atomic():
         account = await tx.accounts.create(
@@ -89,11 +96,11 @@ async def create_linked_account(
                 email_verified=False,  # Amazon's email is a hint, not proof
             )
         )
-        await tx.identities.link(
+        link = await tx.identities.link(
             new_link(tx, account.id, profile, prefill, postal_code=prefill.postal_code)
         )
     tx.audit(Event.AMAZON_ACCOUNT_CREATED, account_id=account.id, profile=profile)
-    return account
+    return account, link
 
 
 async def start_amazon_session(
@@ -105,14 +112,15 @@ async def start_amazon_session(
     device_name: str | None,
     via: str,
 ) -> SignedIn:
-    """A new session (exactly like a password sign-in's) and the Amazon sign-in event."""
-    signed_in = await start_session(
-        tx, account, kind=kind, device_name=device_name, method="amazon"
-    )
-    tx.audit(
-        Event.AMAZON_SIGNED_IN,
-        account_id=account.id,
+    """A new session (exactly like a password sign-in's), audited as one
+    ``amazon.signed_in`` row that names the session (not a second ``session.started``)."""
+    return await start_session(
+        tx,
+        account,
+        kind=kind,
+        device_name=device_name,
+        method="amazon",
+        event=Event.AMAZON_SIGNED_IN,
         profile=profile,
-        detail=f"via={via} session={signed_in.session.id}",
+        detail=f"via={via}",
     )
-    return signed_in

@@ -13,6 +13,9 @@ from lwa_accounts.flows.sessions import SignedIn
 class SignedInWithAmazon:
     created: bool  # a new account was made for this Amazon identity
     signed_in: SignedIn
+    # The account's Amazon link as this sign-in left it, so rendering reads nothing again;
+    # None when the flow did not have it at hand (the edge reads it then).
+    link: AmazonLink | None = None
 
 
 @dataclass(frozen=True, slots=True)

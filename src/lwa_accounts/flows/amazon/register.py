@@ -131,5 +131,5 @@ async def complete_registration(
     prefill = Prefill(name=checked.name, email=checked.email, postal_code=checked.postal_code)
     if await tx.identities.get_by_amazon_user_id(flow.profile.user_id) is not None:
         refuse(tx, AmazonLinkedElsewhere(), profile=flow.profile)
-    account = await create_linked_account(tx, flow.profile, prefill, username=checked.username)
+    account, _ = await create_linked_account(tx, flow.profile, prefill, username=checked.username)
     return await finish_flow(tx, flow, account, originator, created=True)

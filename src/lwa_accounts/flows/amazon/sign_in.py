@@ -131,21 +131,22 @@ async def _act(
     link, by_email = found.link, found.by_email
     match decision:
         case SignIn(account_id):
-            account = await tx.accounts.get(account_id)
+            account = found.linked  # read with the link: no second look-up
             assert account is not None
+            assert account.id == account_id
             assert link is not None
-            account, _ = await sync_profile(tx, account, link, profile)
+            account, seen = await sync_profile(tx, account, link, profile)
             signed_in = await start_amazon_session(
                 tx, account, profile, kind=kind, device_name=device_name, via="token"
             )
-            return SignedInWithAmazon(created=False, signed_in=signed_in)
+            return SignedInWithAmazon(created=False, signed_in=signed_in, link=seen)
         case Create(prefill):
             username = await available_username(tx, username_base(prefill.email, prefill.name))
-            account = await create_linked_account(tx, profile, prefill, username=username)
+            account, new = await create_linked_account(tx, profile, prefill, username=username)
             signed_in = await start_amazon_session(
                 tx, account, profile, kind=kind, device_name=device_name, via="new_account"
             )
-            return SignedInWithAmazon(created=True, signed_in=signed_in)
+            return SignedInWithAmazon(created=True, signed_in=signed_in, link=new)
         case ConfirmLink(account_id, can_register_instead):
             assert by_email is not None
             assert by_email.email is not None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from lwa_accounts.core.models import AmazonLink
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.phases import register_with_password
+from lwa_accounts.flows.sessions import keep_alive
 from lwa_accounts.web.api.models import AccountEnvelope, RegisterRequest, account_json, problems
-from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
+from lwa_accounts.web.auth import BEARER_SECURITY, Caller, authenticate
 from lwa_accounts.web.services import request_context
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -45,7 +48,14 @@ async def create_account(body: RegisterRequest, request: Request) -> AccountEnve
     description="Bearer token (devices) or the browser's session cookie.",
 )
 async def me(request: Request) -> AccountEnvelope:
-    async with request_context(request).transaction() as tx:
-        caller = await authenticate(tx, request, allow_cookie=True)
-        link = await tx.identities.get_for_account(caller.account.id)
+    # Read-only: never waits behind a sign-in for SQLite's write lock; the idle expiry is
+    # slid afterwards, only when due.
+    ctx = request_context(request)
+
+    async def read(tx: Tx) -> tuple[Caller, AmazonLink | None]:
+        caller = await authenticate(tx, request, allow_cookie=True, touch=False)
+        return caller, await tx.identities.get_for_account(caller.account.id)
+
+    caller, link = await ctx.run_read(read)
+    await keep_alive(ctx, caller.session)
     return AccountEnvelope(account=account_json(caller.account, link))

@@ -51,7 +51,7 @@ router = APIRouter(prefix="/api/v1", tags=["amazon"])
 
 async def signed_in_json(tx: Tx, outcome: SignedInWithAmazon) -> AmazonSignedInOut:
     signed_in = outcome.signed_in
-    link = await tx.identities.get_for_account(signed_in.account.id)
+    link = outcome.link or await tx.identities.get_for_account(signed_in.account.id)
     return AmazonSignedInOut(
         created=outcome.created,
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Request, Response
 
+from lwa_accounts.core.models import Session
 from lwa_accounts.flows.accounts import list_sessions, revoke_session
 from lwa_accounts.flows.accounts import sign_out as sign_out_flow
+from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.phases import password_sign_in
+from lwa_accounts.flows.sessions import keep_alive
 from lwa_accounts.web.api.models import (
     SessionList,
     SessionTokenOut,
@@ -16,7 +21,7 @@ from lwa_accounts.web.api.models import (
     problems,
     session_json,
 )
-from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
+from lwa_accounts.web.auth import BEARER_SECURITY, Caller, authenticate
 from lwa_accounts.web.services import request_context
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
@@ -43,8 +48,8 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
         kind="device",
         device_name=body.device_name,
     )
-    async with ctx.transaction() as tx:
-        link = await tx.identities.get_for_account(signed_in.account.id)
+    # Only a read: no SQLite write lock for rendering.
+    link = await ctx.run_read(lambda tx: tx.identities.get_for_account(signed_in.account.id))
     return SignedInOut(
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
         account=account_json(signed_in.account, link),
@@ -59,9 +64,14 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
     openapi_extra=BEARER_SECURITY,
 )
 async def get_sessions(request: Request) -> SessionList:
-    async with request_context(request).transaction() as tx:
-        caller = await authenticate(tx, request, allow_cookie=True)
-        sessions = await list_sessions(tx, caller.account)
+    ctx = request_context(request)
+
+    async def read(tx: Tx) -> tuple[Caller, Sequence[Session]]:
+        caller = await authenticate(tx, request, allow_cookie=True, touch=False)
+        return caller, await list_sessions(tx, caller.account)
+
+    caller, sessions = await ctx.run_read(read)
+    await keep_alive(ctx, caller.session)
     return SessionList(
         sessions=[session_json(s, current_session_id=caller.session.id) for s in sessions]
     )
