@@ -190,7 +190,8 @@ def test_database_down_is_503_and_unready_while_health_stays_up(tmp_path: Path) 
     assert down[0]["event"].endswith("): answering 503 until it is back")
     again = outage_lines(events, "lwa_accounts.store.db", "database available again after ")
     assert [e["level"] for e in again] == ["info"], events[-20:]
-    assert [r["status"] for r in requests_of(events, "/api/v1/sessions")][:1] == [503]
+    signing_in = requests_of(events, "/api/v1/sessions")
+    assert [(r["status"], r["level"]) for r in signing_in][:1] == [(503, "info")]
     assert tracebacks(tmp_path / "serve.log") == 0, events[-20:]
 
 
