@@ -3,6 +3,7 @@ standalone emulated Amazon several servers talk to, and the few HTTP steps a per
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from lwa_accounts.settings import (
     EMULATED_WEB_CLIENT_SECRET,
 )
 from tests.processes import CLI, free_port, running_server
+from tests.web.metrics_helpers import Samples, parse
 
 PASSWORD = "tangerine-elephant-42"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -169,3 +171,26 @@ def amazon_customer(amazon: str, name: str, email: str) -> str:
     assert created.status_code == 201, created.text
     user_id: str = created.json()["user_id"]
     return user_id
+
+
+def log_events(log: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a server run with ``LWA_ACCOUNTS_LOG_FORMAT=json``, in order. Every
+    line that looks like JSON must parse; the rest (``lwa-accounts serving on ...``, printed
+    before logging starts) is skipped."""
+    events: list[dict[str, Any]] = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events
+
+
+def outage_lines(events: list[dict[str, Any]], logger: str, start: str) -> list[dict[str, Any]]:
+    """The lines of ``logger`` whose event begins with ``start`` (an outage log's)."""
+    return [e for e in events if e["logger"] == logger and str(e["event"]).startswith(start)]
+
+
+def scrape(base: str) -> Samples:
+    """``/metrics`` of a running server, parsed."""
+    response = httpx.get(base + "/metrics", timeout=30)
+    assert response.status_code == 200, response.text
+    return parse(response.text)

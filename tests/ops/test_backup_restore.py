@@ -128,6 +128,10 @@ def after_backup(base: str, before: Before) -> After:
 
 
 def check_restored(base: str, env: dict[str, str], before: Before, after: After) -> None:
+    # Ready for the balancer: the restored schema is this release's.
+    ready = httpx.get(base + "/ready", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
     # Kept: passwords, links, the Amazon-only account, sessions live at the backup.
     assert password_sign_in(base, "ada").status_code == 201
     for user_id, account_id in ((ADA, before.ada_id), (GRACE, before.grace_id)):

@@ -1,7 +1,9 @@
 """docs/operations.md cannot drift from the code: every command in its ```sh blocks is run,
 by this file (blocks of ``export`` lines: they must load as Settings) or by the test the
-mapping below names, which must exist; every setting and route path the operations
-sections mention exists; and the Amazon registration steps match what the service sends.
+mappings below name, which must exist (``COMMANDS`` by command prefix; ``ASSIGNMENTS`` for
+a section's blocks of bare ``LWA_ACCOUNTS_NAME=value`` lines, an environment file rather
+than a script); every setting and route path the operations sections mention exists; and
+the Amazon registration steps match what the service sends.
 
 Sections other engineers fill may not exist yet on every branch: their commands are
 listed (a skip naming them) until their section joins ``STRICT_SECTIONS`` with its
@@ -27,6 +29,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from starlette.routing import Mount
 
+from lwa_accounts import settings_doc
 from lwa_accounts.settings import Settings
 from lwa_accounts.testing import offline_settings
 from lwa_accounts.web.app import create_app
@@ -38,7 +41,10 @@ AMAZON = "Register the web and device security profiles at Amazon"
 SCALE_OUT = "Scale out: N hosts on one PostgreSQL and Redis"
 BACKUP = "Back up and restore"
 RUNBOOK = "Incident runbook"
-STRICT_SECTIONS = (AMAZON, SCALE_OUT, BACKUP, RUNBOOK)
+PRODUCTION = "Production mode and configuration"
+REFERENCE = "Settings reference"
+OPERATOR = "Operator's command line"
+STRICT_SECTIONS = (AMAZON, SCALE_OUT, BACKUP, RUNBOOK, PRODUCTION, REFERENCE, OPERATOR)
 
 # Command prefix -> the test that runs it. Commands are matched on whole words, the
 # longest prefix first. Blocks of `export` lines are run here instead.
@@ -57,6 +63,13 @@ TWO_HOSTS = (
 STUFFING = (
     "tests/ops/test_runbook.py::test_credential_stuffing_from_one_address_is_throttled_and_audited"
 )
+CHECK_CONFIG = "tests/config/test_operations_doc.py::test_the_check_config_commands_run"
+REGENERATE = (
+    "tests/config/test_settings_doc.py::"
+    "test_a_stale_block_is_caught_and_the_command_rewrites_only_the_block"
+)
+ADMIN = "tests/cli/test_admin_doc.py::test_every_admin_block_runs_as_written"
+MINIMAL_ENV = "tests/config/test_operations_doc.py::test_the_minimal_production_environment_is_fit"
 COMMANDS: dict[str, str] = {
     "mkdir -p backup": SQLITE_BACKUP,
     'mkdir -p "$LWA_ACCOUNTS_DATA_DIR"': SQLITE_BACKUP,
@@ -74,13 +87,25 @@ COMMANDS: dict[str, str] = {
     "lwa-accounts serve": TWO_HOSTS,
     "lwa-accounts audit --kind signin.": STUFFING,
     "lwa-accounts audit --kind session.": STUFFING,
+    "lwa-accounts check-config": CHECK_CONFIG,
+    "lwa-accounts check-config --settings-reference --write": REGENERATE,
+    "lwa-accounts admin": ADMIN,
 }
+
+# Section -> the test that applies its blocks of bare `LWA_ACCOUNTS_NAME=value` lines (an
+# environment file, not a script: placeholders like `<its client secret>` are not shell).
+ASSIGNMENTS: dict[str, str] = {PRODUCTION: MINIMAL_ENV}
 
 # Names that look like settings or routes in the prose but are something else.
 NOT_SETTINGS: set[str] = set()
 NOT_ROUTES: set[str] = set()
+# Sections that speak of the environment as a whole (`LWA_ACCOUNTS_*`), naming no setting.
+NAMES_NO_SETTING = {OPERATOR}
 
 _EXPORT = re.compile(r"^export ([A-Za-z_][A-Za-z0-9_]*)=")
+# One whole line `LWA_ACCOUNTS_NAME=value`, the value without spaces but for `<placeholders>`
+# (so `NAME=value some-command` is a command, not an assignment).
+_ASSIGNMENT = re.compile(r"^LWA_ACCOUNTS_[A-Z0-9_]+=(?:<[^<>\n]*>|[^\s<>])*$")
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -94,6 +119,10 @@ def is_export_block(block: Block) -> bool:
     return bool(block.commands) and all(_EXPORT.match(c) for c in block.commands)
 
 
+def is_assignment_block(block: Block) -> bool:
+    return bool(block.commands) and all(_ASSIGNMENT.match(c) for c in block.commands)
+
+
 def runner_of(command: str) -> str | None:
     for prefix in sorted(COMMANDS, key=len, reverse=True):
         if command == prefix or command.startswith(prefix + " "):
@@ -101,19 +130,28 @@ def runner_of(command: str) -> str | None:
     return None
 
 
+def unrun_commands(section: str, block: Block) -> list[str]:
+    """The block's commands no test runs: not an ``export`` block (run here), not an
+    assignment block of a section in ``ASSIGNMENTS``, and no ``COMMANDS`` prefix."""
+    if is_export_block(block) or (section in ASSIGNMENTS and is_assignment_block(block)):
+        return []
+    return [command for command in block.commands if runner_of(command) is None]
+
+
 def test_the_page_has_every_section_this_file_checks() -> None:
     assert set(STRICT_SECTIONS) <= set(sections()), sorted(sections())
     for name in STRICT_SECTIONS:
-        assert "<!--" not in sections()[name], f"{name} still has its placeholder"
+        # The generated reference's markers are comments too, and no placeholder.
+        body = sections()[name].replace(settings_doc.START, "").replace(settings_doc.END, "")
+        assert "<!--" not in body, f"{name} still has its placeholder"
 
 
 def test_every_command_in_a_strict_section_is_run_by_a_test() -> None:
     unrun = [
         (section, command)
         for section, block in all_blocks()
-        if section in STRICT_SECTIONS and not is_export_block(block)
-        for command in block.commands
-        if runner_of(command) is None
+        if section in STRICT_SECTIONS
+        for command in unrun_commands(section, block)
     ]
     assert not unrun, "commands no test runs (add them to COMMANDS): " + repr(unrun)
 
@@ -122,27 +160,47 @@ def test_commands_of_other_sections_are_listed_until_mapped() -> None:
     unrun = [
         (section, command)
         for section, block in all_blocks()
-        if section not in STRICT_SECTIONS and not is_export_block(block)
-        for command in block.commands
-        if runner_of(command) is None
+        if section not in STRICT_SECTIONS
+        for command in unrun_commands(section, block)
     ]
     if unrun:
         pytest.skip(f"{len(unrun)} commands in sections not yet checked: {unrun!r}")
 
 
+def assert_test_exists(node: str) -> None:
+    path, _, name = node.partition("::")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    assert callable(getattr(module, name.split("[")[0], None)), f"no test {node}"
+
+
 def test_every_mapped_test_exists_and_every_mapping_is_used() -> None:
     commands = [c for _, block in all_blocks() for c in block.commands]
     for prefix, node in COMMANDS.items():
-        path, _, name = node.partition("::")
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        assert callable(getattr(module, name.split("[")[0], None)), f"no test {node}"
+        assert_test_exists(node)
         assert any(c == prefix or c.startswith(prefix + " ") for c in commands), (
             f"COMMANDS maps {prefix!r}, which the page no longer has"
         )
+    for section, node in ASSIGNMENTS.items():
+        assert_test_exists(node)
+        assert any(is_assignment_block(b) for b in blocks(sections()[section])), (
+            f"ASSIGNMENTS maps {section!r}, which has no block of assignments any more"
+        )
+
+
+def test_an_assignment_counts_only_in_a_mapped_section_and_a_block_of_its_own() -> None:
+    lines = Block("x", "sh", "LWA_ACCOUNTS_ENV=production\nLWA_ACCOUNTS_PUBLIC_URL=https://a\n")
+    assert is_assignment_block(lines)
+    assert unrun_commands(PRODUCTION, lines) == []
+    assert unrun_commands(BACKUP, lines) == lines.commands  # no mapping for that section
+    mixed = Block("x", "sh", "LWA_ACCOUNTS_ENV=production\nrm -rf /srv/data\n")
+    assert not is_assignment_block(mixed)
+    assert unrun_commands(PRODUCTION, mixed) == mixed.commands  # each must be mapped then
+    prefixed = Block("x", "sh", "LWA_ACCOUNTS_ENV=production lwa-accounts db downgrade\n")
+    assert unrun_commands(PRODUCTION, prefixed) == prefixed.commands
 
 
 def test_the_mapped_tests_are_collected_by_pytest() -> None:
-    nodes = sorted(set(COMMANDS.values()))
+    nodes = sorted(set(COMMANDS.values()) | set(ASSIGNMENTS.values()))
     root = Path(__file__).resolve().parents[2]
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly", *nodes],
@@ -218,7 +276,8 @@ def known_paths(tmp_path: Path) -> set[str]:
 @pytest.mark.parametrize("section", STRICT_SECTIONS)
 def test_every_setting_named_in_the_section_exists(section: str) -> None:
     names = setting_names(sections()[section]) - NOT_SETTINGS
-    assert names, "the section names no setting at all?"
+    if section not in NAMES_NO_SETTING:
+        assert names, "the section names no setting at all?"
     unknown = sorted(
         n for n in names if n.removeprefix("LWA_ACCOUNTS_").lower() not in Settings.model_fields
     )

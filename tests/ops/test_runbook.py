@@ -1,20 +1,27 @@
 """docs/operations.md "Incident runbook": what users and operators see in each incident,
-against real servers, where the fault and reliability suites do not already show it.
+against real servers, where the fault and reliability suites do not already show it. The
+servers log JSON (``LWA_ACCOUNTS_LOG_FORMAT=json``) at INFO, so each line is read by its
+fields (``event``, ``logger``, ``level``, ...), and ``/metrics`` is read as Prometheus would.
 
-- Amazon failing: Amazon sign-ins are 503 `amazon_unavailable`, but password sign-in and
-  `/health` carry on, and the log names the outage once.
+- Amazon failing: Amazon sign-ins are 503 `amazon_unavailable`, but password sign-in,
+  `/health` and `/ready` carry on; the log names the outage once and has an `amazon_call`
+  line per failed attempt; the Amazon call counters show the failures and retries.
+- Database down: sign-ins are 503, `/ready` is 503 naming `database` while `/health` stays
+  200 and `/metrics` answers; the log shows when the outage started and when it ended.
 - Redis down: the password sign-in, the Amazon link step, a new TV code and TV code entry
-  are 503 while `/health` stays 200 (the database is fine) and a session token still
-  works; the log shows when the outage started and when it ended.
+  are 503, `/ready` is 503 naming `redis`, `/health` stays 200 and a session token still
+  works; the log shows when the outage started and when it ended; no throttle refusal is
+  counted (the counters cannot be read), the 503s are.
 - A credential-stuffing wave from one address: 401s up to the address's budget, then 429
-  with Retry-After for every account, each refusal in the audit log with the address, and
-  the 429s in the access log.
+  with Retry-After for every account, each refusal in the audit log with the address, the
+  `request` lines and the sign-in and throttle counters.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,10 +31,13 @@ from tests.ops.harness import (
     amazon_settings,
     browser_sign_in,
     csrf_token,
+    log_events,
     me,
     mint,
+    outage_lines,
     password_sign_in,
     register,
+    scrape,
     server_env,
     serving,
     session_token,
@@ -35,17 +45,33 @@ from tests.ops.harness import (
 )
 from tests.processes import run_cli
 from tests.reliability.harness import problem_of_503, tracebacks
-from tests.reliability.throwaway import private_redis
+from tests.reliability.throwaway import private_redis, throwaway_postgres
+from tests.web.metrics_helpers import value
 
 pytestmark = pytest.mark.slow
 
 ADA = "amzn1.account.ADALOVELACE0000000000000DEMO"
 RECOVERY_TIMEOUT = 15.0
+LOGGED = {"log_format": "json", "log_level": "INFO"}
+
+
+def not_ready(response: httpx.Response) -> dict[str, Any]:
+    """The body of ``/ready``'s 503, checked for its shape."""
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) > 0
+    body: dict[str, Any] = response.json()
+    assert body["code"] == "not_ready", body
+    return body
+
+
+def requests_of(events: list[dict[str, Any]], route: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == "request" and e["route"] == route]
 
 
 def test_amazon_down_refuses_amazon_sign_ins_only(tmp_path: Path) -> None:
     with standalone_amazon(tmp_path) as amazon:
-        env = server_env(tmp_path / "var", **amazon_settings(amazon))
+        env = server_env(tmp_path / "var", **amazon_settings(amazon), **LOGGED)
         with serving(tmp_path, "serve", env) as base:
             register(base, "ada")
             token = session_token(base, "ada")
@@ -66,6 +92,9 @@ def test_amazon_down_refuses_amazon_sign_ins_only(tmp_path: Path) -> None:
             assert me(base, token).status_code == 200
             health = httpx.get(base + "/health", timeout=30)
             assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            ready = httpx.get(base + "/ready", timeout=30)  # Amazon is not one of its checks
+            assert ready.status_code == 200, ready.text
+            during = scrape(base)
 
             assert httpx.delete(amazon + "/_emulator/faults", timeout=30).is_success
             back = httpx.post(
@@ -75,15 +104,100 @@ def test_amazon_down_refuses_amazon_sign_ins_only(tmp_path: Path) -> None:
             )
             assert back.status_code == 200, back.text  # ada@example.com: the link step
             assert back.json()["result"] == "link_required"
-    log = (tmp_path / "serve.log").read_text()
-    assert log.count("lwa_accounts.web.problems: Amazon (Login with Amazon) unavailable (") == 1
-    assert "answering 503 until it is back" in log
-    assert tracebacks(tmp_path / "serve.log") == 0, log[-3000:]
+            after = scrape(base)
+
+    failures = value(
+        during, "lwa_accounts_amazon_calls_total", endpoint="tokeninfo", outcome="server_error"
+    )
+    retries = value(during, "lwa_accounts_amazon_retries_total", endpoint="tokeninfo")
+    assert failures >= 2, failures  # a token check is retried within the deadline
+    assert retries == failures - 1, (failures, retries)
+    assert value(after, "lwa_accounts_amazon_calls_total", endpoint="tokeninfo", outcome="ok") == 1
+    refused_503 = value(
+        during,
+        "lwa_accounts_http_requests_total",
+        method="POST",
+        route="/api/v1/sessions/amazon",
+        status="503",
+    )
+    assert refused_503 == 1
+
+    events = log_events(tmp_path / "serve.log")
+    outage = outage_lines(
+        events, "lwa_accounts.web.problems", "Amazon (Login with Amazon) unavailable ("
+    )
+    assert len(outage) == 1, events[-20:]
+    assert outage[0]["level"] == "warning"
+    assert outage[0]["event"].endswith("): answering 503 until it is back")
+    calls = [
+        e for e in events if e["event"] == "amazon_call" and e["logger"] == "lwa_accounts.amazon"
+    ]
+    failed = [c for c in calls if c["outcome"] == "server_error"]
+    assert len(failed) == failures
+    assert {(c["endpoint"], c["status"], c["level"]) for c in failed} == {
+        ("tokeninfo", 503, "warning")
+    }
+    assert [c["retries"] for c in failed] == list(range(len(failed)))
+    assert any(c["endpoint"] == "tokeninfo" and c["outcome"] == "ok" for c in calls)
+    amazon_requests = requests_of(events, "/api/v1/sessions/amazon")
+    assert [(r["status"], r["level"]) for r in amazon_requests] == [(503, "info"), (200, "info")]
+    assert tracebacks(tmp_path / "serve.log") == 0, events[-20:]
+
+
+def test_database_down_is_503_and_unready_while_health_stays_up(tmp_path: Path) -> None:
+    with throwaway_postgres() as cluster:
+        env = server_env(tmp_path / "var", database_url=cluster.url, **LOGGED)
+        with serving(tmp_path, "serve", env) as base:
+            register(base, "ada")
+            assert httpx.get(base + "/ready", timeout=30).status_code == 200
+
+            cluster.stop()
+            refused = password_sign_in(base, "ada")
+            assert problem_of_503(refused) is None, refused.text
+            body = not_ready(httpx.get(base + "/ready", timeout=30))
+            assert body["failing"] == ["database"]
+            assert body["checks"] == {"database": "unavailable", "migrations": "skipped"}
+            health = httpx.get(base + "/health", timeout=30)
+            assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            during = scrape(base)  # /metrics answers while the database is down
+
+            cluster.start()
+            deadline = time.monotonic() + RECOVERY_TIMEOUT
+            while password_sign_in(base, "ada").status_code != 201:
+                assert time.monotonic() < deadline, "still refused after PostgreSQL came back"
+                time.sleep(0.2)
+            assert httpx.get(base + "/ready", timeout=30).status_code == 200
+
+    assert (
+        value(
+            during,
+            "lwa_accounts_http_requests_total",
+            method="POST",
+            route="/api/v1/sessions",
+            status="503",
+        )
+        == 1
+    )
+    assert (
+        value(
+            during, "lwa_accounts_http_requests_total", method="GET", route="/ready", status="503"
+        )
+        == 1
+    )
+    events = log_events(tmp_path / "serve.log")
+    down = outage_lines(events, "lwa_accounts.store.db", "database unavailable (")
+    assert [e["level"] for e in down] == ["warning"], events[-20:]
+    assert down[0]["event"].endswith("): answering 503 until it is back")
+    again = outage_lines(events, "lwa_accounts.store.db", "database available again after ")
+    assert [e["level"] for e in again] == ["info"], events[-20:]
+    signing_in = requests_of(events, "/api/v1/sessions")
+    assert [(r["status"], r["level"]) for r in signing_in][:1] == [(503, "info")]
+    assert tracebacks(tmp_path / "serve.log") == 0, events[-20:]
 
 
 def test_redis_down_keeps_health_up_and_logs_the_outage_start_and_end(tmp_path: Path) -> None:
     with private_redis() as redis:
-        env = server_env(tmp_path / "var", redis_url=redis.url, log_level="INFO")
+        env = server_env(tmp_path / "var", redis_url=redis.url, **LOGGED)
         with serving(tmp_path, "serve", env) as base:
             register(base, "ada")
             token = session_token(base, "ada")
@@ -119,27 +233,51 @@ def test_redis_down_keeps_health_up_and_logs_the_outage_start_and_end(tmp_path: 
             ]
             health = httpx.get(base + "/health", timeout=30)
             assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            body = not_ready(httpx.get(base + "/ready", timeout=30))
+            assert body["failing"] == ["redis"]
+            assert body["checks"] == {"database": "ok", "migrations": "ok", "redis": "unavailable"}
             assert me(base, token).status_code == 200
+            during = scrape(base)
 
             redis.start()
             deadline = time.monotonic() + RECOVERY_TIMEOUT
             while password_sign_in(base, "ada").status_code != 201:
                 assert time.monotonic() < deadline, "still refused after Redis came back"
                 time.sleep(0.2)
-    log = (tmp_path / "serve.log").read_text()
-    outage = "WARNING:  lwa_accounts.throttle.stores: Redis (rate limits) unavailable ("
-    assert log.count(outage) == 1, log[-3000:]
+            assert httpx.get(base + "/ready", timeout=30).status_code == 200
+
     assert (
-        "INFO:     lwa_accounts.throttle.stores: Redis (rate limits) available again after" in log
+        value(
+            during,
+            "lwa_accounts_http_requests_total",
+            method="POST",
+            route="/api/v1/sessions",
+            status="503",
+        )
+        == 1
     )
-    assert tracebacks(tmp_path / "serve.log") == 0, log[-3000:]
+    for kind in ("password", "user_code", "device_start"):  # not refused by a limit: unknown
+        assert value(during, "lwa_accounts_throttle_refusals_total", kind=kind) == 0, kind
+    events = log_events(tmp_path / "serve.log")
+    stores = "lwa_accounts.throttle.stores"
+    down = outage_lines(events, stores, "Redis (rate limits) unavailable (")
+    assert [e["level"] for e in down] == ["warning"], events[-20:]
+    again = outage_lines(events, stores, "Redis (rate limits) available again after ")
+    assert [e["level"] for e in again] == ["info"], events[-20:]
+    # /ready's own PING has an outage log of its own: one more warning, and its end.
+    probe = "lwa_accounts.web.pages.health"
+    assert [e["level"] for e in outage_lines(events, probe, "redis (readiness) unavailable (")] == [
+        "warning"
+    ]
+    assert [
+        e["level"] for e in outage_lines(events, probe, "redis (readiness) available again")
+    ] == ["info"]
+    assert tracebacks(tmp_path / "serve.log") == 0, events[-20:]
 
 
 def test_credential_stuffing_from_one_address_is_throttled_and_audited(tmp_path: Path) -> None:
     per_ip = 10
-    env = server_env(
-        tmp_path / "var", password_limit_per_ip=f"{per_ip}/15minutes", log_level="INFO"
-    )
+    env = server_env(tmp_path / "var", password_limit_per_ip=f"{per_ip}/15minutes", **LOGGED)
     with serving(tmp_path, "serve", env) as base:
         victims = [f"victim{n}" for n in range(per_ip // 2 + 1)]
         accounts = [register(base, name) for name in victims]
@@ -161,6 +299,7 @@ def test_credential_stuffing_from_one_address_is_throttled_and_audited(tmp_path:
             assert blocked.status_code == 429, blocked.text
             assert blocked.json()["code"] == "too_many_attempts"
             assert int(blocked.headers["retry-after"]) > 0
+        counted = scrape(base)
 
     audit = run_cli("audit", "--kind", "signin.", "--limit", "1000", env=env)
     assert audit.returncode == 0, audit.stderr
@@ -177,6 +316,17 @@ def test_credential_stuffing_from_one_address_is_throttled_and_audited(tmp_path:
     assert [(row[1], row[2], row[5]) for row in started] == [
         ("session.started", accounts[0]["id"], "127.0.0.1")
     ]
-    log = (tmp_path / "serve.log").read_text()
-    assert log.count('"POST /api/v1/sessions HTTP/1.1" 401') == per_ip, log[-3000:]
-    assert log.count('"POST /api/v1/sessions HTTP/1.1" 429') == 2, log[-3000:]
+    sign_ins = "lwa_accounts_sign_ins_total"
+    assert value(counted, sign_ins, method="password", outcome="signed_in") == 1
+    refusals = {
+        outcome: value(counted, sign_ins, method="password", outcome=f"refused:{outcome}")
+        for outcome in ("invalid_credentials", "too_many_attempts")
+    }
+    assert refusals == {"invalid_credentials": per_ip, "too_many_attempts": 2}
+    assert value(counted, "lwa_accounts_throttle_refusals_total", kind="password") == 2
+    lines = requests_of(log_events(tmp_path / "serve.log"), "/api/v1/sessions")
+    assert [line["status"] for line in lines] == [201] + [401] * per_ip + [429] * 2
+    by_name = {a["username"]: a["id"] for a in accounts}
+    guessed = [by_name[name] for name in victims[:-1] for _ in range(2)]
+    assert [line["account_id"] for line in lines[1 : per_ip + 1]] == guessed
+    assert {line["level"] for line in lines} == {"info"}

@@ -15,7 +15,6 @@ prefix of this module's own (LWA_ACCOUNTS_REDIS_KEY_PREFIX) and are deleted afte
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -254,10 +253,22 @@ def test_a_host_without_redis_counts_alone(hosts: Hosts) -> None:
         assert password_sign_in(hosts.a, "gus", PASSWORD).status_code == 201
 
 
+def test_both_hosts_are_ready_on_the_shared_database_and_redis(hosts: Hosts) -> None:
+    """The load balancer's check (step 4): each host reaches the database, whose schema is
+    this release's, and Redis."""
+    for base in (hosts.a, hosts.b):
+        ready = httpx.get(base + "/ready", timeout=30)
+        assert ready.status_code == 200, ready.text
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"database": "ok", "migrations": "ok", "redis": "ok"},
+        }
+
+
 def test_a_production_server_does_not_migrate_by_itself(tmp_path: Path) -> None:
     """Why the page migrates once before the servers start: outside development and test
     the lifespan leaves the schema alone (several hosts starting at once must not race
-    to migrate)."""
+    to migrate). Until `lwa-accounts db upgrade` has run, /ready keeps the balancer away."""
     require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
     name = _new_database_name()
     _in_thread(f'CREATE DATABASE "{name}"')
@@ -272,13 +283,25 @@ def test_a_production_server_does_not_migrate_by_itself(tmp_path: Path) -> None:
             lwa_client_secret="web-client-secret-for-this-test-only",
         )
 
-        async def start_and_stop() -> None:
-            async with LifespanManager(create_app(settings)):
-                pass
+        async def ready_before_and_after_the_upgrade() -> list[httpx.Response]:
+            async with LifespanManager(create_app(settings)) as manager:
+                transport = httpx.ASGITransport(app=manager.app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="https://accounts.example.com"
+                ) as client:
+                    before = await client.get("/ready")
+                    current = await asyncio.to_thread(migrate.current, _database_url(name))
+                    assert current is None  # it did not migrate by itself
+                    await asyncio.to_thread(migrate.upgrade, _database_url(name))
+                    return [before, await client.get("/ready")]
 
-        # Refusing to start on an unmigrated database would not be migrating either.
-        with contextlib.suppress(Exception):
-            asyncio.run(start_and_stop())
-        assert migrate.current(_database_url(name)) is None
+        before, after = asyncio.run(ready_before_and_after_the_upgrade())
+        assert before.status_code == 503, before.text
+        assert before.json()["failing"] == ["migrations"]
+        assert before.json()["checks"] == {
+            "database": "ok",
+            "migrations": f"at nothing, code wants {migrate.head()}",
+        }
+        assert after.status_code == 200, after.text
     finally:
         _in_thread(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
