@@ -44,7 +44,8 @@ RUNBOOK = "Incident runbook"
 PRODUCTION = "Production mode and configuration"
 REFERENCE = "Settings reference"
 OPERATOR = "Operator's command line"
-STRICT_SECTIONS = (AMAZON, SCALE_OUT, BACKUP, RUNBOOK, PRODUCTION, REFERENCE, OPERATOR)
+DEPLOY = "Deploy"
+STRICT_SECTIONS = (AMAZON, SCALE_OUT, BACKUP, RUNBOOK, PRODUCTION, REFERENCE, OPERATOR, DEPLOY)
 
 # Command prefix -> the test that runs it. Commands are matched on whole words, the
 # longest prefix first. Blocks of `export` lines are run here instead.
@@ -92,13 +93,47 @@ COMMANDS: dict[str, str] = {
     "lwa-accounts admin": ADMIN,
 }
 
+# Deploy: Docker and systemd do not run on the test machine, so their commands map to the
+# tests that read the files those commands use (tests/test_deploy_files.py); the wheel in
+# a fresh venv is what `make smoke-install` does in CI (tests/test_smoke_install_ci.py
+# checks .ci/run calls it and what it runs).
+DEPLOY_FILES = "tests/test_deploy_files.py::"
+SMOKE = "tests/test_smoke_install_ci.py::test_ci_installs_the_wheel_alone_migrates_and_serves"
+COMMANDS |= {
+    "docker build": DEPLOY_FILES + "test_the_image_is_built_in_one_stage_and_runs_from_another",
+    "docker run": DEPLOY_FILES + "test_the_image_serves_on_its_exposed_port_and_checks_health",
+    "cp deploy/compose.env.example .env": DEPLOY_FILES
+    + "test_compose_names_only_real_settings_and_they_validate",
+    "docker compose up": DEPLOY_FILES
+    + "test_compose_runs_two_app_instances_after_a_one_shot_migration",
+    "docker compose ps": DEPLOY_FILES + "test_compose_has_postgresql_and_redis_with_health_checks",
+    "python3 -m build --wheel": SMOKE,
+    "python3.11 -m venv": SMOKE,
+    "/opt/lwa-accounts/bin/pip install": SMOKE,
+    "useradd": DEPLOY_FILES + "test_the_systemd_unit_serves_with_a_valid_command_line",
+    "install -d": DEPLOY_FILES + "test_the_systemd_environment_file_names_only_real_settings",
+    "install -m 0640": DEPLOY_FILES + "test_the_systemd_environment_file_names_only_real_settings",
+    "install -m 0644": DEPLOY_FILES + "test_the_systemd_unit_serves_with_a_valid_command_line",
+    "systemctl daemon-reload": DEPLOY_FILES
+    + "test_the_systemd_unit_serves_with_a_valid_command_line",
+    "systemctl start lwa-accounts-migrate": DEPLOY_FILES
+    + "test_the_systemd_migration_is_a_one_shot_db_upgrade",
+    "systemctl enable --now lwa-accounts": DEPLOY_FILES
+    + "test_the_systemd_unit_serves_with_a_valid_command_line",
+}
+
 # Section -> the test that applies its blocks of bare `LWA_ACCOUNTS_NAME=value` lines (an
 # environment file, not a script: placeholders like `<its client secret>` are not shell).
 ASSIGNMENTS: dict[str, str] = {PRODUCTION: MINIMAL_ENV}
 
 # Names that look like settings or routes in the prose but are something else.
 NOT_SETTINGS: set[str] = set()
-NOT_ROUTES: set[str] = set()
+# File-system paths of the venv/systemd deployment, not routes.
+NOT_ROUTES: set[str] = {
+    "/etc/lwa-accounts/lwa-accounts.env",
+    "/opt/lwa-accounts",
+    "/var/lib/lwa-accounts",
+}
 # Sections that speak of the environment as a whole (`LWA_ACCOUNTS_*`), naming no setting.
 NAMES_NO_SETTING = {OPERATOR}
 
