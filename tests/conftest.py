@@ -83,6 +83,13 @@ def _in_thread(sql: str) -> None:
         pool.submit(asyncio.run, _admin(sql)).result()
 
 
+@pytest.fixture
+def on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test about SQLite itself (its file, its locks, its seeding): the default
+    database stays SQLite even under LWA_TEST_DATABASE=postgres."""
+    monkeypatch.delenv("LWA_ACCOUNTS_DATABASE_URL", raising=False)
+
+
 @pytest.fixture(autouse=True)
 def _default_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     if DEFAULT_DATABASE != "postgres":

@@ -129,7 +129,7 @@ def test_a_worker_gets_the_parents_settings_exactly(tmp_path: Path) -> None:
     assert factory.settings.signing_keys == parent.signing_keys
 
 
-async def test_a_worker_never_migrates(tmp_path: Path) -> None:
+async def test_a_worker_never_migrates(tmp_path: Path, on_sqlite: None) -> None:
     """The parent migrated: a worker's lifespan must not (several would race)."""
     worker_settings = settings(tmp_path, lwa_client_id=EMULATED_WEB_CLIENT_ID)
     app = WorkerApp(worker_settings, parent_pid=os.getppid())()

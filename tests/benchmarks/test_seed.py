@@ -10,7 +10,9 @@ from lwa_accounts.store.db import Database
 from lwa_accounts.testing import offline_settings
 
 
-async def test_seeded_accounts_links_and_sessions_are_found_by_our_stores(tmp_path: Path) -> None:
+async def test_seeded_accounts_links_and_sessions_are_found_by_our_stores(
+    tmp_path: Path, on_sqlite: None
+) -> None:
     settings = offline_settings(tmp_path)
     database = Database.from_settings(settings)
     try:

@@ -146,7 +146,7 @@ async def test_find_by_each_key(ctx: Context, capsys: pytest.CaptureFixture[str]
             }
         ]
         kinds = [event["kind"] for event in found["events"]]
-        assert {"amazon.account_created", "session.started"} <= set(kinds)
+        assert {"amazon.account_created", "amazon.signed_in"} <= set(kinds)
         assert all(event["account_id"] == account.id for event in found["events"])
 
     code, out, _ = await admin(capsys, "find", "--id", account.id)

@@ -70,6 +70,8 @@ async def test_every_admin_block_runs_as_written(tmp_path: Path) -> None:
     assert len(page) == 3, [b.heading for b in page]  # find; the actions; the export
     env = {k: v for k, v in os.environ.items() if not k.startswith("LWA_ACCOUNTS_")}
     env.update({"LWA_ACCOUNTS_ENV": "test", "LWA_ACCOUNTS_DATA_DIR": str(data)})
+    # The database the seed went to (PostgreSQL under LWA_TEST_DATABASE=postgres).
+    env["LWA_ACCOUNTS_DATABASE_URL"] = settings.effective_database_url
     work = tmp_path / "work"
     work.mkdir()
     outputs = []

@@ -118,7 +118,7 @@ def test_other_ways_to_fail_the_rules(tmp_path: Path) -> None:
         assert codes(config_check.check(fit(tmp_path, **overrides))) == {code}, overrides
 
 
-def test_every_refusal_at_once(tmp_path: Path) -> None:
+def test_every_refusal_at_once(tmp_path: Path, on_sqlite: None) -> None:
     settings = Settings(
         env="production",
         data_dir=tmp_path,

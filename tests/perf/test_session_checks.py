@@ -38,7 +38,9 @@ async def _me(client: httpx.AsyncClient, token: str) -> int:
     return (await client.get("/api/v1/me", headers=bearer(token))).status_code
 
 
-async def test_a_session_check_takes_no_write_lock_on_sqlite(tmp_path: Path) -> None:
+async def test_a_session_check_takes_no_write_lock_on_sqlite(
+    tmp_path: Path, on_sqlite: None
+) -> None:
     async with running(e2e_settings(tmp_path)) as (app, client):
         token = (await amazon_sign_in(client, await mint(client))).json()["session"]["token"]
         with counting(database_of(app).engine) as seen:
@@ -79,6 +81,7 @@ async def test_a_session_check_does_not_wait_behind_a_sign_in_in_this_process(
 
 async def test_a_session_check_does_not_wait_for_another_process_holding_sqlite(
     tmp_path: Path,
+    on_sqlite: None,
 ) -> None:
     settings = e2e_settings(tmp_path)
     async with running(settings) as (app, client):
