@@ -23,10 +23,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import REDIS_URL
+from tests.processes import free_port, run_cli
 from tests.web.metrics_helpers import Samples, parse, value
 from tests.workers_harness import (
     Deployment,
     alive,
+    amazon_client_environment,
+    base_environment,
     connections_per_worker,
     owner,
     request,
@@ -34,7 +38,7 @@ from tests.workers_harness import (
     workers_deployment,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis]
+pytestmark = pytest.mark.slow
 
 PASSWORD = "tangerine-elephant-42"
 JSON = {"content-type": "application/json"}
@@ -95,6 +99,7 @@ def live_gauge_files(directory: Path, pid: int) -> list[str]:
     return sorted(path.name for path in directory.glob(f"gauge_live*_{pid}.db"))
 
 
+@pytest.mark.redis
 def test_metrics_add_up_both_workers_and_drop_a_killed_workers_gauges(
     deployment: Deployment,
 ) -> None:
@@ -162,7 +167,10 @@ def test_metrics_add_up_both_workers_and_drop_a_killed_workers_gauges(
         round_.pop(first).close()
     deadline = time.monotonic() + 30
     while alive(first) or live_gauge_files(directory, first):
-        assert time.monotonic() < deadline, deployment.log.read_text()
+        assert time.monotonic() < deadline, (
+            f"worker {first} alive: {alive(first)}, its live gauges: "
+            f"{live_gauge_files(directory, first)}"
+        )
         time.sleep(0.05)
     assert (directory / f"counter_{first}.db").exists()  # its counts stay counted
 
@@ -190,6 +198,7 @@ def test_metrics_add_up_both_workers_and_drop_a_killed_workers_gauges(
         connection.close()
 
 
+@pytest.mark.redis
 def test_a_request_is_counted_on_every_worker_before_its_answer_arrives(
     deployment: Deployment,
 ) -> None:
@@ -208,3 +217,24 @@ def test_a_request_is_counted_on_every_worker_before_its_answer_arrives(
         assert value(samples, "lwa_accounts_http_requests_total", **health) == before + n
     for connection in held.values():
         connection.close()
+
+
+def test_a_metrics_directory_that_cannot_be_made_is_a_clear_refusal(tmp_path: Path) -> None:
+    """Before anything listens: one sentence and exit 2, not an import-time traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = base_environment(
+        tmp_path / "var",
+        LWA_ACCOUNTS_REDIS_URL=REDIS_URL,
+        PROMETHEUS_MULTIPROC_DIR=str(blocker / "multiproc"),
+        **amazon_client_environment(f"http://127.0.0.1:{free_port()}"),
+    )
+    port = str(free_port())
+    refused = run_cli("serve", "--workers", "2", "--port", port, env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr == (
+        f"lwa-accounts serve: cannot create PROMETHEUS_MULTIPROC_DIR "
+        f"'{blocker / 'multiproc'}': Not a directory.\n"
+    )
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert not (tmp_path / "var").exists()  # nothing made, nothing migrated
