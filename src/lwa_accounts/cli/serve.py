@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -89,10 +91,32 @@ def _serve(args: argparse.Namespace) -> int:
         return _refuse(refused)
     if plan.note:
         print(f"lwa-accounts serve: {plan.note}.", file=sys.stderr, flush=True)
+    if plan.workers > 1 and not _make_metrics_directory():
+        return 2
 
     from lwa_accounts.web.server import serve  # uvicorn is only needed here
 
     return serve(settings, host=args.host, port=args.port, workers=plan.workers)
+
+
+def _make_metrics_directory() -> bool:
+    """Create the directory PROMETHEUS_MULTIPROC_DIR names, if any. The parent of several
+    workers imports the metrics too, and prometheus_client opens its files there at
+    import: a missing directory would end in a traceback before
+    ``web/supervisor.metrics_directory`` could make (and empty) it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not given:
+        return True
+    try:
+        Path(given).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(
+            f"lwa-accounts serve: cannot create PROMETHEUS_MULTIPROC_DIR {given!r}: "
+            f"{error.strerror or error}.",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def _refuse(refusals: list[config_check.Verdict]) -> int:

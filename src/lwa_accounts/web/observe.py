@@ -13,7 +13,9 @@ Pure ASGI (no ``BaseHTTPMiddleware``: no extra task, no buffering). For each HTT
   and by the audit observer after a sign-in), at INFO (probes and scrapes at DEBUG; a 500,
   a bug, at ERROR; a 503 stays INFO: the outage log warns once for the whole outage);
 - ``lwa_accounts_http_requests_total`` and ``..._http_request_duration_seconds`` by
-  method, route template and status.
+  method, route template and status, recorded just before the response's last body
+  message is handed to the server (else, after a failure, at the end): a client that has
+  read a whole response finds it counted by the next scrape of any worker.
 """
 
 from __future__ import annotations
@@ -110,23 +112,33 @@ class ObserveMiddleware:
         id_token = current_request_id.set(info.request_id)
         echoed = (HEADER, info.request_id.encode("ascii"))
         status = 500  # what the client gets if the app fails before answering
+        seconds: float | None = None  # set once the request is counted
+
+        def count() -> float:
+            elapsed = time.perf_counter() - started
+            labels = (method_of(scope), route_template(scope, entry_root_path), str(status))
+            metrics.http_requests.labels(*labels).inc()
+            metrics.http_request_duration.labels(*labels).observe(elapsed)
+            return elapsed
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, seconds
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), echoed]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last bytes leave: once a client has the whole answer,
+                # a scrape (on any worker) already shows it.
+                seconds = count()
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - started
+            if seconds is None:  # no complete answer went out (a failure, a disconnect)
+                seconds = count()
             route = route_template(scope, entry_root_path)
             method = method_of(scope)
-            text = str(status)
-            metrics.http_requests.labels(method, route, text).inc()
-            metrics.http_request_duration.labels(method, route, text).observe(seconds)
             if status == 500:
                 level = logging.ERROR  # a bug (its traceback is logged once, by problems.py)
             elif route in QUIET_ROUTES:
