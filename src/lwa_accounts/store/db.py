@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -121,17 +121,8 @@ class Database:
 
         Do not open a second transaction inside one (on SQLite it would wait for itself).
         """
-        connecting = True
-        try:
-            async with self._writer_slot(), self.engine.begin() as connection:
-                connecting = False
-                yield self.stores(connection)
-        except Exception as error:
-            unavailable = self.unavailable(error, connecting=connecting)
-            if unavailable is None:
-                raise
-            raise unavailable from error
-        self.outages.succeeded()
+        async with self._unit(self._writer_slot(), self.engine) as stores:
+            yield stores
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlStores]:
@@ -139,10 +130,20 @@ class Database:
         writer or SQLite's write lock, and PostgreSQL refuses any write in it. Errors as
         ``transaction()``. A write the reads call for (a due session touch) goes in a
         ``transaction()`` of its own afterwards."""
-        connecting = True
         slot = self._writer_slot() if self._reads_queue else nullcontext()
+        async with self._unit(slot, self.reader) as stores:
+            yield stores
+
+    @asynccontextmanager
+    async def _unit(
+        self, slot: AbstractAsyncContextManager[None], engine: AsyncEngine
+    ) -> AsyncIterator[SqlStores]:
+        """The one unit-of-work sequence under ``transaction()`` and ``read()``: take the
+        slot, begin on ``engine``, hand out the stores; an outage becomes
+        ``DatabaseUnavailable`` (at connect, inside the block or at commit)."""
+        connecting = True
         try:
-            async with slot, self.reader.begin() as connection:
+            async with slot, engine.begin() as connection:
                 connecting = False
                 yield self.stores(connection)
         except Exception as error:
