@@ -70,6 +70,7 @@ accounts = Table(
     Column("email", String(254), nullable=True),  # as given
     Column("email_normalized", String(254), nullable=True),
     Column("name", String(100), nullable=False),
+    Column("postal_code", String(32), nullable=True),  # migration 0005_mail
     Column("password_hash", String(255), nullable=True),
     Column("email_verified", Boolean, nullable=False),
     Column("disabled", Boolean, nullable=False),
@@ -244,4 +245,57 @@ amazon_device_authorizations = Table(
     Column("amazon_polled_at", UTCDateTime, nullable=True),
     CheckConstraint("status IN ('pending', 'done', 'expired', 'denied')", name="status"),
     Index(None, "expires_at"),
+)
+
+
+# ---- E-mail: the outbox and one-time e-mail codes (issue 13, migration 0005_mail) -------------
+
+# Every message is written here in the transaction that decided to send it, so a rollback
+# sends nothing and a commit always sends (the delivery worker takes due rows by lease).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),  # the template: verify_email, ...
+    Column("account_id", String(ID_LENGTH), nullable=True),  # no FK: mail outlives accounts
+    Column("to_address", String(254), nullable=False),
+    Column("subject", String(255), nullable=False),
+    # The message (text and HTML) sealed at rest: it may carry a one-time link. Emptied
+    # once sent; kept in development, where /_dev/mail shows it.
+    Column("sealed_body", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_until", UTCDateTime, nullable=True),  # a worker's lease on the row
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("failed_at", UTCDateTime, nullable=True),  # gave up after the last attempt
+    Column("last_error", String(500), nullable=True),
+    Index(None, "next_attempt_at"),
+    Index(None, "account_id"),
+)
+
+# A one-time proof sent by e-mail: a link (signed id + secret) and a short code, for one
+# purpose (verify_email, reset_password, prove_account, ...), single-use, expiring.
+email_codes = Table(
+    "email_codes",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("purpose", String(32), nullable=False),
+    Column(
+        "account_id",
+        String(ID_LENGTH),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("email", String(254), nullable=False),  # the address it was sent to
+    Column("link_digest", String(64), nullable=False),  # SHA-256 hex of the link's secret
+    Column("code_digest", String(64), nullable=False),  # keyed digest of the short code
+    Column("bound_to", String(128), nullable=True),  # e.g. a pending flow it proves for
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False),  # wrong codes typed against it
+    Index(None, "account_id"),
+    Index(None, "expires_at"),
+    UniqueConstraint("link_digest"),
 )
