@@ -27,6 +27,7 @@ from lwa_accounts.core.models import (
     CodePair,
     NewAccount,
     OAuthErrorReply,
+    OutgoingMail,
     PendingFlow,
     PendingFlowStatus,
     Session,
@@ -136,6 +137,15 @@ class SessionStore(Protocol):
 
     async def purge_expired(self, before: datetime, limit: int) -> int:
         """Delete at most ``limit`` sessions expired or revoked before ``before``."""
+        ...
+
+
+class Outbox(Protocol):
+    """E-mail waiting to be sent (the transactional outbox): a message queued in a
+    transaction that rolls back is never sent; one queued in a committed one always is."""
+
+    async def enqueue(self, mail: OutgoingMail, *, now: datetime) -> int:
+        """Queue ``mail`` (due now); returns its outbox id."""
         ...
 
 
@@ -390,6 +400,9 @@ class Stores(Protocol):
 
     @property
     def devices(self) -> DeviceStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
 
 class Transactions(Protocol):

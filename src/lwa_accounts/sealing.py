@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from lwa_accounts.settings import Settings
 
-Purpose = Literal["handoff-flow-id", "amazon-device-code"]
+Purpose = Literal["handoff-flow-id", "amazon-device-code", "outbox-body"]
 
 VERSION: Final = "v1"  # a prefix, so a later key or algorithm can be told apart
 NONCE_BYTES: Final = 12

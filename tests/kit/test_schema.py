@@ -25,6 +25,7 @@ from tests.kit.conftest import MAPPING
 ACCOUNT_KEYS = {
     ("amazon_identities", "fk_amazon_identities_account_id_accounts"),
     ("device_grants", "fk_device_grants_account_id_accounts"),
+    ("email_codes", "fk_email_codes_account_id_accounts"),
     ("pending_flows", "fk_pending_flows_completed_account_id_accounts"),
     ("pending_flows", "fk_pending_flows_target_account_id_accounts"),
     ("sessions", "fk_sessions_account_id_accounts"),
@@ -70,6 +71,7 @@ async def test_detach_drops_only_the_keys_to_accounts(database_url: str) -> None
     assert sorted(set(changed)) == [
         "amazon_identities",
         "device_grants",
+        "email_codes",
         "pending_flows",
         "sessions",
     ]

@@ -186,3 +186,16 @@ class OAuthErrorReply:
     status: int
     error: str
     description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    """One e-mail to send, rendered (``mail/render.py``) and queued in the outbox in the
+    transaction that decided to send it (``Tx.send_mail``)."""
+
+    kind: str  # the template's name: verify_email, password_reset, ...
+    to: str
+    subject: str
+    text: str = field(repr=False)
+    html: str = field(repr=False)
+    account_id: str | None = None

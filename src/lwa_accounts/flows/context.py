@@ -27,7 +27,7 @@ from functools import cached_property
 from typing import TypeVar
 
 from lwa_accounts.core.decide import Policy
-from lwa_accounts.core.models import AmazonProfile, AuditEvent
+from lwa_accounts.core.models import AmazonProfile, AuditEvent, OutgoingMail
 from lwa_accounts.core.profile_sync import SyncPolicy
 from lwa_accounts.errors import DatabaseUnavailable
 from lwa_accounts.flows.audit import Event
@@ -36,6 +36,7 @@ from lwa_accounts.interfaces import (
     Clock,
     DeviceStore,
     IdentityStore,
+    Outbox,
     PasswordHasher,
     PendingFlowStore,
     SessionStore,
@@ -195,6 +196,7 @@ class Tx:
         "context",
         "devices",
         "identities",
+        "outbox",
         "pending_flows",
         "sessions",
     )
@@ -207,6 +209,7 @@ class Tx:
         self.identities: IdentityStore = stores.identities
         self.pending_flows: PendingFlowStore = stores.pending_flows
         self.devices: DeviceStore = stores.devices
+        self.outbox: Outbox = stores.outbox
         self._events: list[tuple[Event, AuditEvent]] = []
         self._kept_writes: list[KeptWrite] = []
 
@@ -252,6 +255,11 @@ class Tx:
         result = await write(self._stores)
         self._kept_writes.append(write)
         return result
+
+    async def send_mail(self, mail: OutgoingMail) -> None:
+        """Queue ``mail`` in this transaction: sent after the commit (the delivery worker
+        takes it from the outbox, retrying), never when the transaction rolls back."""
+        await self.outbox.enqueue(mail, now=self.now())
 
     def buffered(self) -> list[AuditEvent]:
         """The events recorded so far, in order (not yet written)."""

@@ -29,6 +29,7 @@ from lwa_accounts.interfaces import (
     Clock,
     DeviceStore,
     IdentityStore,
+    Outbox,
     PendingFlowStore,
     SessionStore,
 )
@@ -46,6 +47,7 @@ from lwa_accounts.store.engine import (
     sqlite_busy_timeout,
 )
 from lwa_accounts.store.identities import SqlIdentityStore
+from lwa_accounts.store.outbox import SqlOutbox
 from lwa_accounts.store.pending_flows import SqlPendingFlowStore
 from lwa_accounts.store.sessions import SqlSessionStore
 
@@ -64,6 +66,7 @@ class SqlStores:
     identities: IdentityStore  # Amazon user_id <-> account (issue 5)
     pending_flows: PendingFlowStore  # pending Amazon link / registration steps (issue 5)
     devices: DeviceStore  # device grants, hand-offs, Amazon code pairs (issue 6)
+    outbox: Outbox  # e-mail queued for the delivery worker (issue 13)
 
 
 class Database:
@@ -219,6 +222,7 @@ class Database:
             identities=SqlIdentityStore(connection),
             pending_flows=SqlPendingFlowStore(connection),
             devices=SqlDeviceStore(connection, self.sealer),
+            outbox=SqlOutbox(connection, self.sealer),
         )
 
     async def dispose(self) -> None:

@@ -1,0 +1,1 @@
+"""Outgoing e-mail: rendering (``render``), and delivery of the outbox."""
