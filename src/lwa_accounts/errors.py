@@ -261,6 +261,61 @@ class Moved(LwaAccountsError):
     default_detail = "This endpoint moved: send the id in the JSON body of the new one."
 
 
+# ---- e-mail links and codes --------------------------------------------------------------
+
+
+class EmailLinkRefused(LwaAccountsError):
+    """A one-time link or code from an e-mail that cannot be used; ``reason`` says why
+    (``core.email_codes.Refusal``) and each reason has its own code."""
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+
+
+class EmailLinkInvalid(EmailLinkRefused):
+    code = "email_link_invalid"
+    status = 400
+    title = "Link not valid"
+    default_detail = (
+        "This link is not valid: it may have been cut short or altered. Ask for a new one."
+    )
+
+
+class EmailLinkExpired(EmailLinkRefused):
+    code = "email_link_expired"
+    status = 410
+    title = "Link expired"
+    default_detail = "This link has expired. Ask for a new one."
+
+
+class EmailLinkUsed(EmailLinkRefused):
+    code = "email_link_used"
+    status = 410
+    title = "Link already used"
+    default_detail = "This link was already used. Ask for a new one if you still need it."
+
+
+class EmailLinkForAnotherAccount(EmailLinkRefused):
+    code = "email_link_other_account"
+    status = 403
+    title = "Link for another account"
+    default_detail = "This link belongs to another account. Sign out, then open it again."
+
+
+class WrongEmailCode(EmailLinkRefused):
+    code = "wrong_email_code"
+    status = 400
+    title = "Wrong code"
+    default_detail = "That code is not right. Check the code in the e-mail."
+
+
+class EmailCodeExhausted(EmailLinkRefused):
+    code = "email_code_exhausted"
+    status = 410
+    title = "Too many wrong codes"
+    default_detail = "Too many wrong codes were typed for this e-mail. Ask for a new one."
+
+
 # ---- devices ---------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from lwa_accounts.core.device_grant import (
     DeviceGrant,
     DeviceGrantRecord,
 )
+from lwa_accounts.core.email_codes import EmailCode, EmailCodePurpose
 from lwa_accounts.core.models import (
     Account,
     AmazonLink,
@@ -137,6 +138,39 @@ class SessionStore(Protocol):
 
     async def purge_expired(self, before: datetime, limit: int) -> int:
         """Delete at most ``limit`` sessions expired or revoked before ``before``."""
+        ...
+
+
+class EmailCodeStore(Protocol):
+    """One-time e-mail proofs (``core/email_codes.py``); secrets only as digests."""
+
+    async def create(self, code: EmailCode) -> None: ...
+
+    async def get_for_update(self, code_id: str) -> EmailCode | None: ...
+
+    async def live(
+        self,
+        account_id: str,
+        purpose: EmailCodePurpose,
+        *,
+        now: datetime,
+        bound_to: str | None = None,
+    ) -> EmailCode | None:
+        """The newest usable proof of ``purpose`` for the account (and ``bound_to``)."""
+        ...
+
+    async def mark_used(self, code_id: str, *, now: datetime) -> bool:
+        """Spend it; False when already spent (a concurrent redemption lost)."""
+        ...
+
+    async def count_wrong(self, code_id: str) -> int:
+        """One more wrong code typed; the attempts so far."""
+        ...
+
+    async def void(
+        self, account_id: str, purposes: Sequence[EmailCodePurpose], *, now: datetime
+    ) -> int:
+        """Spend every unused proof of ``purposes`` for the account; how many."""
         ...
 
 
@@ -271,6 +305,17 @@ class Throttle(Protocol):
         """An anonymous device sign-in start, per IP, counted whatever happens."""
         ...
 
+    async def count_email(self, account_key: str, ip: str | None) -> None:
+        """One e-mail sent on someone's request (a verification, a reset, a code), per
+        recipient account and per IP, counted before it is queued (TooManyAttempts)."""
+        ...
+
+    async def reserve_email_code(self, code_id: str) -> PasswordAttempt:
+        """One guess at an e-mailed code, taken from that code's budget before it is
+        compared (a wrong one keeps it, the right one gives it back), or
+        TooManyAttempts: parallel guesses never get more than the budget compared."""
+        ...
+
     async def aclose(self) -> None:
         """Close its connections (Redis); the composition root calls it at shutdown."""
         ...
@@ -403,6 +448,9 @@ class Stores(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def email_codes(self) -> EmailCodeStore: ...
 
 
 class Transactions(Protocol):

@@ -194,6 +194,14 @@ class Settings(BaseSettings):
     user_code_limit_per_code: str = Field(
         default="10/10minutes", description="Lookups of one TV user code, from anywhere."
     )
+    email_limit_per_account: str = Field(
+        default="5/hour",
+        description="E-mails sent on request (verification, password reset, codes) to one account.",
+    )
+    email_limit_per_ip: str = Field(
+        default="20/hour",
+        description="E-mails sent on request from one IP, to any account.",
+    )
     device_start_limit_per_ip: str = Field(
         default="30/10minutes",
         description="New TV codes from one IP (each may ask Amazon for a code pair).",

@@ -35,6 +35,7 @@ from lwa_accounts.interfaces import (
     AccountStore,
     Clock,
     DeviceStore,
+    EmailCodeStore,
     IdentityStore,
     Outbox,
     PasswordHasher,
@@ -195,6 +196,7 @@ class Tx:
         "accounts",
         "context",
         "devices",
+        "email_codes",
         "identities",
         "outbox",
         "pending_flows",
@@ -210,6 +212,7 @@ class Tx:
         self.pending_flows: PendingFlowStore = stores.pending_flows
         self.devices: DeviceStore = stores.devices
         self.outbox: Outbox = stores.outbox
+        self.email_codes: EmailCodeStore = stores.email_codes
         self._events: list[tuple[Event, AuditEvent]] = []
         self._kept_writes: list[KeptWrite] = []
 

@@ -28,6 +28,7 @@ from lwa_accounts.interfaces import (
     AuditLog,
     Clock,
     DeviceStore,
+    EmailCodeStore,
     IdentityStore,
     Outbox,
     PendingFlowStore,
@@ -40,6 +41,7 @@ from lwa_accounts.store import migrate
 from lwa_accounts.store.accounts import SqlAccountStore
 from lwa_accounts.store.audit import SqlAuditLog
 from lwa_accounts.store.devices import SqlDeviceStore
+from lwa_accounts.store.email_codes import SqlEmailCodeStore
 from lwa_accounts.store.engine import (
     READ_ONLY,
     create_engine,
@@ -67,6 +69,7 @@ class SqlStores:
     pending_flows: PendingFlowStore  # pending Amazon link / registration steps (issue 5)
     devices: DeviceStore  # device grants, hand-offs, Amazon code pairs (issue 6)
     outbox: Outbox  # e-mail queued for the delivery worker (issue 13)
+    email_codes: EmailCodeStore  # one-time e-mail links and codes (issue 13)
 
 
 class Database:
@@ -223,6 +226,7 @@ class Database:
             pending_flows=SqlPendingFlowStore(connection),
             devices=SqlDeviceStore(connection, self.sealer),
             outbox=SqlOutbox(connection, self.sealer),
+            email_codes=SqlEmailCodeStore(connection),
         )
 
     async def dispose(self) -> None:

@@ -46,6 +46,7 @@ from typing import Literal
 
 from limits import parse, parse_many
 
+from lwa_accounts.core.email_codes import MAX_WRONG_CODES
 from lwa_accounts.errors import ServiceUnavailable, TooManyAttempts
 from lwa_accounts.settings import Settings
 from lwa_accounts.throttle.stores import (
@@ -176,6 +177,10 @@ class Throttle:
         self._user_code_per_ip = parse(settings.user_code_limit_per_ip)
         self._user_code_per_code = parse(settings.user_code_limit_per_code)
         self._device_start_per_ip = parse(settings.device_start_limit_per_ip)
+        self._email_per_account = parse(settings.email_limit_per_account)
+        self._email_per_ip = parse(settings.email_limit_per_ip)
+        # Outlives every code's lifetime; the code's own row also records each guess.
+        self._email_code_guesses = parse(f"{MAX_WRONG_CODES}/day")
 
     @property
     def storage_name(self) -> str:
@@ -214,6 +219,13 @@ class Throttle:
 
     def device_start_buckets(self, ip: str | None) -> list[Bucket]:
         return [Bucket("device_start:ip", self._device_start_per_ip, ip)] if ip else []
+
+    def email_buckets(self, account_key: str, ip: str | None) -> list[Bucket]:
+        """Mail sent on request: per recipient account (no inbox flooding) and per IP."""
+        buckets = [Bucket("email:account", self._email_per_account, account_key)]
+        if ip:
+            buckets.append(Bucket("email:ip", self._email_per_ip, ip))
+        return buckets
 
     # ---- generic operations -------------------------------------------------------------
 
@@ -296,6 +308,16 @@ class Throttle:
     async def count_device_start(self, ip: str | None) -> None:
         """An anonymous device sign-in start, counted whether or not it succeeds."""
         await self.consume(self.device_start_buckets(ip))
+
+    async def count_email(self, account_key: str, ip: str | None) -> None:
+        """One e-mail sent on request, counted before it is queued (TooManyAttempts)."""
+        await self.consume(self.email_buckets(account_key, ip))
+
+    async def reserve_email_code(self, code_id: str) -> PasswordReservation:
+        """One guess at an e-mailed code, before comparing it (TooManyAttempts when the
+        code's guesses are spent)."""
+        bucket = Bucket("email_code:code", self._email_code_guesses, code_id)
+        return PasswordReservation(await self.reserve([bucket]), ())
 
     async def aclose(self) -> None:
         await self._store.aclose()
