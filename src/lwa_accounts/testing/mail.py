@@ -49,7 +49,7 @@ def link_in(mail: QueuedMail, path_prefix: str) -> str:
     URL as written in the message)."""
     for url in re.findall(r"https?://\S+", mail.text):
         if path_prefix in url:
-            return url.rstrip(".,)")
+            return str(url).rstrip(".,)")
     raise AssertionError(f"no link to {path_prefix} in {mail.kind} mail: {mail.text!r}")
 
 
