@@ -37,7 +37,8 @@ async def test_a_proof_is_recognised_for_its_account_and_renewed_with_its_nonce(
     proof = remember(ctx, ada)
     assert proof is not None
     nonce = recognise(presenting(ctx, proof), ada)
-    assert nonce is not None and len(nonce) >= 16
+    assert nonce is not None
+    assert len(nonce) >= 16
     renewed = remember(presenting(ctx, proof), ada)
     assert renewed is not None
     assert recognise(presenting(ctx, renewed), ada) == nonce  # same device, same budget
@@ -52,6 +53,17 @@ async def test_a_proof_for_one_account_is_none_for_another(
     proof = remember(ctx, ada)
     assert recognise(presenting(ctx, proof), grace) is None
     assert recognise(presenting(ctx, proof), None) is None  # an unknown login
+
+    # Each field binds on its own: ada's password tag under grace's id is still grace's.
+    def data_of(value: str | None) -> dict[str, object]:
+        data = signing.loads(ctx.settings, PURPOSE, value, now=ctx.now(), max_age=60)
+        assert data is not None
+        return data
+
+    mixed = {**data_of(remember(ctx, grace)), "p": data_of(proof)["p"]}
+    mixed_proof = signing.dumps(ctx.settings, PURPOSE, mixed, now=ctx.now())
+    assert recognise(presenting(ctx, mixed_proof), ada) is None
+    assert recognise(presenting(ctx, mixed_proof), grace) is None
     # Renewing at another account's sign-in gives a new nonce, not the other's budget.
     other = remember(presenting(ctx, proof), grace)
     assert recognise(presenting(ctx, other), grace) != recognise(presenting(ctx, proof), ada)
@@ -79,7 +91,8 @@ async def test_a_proof_signed_otherwise_counts_as_none(
     proof = remember(ctx, ada)
     assert proof is not None
     data = signing.loads(ctx.settings, PURPOSE, proof, now=ctx.now(), max_age=60)
-    assert data is not None and set(data) == {"a", "n", "p"}
+    assert data is not None
+    assert set(data) == {"a", "n", "p"}
     # The same data signed for another purpose, or with a key that is not ours.
     as_csrf = signing.dumps(ctx.settings, "csrf", data, now=ctx.now())
     assert recognise(presenting(ctx, as_csrf), ada) is None
@@ -123,7 +136,8 @@ async def test_check_password_uses_the_devices_budget_only_with_a_valid_proof(
         assert wrong.reason == "wrong_password"
     unknown = await check_password(ctx, account=ada, account_key=ada.id, password=PASSWORD)
     assert unknown.reason == "throttled"
-    assert unknown.error is not None and unknown.error.retry_after == 60
+    assert unknown.error is not None
+    assert unknown.error.retry_after == 60
     foreign = presenting(ctx, remember(ctx, grace))
     assert (
         await check_password(foreign, account=ada, account_key=ada.id, password=PASSWORD)
