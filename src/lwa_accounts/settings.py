@@ -185,8 +185,8 @@ class Settings(BaseSettings):
         default="10/day",
         description="Failed password attempts for one account from every IP (not counting "
         "known devices) that go without delay within the window (one `limits` rate); past it, "
-        "each attempt waits after the previous one: `PASSWORD_DELAY_FIRST_SECONDS`, doubling "
-        "up to `PASSWORD_DELAY_MAX_SECONDS`.",
+        "each attempt waits after the previous one: `LWA_ACCOUNTS_PASSWORD_DELAY_FIRST_SECONDS`, "
+        "doubling up to `LWA_ACCOUNTS_PASSWORD_DELAY_MAX_SECONDS` (docs/security.md item 8).",
     )
     password_delay_first_seconds: int = Field(
         default=60,
@@ -209,8 +209,9 @@ class Settings(BaseSettings):
     known_device_max_age_seconds: int = Field(
         default=180 * 24 * 3600,
         gt=0,
-        description="How long a device proof (the `__Host-lwa_device` cookie, the API's "
-        "`device_token`) stays valid after its last password sign-in.",
+        description="How long a known-device proof (the `__Host-lwa_device` cookie, "
+        "`lwa_device` without secure cookies; the API's `device_token`) stays valid after its "
+        "latest password sign-in; a password change or reset retires it at once.",
     )
     registration_limit_per_ip: str = Field(
         default="20/hour", description="Accounts created per IP (a failed sign-up costs nothing)."
