@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from limits import parse
+from pydantic import ValidationError
 
 from lwa_accounts.errors import TooManyAttempts
 from lwa_accounts.throttle import Backoff, Bucket, PasswordReservation, Throttle
@@ -94,6 +95,21 @@ async def test_delays_follow_the_settings(tmp_path: Path) -> None:
         (await throttle.reserve_password("acc_1", next(ips))).failed()
     assert waits == [5, 10, 12, 12]
     await throttle.aclose()
+
+
+@pytest.mark.parametrize("tiers", ["20/15minutes;100/day", "5/minute,10/hour"])
+def test_the_accounts_budget_takes_one_rate_not_the_old_tiers(tmp_path: Path, tiers: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        fast_settings(tmp_path, password_limit_per_account=tiers)
+    assert "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT takes one rate" in str(refused.value)
+
+
+def test_the_longest_delay_is_not_shorter_than_the_first(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as refused:
+        fast_settings(tmp_path, password_delay_first_seconds=60, password_delay_max_seconds=30)
+    assert "LWA_ACCOUNTS_PASSWORD_DELAY_MAX_SECONDS must be at least" in str(refused.value)
+    with pytest.raises(ValidationError):
+        fast_settings(tmp_path, password_delay_first_seconds=0)
 
 
 StoreFactory = Callable[[], Store]

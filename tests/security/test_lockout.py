@@ -31,7 +31,15 @@ import redis.asyncio as aioredis
 
 from lwa_accounts.core.waits import try_again_in
 from tests.e2e.amazon_harness import BASE_URL, PASSWORD
-from tests.security.service import CSRF_RE, Service, register, running, security_settings
+from tests.security.service import (
+    CSRF_RE,
+    Service,
+    add_amazon_customer,
+    amazon_sign_in,
+    register,
+    running,
+    security_settings,
+)
 
 WRONG = "not-the-password-at-all"
 FREE = 10  # the account's failures before delays (default PASSWORD_LIMIT_PER_ACCOUNT)
@@ -297,3 +305,31 @@ async def test_lockout_the_device_cookie_is_host_prefixed_httponly_secure_and_la
         assert browser.cookies.get("__Host-lwa_device")
         await spend_the_accounts_budget(net)
         assert (await page_sign_in(browser, "ada", PASSWORD)).status_code == 303
+
+
+async def test_lockout_a_known_tv_links_amazon_while_the_accounts_budget_is_spent(
+    net: Net,
+) -> None:
+    """The link step's password is a password step like any other: the TV's proof counts."""
+    await register(await net.at("192.0.2.1"), "grace", "grace@example.net")
+    token = await known_tv(net, "192.0.2.11", "grace")
+    await spend_the_accounts_budget(net, "grace")
+    tv = await net.at("192.0.2.11")
+    user_id = await add_amazon_customer(tv, "Grace at Amazon", "grace@example.net")
+    answer = await amazon_sign_in(tv, user_id)
+    assert answer.json()["result"] == "link_required", answer.text
+    link = {"flow_id": answer.json()["flow"]["id"], "password": PASSWORD}
+    without = await tv.post("/api/v1/flows/link", json=link)
+    assert without.status_code == 429, without.text
+    assert without.json()["detail"] == try_again_in(wait_of(without))
+    linked = await tv.post("/api/v1/flows/link", json=link, headers={"Lwa-Device-Token": token})
+    assert linked.status_code == 201, linked.text
+
+
+async def test_lockout_a_malformed_device_token_is_a_422_naming_the_field(net: Net) -> None:
+    client = await net.at("192.0.2.1")
+    for token in ("x" * 1025, 42, ""):
+        body = {"username": "ada", "password": PASSWORD, "device_token": token}
+        refused = await client.post("/api/v1/sessions", json=body)
+        assert refused.status_code == 422, refused.text
+        assert "device_token" in refused.json()["errors"]
