@@ -60,10 +60,13 @@ Observer = Callable[[Sequence[AuditEvent]], None]
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
-    """Who is asking: recorded by flows (audit, sessions), never trusted for decisions."""
+    """Who is asking: recorded by flows (audit, sessions), never trusted for decisions.
+    ``known_browser`` is the browser's signed memory of the accounts signed in there
+    (``flows/known_devices.py``), as sent; only the new-device notice reads it."""
 
     ip: str | None = None
     user_agent: str | None = None
+    known_browser: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
+from lwa_accounts.web.cookies import known_browser
 
 
 @dataclass
@@ -41,7 +42,11 @@ def client_info(request: Request) -> ClientInfo:
     Per-IP limits and the audit log use it."""
     ip = request.client.host if request.client else None
     user_agent = request.headers.get("user-agent")
-    return ClientInfo(ip=ip, user_agent=user_agent[:512] if user_agent else None)
+    return ClientInfo(
+        ip=ip,
+        user_agent=user_agent[:512] if user_agent else None,
+        known_browser=known_browser(request, get_services(request).settings),
+    )
 
 
 def request_context(request: Request) -> Context:
