@@ -19,7 +19,7 @@ could otherwise send that address a mail per sign-in.
 What a mail says about the client: the browser and system named from its user agent from
 a fixed list (``core/user_agents.py``: never the raw string), a device's name as it gave
 it (clipped), and no IP address (a mail is forwarded and kept where we cannot see; the
-account page and the audit log keep the address).
+audit log and the sessions table keep the address).
 """
 
 from __future__ import annotations
