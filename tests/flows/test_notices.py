@@ -193,13 +193,16 @@ async def detach(ctx: Context, me: SignedIn) -> None:
 
 async def test_attach_and_detach_send_one_notice_each(db: Database, ctx: Context) -> None:
     await make_user(ctx)
-    me = await sign_in(ctx)
+    me = await sign_in(ctx, kind="device", device_name="Living room TV")
     await attach(ctx, me)
     assert await kinds(db, "ada@example.com") == ["notice_amazon_linked"]
     await detach(ctx, me)
     assert await kinds(db, "ada@example.com") == ["notice_amazon_linked", "notice_amazon_unlinked"]
-    [_, unlinked] = await queued_mail(db, "ada@example.com")
+    linked, unlinked = await queued_mail(db, "ada@example.com")
     assert "support team" not in unlinked.text
+    # From the session that did it: the TV by its name.
+    assert 'From:    a device named "Living room TV"' in linked.text
+    assert 'From:    a device named "Living room TV"' in unlinked.text
 
 
 async def test_refused_attach_and_detach_send_nothing(db: Database, ctx: Context) -> None:

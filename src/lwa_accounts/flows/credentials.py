@@ -17,7 +17,7 @@ from lwa_accounts.core.validation import Invalid, validate_password
 from lwa_accounts.errors import NotAuthenticated, ReauthenticationRequired, ValidationFailed
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Deps, Tx
-from lwa_accounts.flows.notices import notify
+from lwa_accounts.flows.notices import describe_session, notify
 from lwa_accounts.flows.passwords import (
     PasswordCheck,
     check_password,
@@ -159,4 +159,4 @@ async def finish_password_change(
     await tx.accounts.update(account.id, password_hash=prepared.new_hash)
     ended = await tx.sessions.revoke_all(account.id, except_session_id=session.id)
     tx.audit(Event.PASSWORD_CHANGED, account_id=account.id, detail=f"other_sessions_ended={ended}")
-    await notify(tx, account, "password_changed")
+    await notify(tx, account, "password_changed", device=describe_session(session))

@@ -21,7 +21,7 @@ from lwa_accounts.flows.amazon.refusals import refuse, reject_error
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.credentials import require_recent_auth
-from lwa_accounts.flows.notices import notify
+from lwa_accounts.flows.notices import describe_session, notify
 from lwa_accounts.flows.sessions import SignedIn
 
 
@@ -65,7 +65,7 @@ async def attach_amazon(
             profile=profile,
             detail=f"method=attach ended_sessions={ended}",
         )
-        await notify(tx, locked, "amazon_linked")
+        await notify(tx, locked, "amazon_linked", device=describe_session(session))
     assert link is not None
     locked, link = await sync_profile(tx, locked, link, profile)
     signed_in: SignedIn | None = None
@@ -98,4 +98,4 @@ async def detach_amazon(
         refuse(tx, LastSignInMethod(), account_id=locked.id, profile=profile)
     await tx.identities.unlink(locked.id)
     tx.audit(Event.AMAZON_UNLINKED, account_id=locked.id, profile=profile)
-    await notify(tx, locked, "amazon_unlinked")
+    await notify(tx, locked, "amazon_unlinked", device=describe_session(session))
