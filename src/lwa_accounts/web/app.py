@@ -44,6 +44,7 @@ from lwa_accounts.web.pages import amazon_flow as page_amazon_flow
 from lwa_accounts.web.pages import auth as page_auth
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
+from lwa_accounts.web.pages import not_me as page_not_me
 from lwa_accounts.web.pages import tv as page_tv
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)
     app.include_router(page_tv.router)
+    app.include_router(page_not_me.router)
     # ---- end of routers ----
 
     _declare_bearer_scheme(app)

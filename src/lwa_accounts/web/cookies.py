@@ -1,6 +1,9 @@
-"""The browser's cookies: the session (HttpOnly, SameSite=Lax, Secure outside development)
-and the known-device proof (the same, ``__Host-`` prefixed with secure cookies, kept
-across sign-outs: it says this browser signed in before, ``flows/known_devices.py``)."""
+"""The browser's cookies: the session (HttpOnly, SameSite=Lax, Secure outside development);
+the known-device proof (the same, ``__Host-`` prefixed with secure cookies, kept across
+sign-outs: this browser proved the password before, so it keeps a throttle budget of its
+own, ``flows/known_devices.py``); and the "known browser" memory that outlives sessions
+too (``flows/new_devices.py``: which accounts signed in on this browser, so a sign-in from
+it is no "new device")."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lwa_accounts.flows import new_devices
 from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.settings import Settings
 
@@ -17,10 +21,21 @@ SECURE_DEVICE_COOKIE_NAME = "__Host-lwa_device"
 # API clients send their proof in this header (or as `device_token` on sign-in).
 DEVICE_HEADER = "Lwa-Device-Token"
 _PROOF_MAX = 1024  # a proof is ~150 characters; anything longer is not one
+KNOWN_BROWSER_COOKIE = "lwa_known_browser"
+SECURE_KNOWN_BROWSER_COOKIE = "__Host-lwa_known_browser"
 
 
 def session_token(request: Request, settings: Settings) -> str | None:
     return request.cookies.get(settings.session_cookie_name) or None
+
+
+def known_browser_cookie_name(settings: Settings) -> str:
+    return SECURE_KNOWN_BROWSER_COOKIE if settings.secure_cookies else KNOWN_BROWSER_COOKIE
+
+
+def known_browser(request: Request, settings: Settings) -> str | None:
+    """The known-browser memory as sent (the flow checks its signature)."""
+    return request.cookies.get(known_browser_cookie_name(settings)) or None
 
 
 def set_session_cookie(
@@ -39,6 +54,17 @@ def set_session_cookie(
         secure=settings.secure_cookies,
         path="/",
     )
+    if signed_in.browser_memory is not None:
+        # Kept across sign-outs: it is the memory of the browser, not of the session.
+        response.set_cookie(
+            known_browser_cookie_name(settings),
+            signed_in.browser_memory,
+            max_age=new_devices.MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+            path="/",
+        )
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:

@@ -14,7 +14,7 @@ from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
-from lwa_accounts.web.cookies import presented_device_proof
+from lwa_accounts.web.cookies import known_browser, presented_device_proof
 
 
 @dataclass
@@ -47,6 +47,7 @@ def client_info(request: Request) -> ClientInfo:
         ip=ip,
         user_agent=user_agent[:512] if user_agent else None,
         device_proof=presented_device_proof(request, get_services(request).settings),
+        known_browser=known_browser(request, get_services(request).settings),
     )
 
 

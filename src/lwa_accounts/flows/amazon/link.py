@@ -34,6 +34,7 @@ from lwa_accounts.flows.amazon.refusals import refuse
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
 from lwa_accounts.flows.known_devices import recognise
+from lwa_accounts.flows.notices import notify
 from lwa_accounts.flows.passwords import PasswordCheck, check_password, record_password_check
 from lwa_accounts.flows.phases import in_phases
 
@@ -128,6 +129,7 @@ async def _link_proven(
     tx.audit(
         Event.AMAZON_LINKED, account_id=account.id, profile=flow.profile, detail="method=password"
     )
+    await notify(tx, account, "amazon_linked")
     account, _ = await sync_profile(tx, account, link, flow.profile)
     return await finish_flow(tx, flow, account, originator, created=False)
 
