@@ -51,7 +51,6 @@ from lwa_accounts.flows.amazon.refusals import refuse
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
 from lwa_accounts.flows.email_codes import issue, redeem_code
-from lwa_accounts.mail.render import render_mail
 
 PURPOSE: EmailCodePurpose = "prove_account"
 MAIL_KIND = "prove_account"
@@ -105,6 +104,9 @@ async def send_link_code(tx: Tx, attempt: LinkAttempt) -> CodeSent:
         )
     except TooManyAttempts as throttled:
         refuse(tx, throttled, account_id=account.id, profile=flow.profile)
+    # Imported here: importing a flow loads no template engine (tests/flows/test_layering.py).
+    from lwa_accounts.mail.render import render_mail
+
     now = tx.now()
     mail = render_mail(
         MAIL_KIND,
