@@ -378,7 +378,7 @@ async def test_parallel_guesses_get_no_more_than_the_codes_budget(
 async def test_sending_takes_from_the_mail_budget(ctx: Context, db: Database) -> None:
     await verified_user(ctx)
     flow = await start(ctx)
-    outcomes = []
+    outcomes: list[amazon.CodeSent | errors.TooManyAttempts] = []
     for _ in range(6):  # email_limit_per_account: 5/hour (other mail may count too)
         try:
             outcomes.append(await send(ctx, flow.flow_id))
