@@ -148,6 +148,8 @@ async def test_the_code_goes_only_to_the_local_verified_address(ctx: Context, db
     # A code and no link: nothing to open on another device that would finish the step.
     assert "http" not in message.text
     assert "<a " not in message.html
+    assert code not in message.subject  # subjects are stored and shown in clear
+    assert "Never tell this code to anyone" in message.text
     assert "ada" in message.text  # the account it is for
     assert ctx.client.ip is not None
     assert ctx.client.ip in message.text
