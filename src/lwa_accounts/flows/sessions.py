@@ -28,6 +28,9 @@ class SignedIn:
     token: str = field(repr=False)
     session: Session
     account: Account
+    # After a password sign-in: this client's known-device proof (flows/known_devices.py),
+    # for the browser's cookie or the API's ``device_token``.
+    device_proof: str | None = field(default=None, repr=False)
 
 
 async def start_session(

@@ -38,6 +38,7 @@ from lwa_accounts.flows.amazon.profile import checked_prefill, sync_profile
 from lwa_accounts.flows.amazon.refusals import refuse
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.known_devices import recognise
 from lwa_accounts.flows.passwords import PasswordCheck, check_password, record_password_check
 from lwa_accounts.flows.phases import in_phases
 
@@ -83,7 +84,8 @@ async def begin_link(tx: Tx, flow_id: str, originator: Originator) -> LinkAttemp
     # An early refusal when the sign-in throttle is spent, so the N+1th wrong password is a
     # 429 like on /signin (the attempt itself is reserved in check_link_password).
     try:
-        await tx.deps.throttle.peek_password(attempt.account.id, tx.client.ip)
+        device = recognise(tx.context, attempt.account)
+        await tx.deps.throttle.peek_password(attempt.account.id, tx.client.ip, device=device)
     except TooManyAttempts as throttled:
         refuse(tx, throttled, account_id=attempt.account.id, profile=attempt.flow.profile)
     require_attempts(tx, attempt)
