@@ -20,6 +20,8 @@ from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.flows.context import Deps
 from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.lwa.client import LwaClient
+from lwa_accounts.mail.delivery import Delivery
+from lwa_accounts.mail.worker import DeliveryWorker
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import EMULATOR_MOUNT, Settings, load_settings
 from lwa_accounts.store import probes
@@ -102,12 +104,14 @@ def create_app(
         throttle = Throttle(settings, on_refused=web_metrics.observe_throttle_refusal)
         probes.watch_pool(db, web_metrics.set_pool)
         amazon = LwaClient(settings, transport=amazon_transport or _emulator_transport(app))
+        mail_worker: DeliveryWorker | None = None
         try:
             if settings.is_development if migrate_on_start is None else migrate_on_start:
                 await db.upgrade()
             if check_database is not None:
                 await check_database()
             password_hasher = hasher or Argon2Hasher(settings)
+            mail_worker = _start_mail_delivery(settings, db, clock)
             app.state.services = Services(
                 settings=settings,
                 database=db,
@@ -127,6 +131,9 @@ def create_app(
             )
             yield
         finally:
+            if mail_worker is not None:
+                db.on_mail_committed = None
+                await mail_worker.stop()
             await page_health.close(app.state)
             await amazon.aclose()
             await throttle.aclose()
@@ -183,6 +190,20 @@ def create_app(
     if settings.amazon_emulated:
         app.mount(EMULATOR_MOUNT, _emulator_app(settings), name="amazon-emulator")
     return app
+
+
+def _start_mail_delivery(settings: Settings, db: Database, clock: Clock) -> DeliveryWorker | None:
+    """With an SMTP server configured, the delivery worker runs beside the requests and
+    wakes after every commit that queued mail; without one nothing is sent (the outbox is
+    the development mailbox, /_dev/mail)."""
+    if settings.smtp is None:
+        return None
+    worker = DeliveryWorker(
+        Delivery(db, settings, clock=clock), poll_seconds=settings.mail_poll_seconds
+    )
+    db.on_mail_committed = worker.wake
+    worker.start()
+    return worker
 
 
 def _declare_bearer_scheme(app: FastAPI) -> None:
