@@ -13,7 +13,6 @@ import ipaddress
 import socket
 import ssl
 import threading
-import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -92,7 +91,7 @@ class _Handler:
     logins: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
         if address in self.refuse:
@@ -100,16 +99,12 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: Any, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         parsed = message_from_bytes(raw, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.lock:
-            self.arrivals.append(
-                Arrival(str(envelope.mail_from), list(envelope.rcpt_tos), parsed)
-            )
+            self.arrivals.append(Arrival(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
         return "250 Message accepted for delivery"
 
 
@@ -173,12 +168,9 @@ class MailServer:
             kwargs.update(tls_context=self._context, require_starttls=True)
         elif self.tls == "implicit":
             kwargs.update(ssl_context=self._context)
-        with warnings.catch_warnings():
-            # "AUTH without requiring TLS": the implicit-TLS variant, which aiosmtpd cannot see.
-            warnings.simplefilter("ignore", UserWarning)
-            self._controller = Controller(
-                self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs
-            )
+        self._controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs
+        )
         self._controller.start()
 
     def stop(self) -> None:

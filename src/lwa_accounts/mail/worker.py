@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from lwa_accounts.errors import DatabaseUnavailable
 from lwa_accounts.mail.delivery import Delivery
 
 logger = logging.getLogger("lwa_accounts.mail")
+FAILURE_LOG_SECONDS = 60.0
 
 
 class DeliveryWorker:
@@ -32,6 +34,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._logged_at = float("-inf")
 
     def wake(self) -> None:
         """Mail was committed: look now rather than at the next poll (never blocks)."""
@@ -55,6 +58,14 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _log_failure(self) -> None:
+        # With its traceback, but once a minute (a schema not migrated yet would log
+        # one every poll otherwise).
+        now = time.monotonic()
+        if now - self._logged_at >= FAILURE_LOG_SECONDS:
+            self._logged_at = now
+            logger.exception("mail delivery pass failed; trying again at each poll")
+
     async def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
@@ -64,7 +75,7 @@ class DeliveryWorker:
             except DatabaseUnavailable:
                 pass  # the database's outage log has said it; try at the next poll
             except Exception:
-                logger.exception("mail delivery pass failed; trying again at the next poll")
+                self._log_failure()
             if claimed >= self._delivery.batch_size:
                 continue  # a full batch: more may be due
             with contextlib.suppress(TimeoutError):

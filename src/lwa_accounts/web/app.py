@@ -44,6 +44,7 @@ from lwa_accounts.web.pages import activate as page_activate
 from lwa_accounts.web.pages import amazon as page_amazon
 from lwa_accounts.web.pages import amazon_flow as page_amazon_flow
 from lwa_accounts.web.pages import auth as page_auth
+from lwa_accounts.web.pages import dev_mail as page_dev_mail
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
 from lwa_accounts.web.pages import tv as page_tv
@@ -184,6 +185,8 @@ def create_app(
     app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)
     app.include_router(page_tv.router)
+    if page_dev_mail.enabled(settings):  # no SMTP, not production: the outbox is the mailbox
+        app.include_router(page_dev_mail.router)
     # ---- end of routers ----
 
     _declare_bearer_scheme(app)
