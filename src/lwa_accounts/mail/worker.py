@@ -6,7 +6,8 @@ after every commit that queued mail, so mail queued by this process leaves at on
 other processes' mail within one poll). A request never waits on it: it only queues a
 row. ``stop()`` lets the message being sent finish (each SMTP command is bounded by the
 timeout), releases the rest of the batch and ends the task; a worker still busy after
-the grace is cancelled, and its claimed rows come due again when their lease ends.
+the grace is cancelled and releases its batch on the way out (a message cancelled in the
+middle of its SMTP exchange may then be sent twice: delivery is at least once).
 
 With several processes (``serve --workers N``) every process runs one; the lease on
 each row keeps them from sending anything twice. A database or SMTP outage never ends the
@@ -53,7 +54,7 @@ class DeliveryWorker:
         self._wake.set()
         done, _ = await asyncio.wait({task}, timeout=grace_seconds)
         if not done:
-            logger.warning("mail delivery still busy after %.0f s: cancelled", grace_seconds)
+            logger.warning("mail delivery still busy after %.1f s: cancelled", grace_seconds)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

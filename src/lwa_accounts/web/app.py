@@ -52,6 +52,8 @@ from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
 
 logger = logging.getLogger(__name__)
+# At shutdown the message being sent gets this long; then the worker is cancelled.
+MAIL_STOP_GRACE_SECONDS = 5.0
 
 API_DESCRIPTION = """\
 Accounts for TVs and other devices. Sign in with a username (or email) and password to get
@@ -134,7 +136,7 @@ def create_app(
         finally:
             if mail_worker is not None:
                 db.on_mail_committed = None
-                await mail_worker.stop()
+                await mail_worker.stop(grace_seconds=MAIL_STOP_GRACE_SECONDS)
             await page_health.close(app.state)
             await amazon.aclose()
             await throttle.aclose()
