@@ -257,3 +257,31 @@ async def test_a_batch_is_sent_over_one_connection_and_a_full_batch_says_so(
     assert len({a.message["Message-ID"] for a in smtp.arrivals}) == 5
     assert all(row["sent_at"] is not None for row in await rows(db))
     assert START + timedelta(seconds=5) == clock.now()
+
+
+async def test_log_lines_name_no_address_body_or_password(
+    db: Database, clock: FixedClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = MailServer(tmp_path, tls="starttls", auth=True)
+    server.refuse["gone.person@example.com"] = "550 5.1.1 <gone.person@example.com> unknown"
+    server.start()
+    try:
+        settings = mail_settings(tmp_path, server.url())
+        ctx = context(db, settings, clock)
+        await queue(ctx, "gone.person@example.com")
+        await queue(ctx, "ada.lovelace@example.com")
+        with caplog.at_level("INFO", logger="lwa_accounts.mail"):
+            assert await delivery(db, settings, clock).deliver_due() == 2
+        wrong = mail_settings(tmp_path, server.url(password="never-logged-pw-42"))
+        await queue(ctx, "grace.hopper@example.com")
+        with caplog.at_level("INFO", logger="lwa_accounts.mail"):
+            assert await delivery(db, wrong, clock).deliver_due() == 1
+    finally:
+        server.stop()
+    ours = [r.msg for r in caplog.records if r.name == "lwa_accounts.mail"]
+    assert [event["event"] for event in ours] == ["mail_failed", "mail_sent", "mail_retry"]  # type: ignore[index]
+    text = "\n".join(str(event) for event in ours)
+    for secret in ("gone.person", "ada.lovelace", "grace.hopper", "never-logged-pw-42"):
+        assert secret not in text, secret
+    assert "outgoing mail works" not in text  # no body
+    assert "login refused: 535" in text  # but the reason is there

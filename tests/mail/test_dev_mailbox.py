@@ -94,6 +94,10 @@ async def test_every_value_on_the_pages_is_escaped(tmp_path: Path) -> None:
         )
         page = await client.get("/_dev/mail")
         detail = await client.get("/_dev/mail/1")
+        part = await client.get("/_dev/mail/1/html")
+    # The HTML part is the message's own markup: never run, only shown in the sandbox.
+    assert part.text == f"<p>{evil}</p>"
+    assert part.headers["content-security-policy"] == HTML_PART_CSP
     for response in (page, detail):
         assert "<script>alert(1)" not in response.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
