@@ -279,7 +279,8 @@ def test_compose_names_only_real_settings_and_they_validate(
     assert settings.workers == 2
     assert not settings.amazon_emulated
     assert settings.redis_url is not None
-    assert settings.smtp is not None and settings.smtp.tls == "starttls"
+    assert settings.smtp is not None
+    assert settings.smtp.tls == "starttls"
     assert settings.mail_from == "no-reply@example.com"
 
 
