@@ -32,7 +32,6 @@ from lwa_accounts.mail.message import build_message
 from lwa_accounts.mail.retry import RetryPolicy
 from lwa_accounts.mail.smtp import SendFailed, SmtpSession, smtp_session
 from lwa_accounts.mail.smtp_url import SmtpTarget
-from lwa_accounts.sealing import SealBroken
 from lwa_accounts.settings import Settings
 from lwa_accounts.store import outbox_queue
 from lwa_accounts.store.db import Database
@@ -125,15 +124,13 @@ class Delivery:
 
     async def _deliver(self, session: SmtpSession, mail: ClaimedMail) -> None:
         """Send one message and record what happened; ``SendFailed`` when the session broke."""
-        try:
-            if not mail.sealed_body:
-                raise SealBroken
-            text, html = open_body(self._db.sealer, mail.kind, mail.to, mail.sealed_body)
-        except (SealBroken, ValueError, KeyError):
+        body = self._open(mail)
+        if body is None:
             # A key that sealed it was retired, or the row was altered: it cannot be sent.
             error = "the sealed body does not open (was its secret key removed?)"
             await self._record(mail, Refused(error, permanent=True, reason="unreadable"), 0.0)
             return
+        text, html = body
         started = time.perf_counter()
         try:
             envelope = build_message(
@@ -153,6 +150,14 @@ class Delivery:
                 raise
             outcome = Refused(failed.reason, permanent=failed.permanent)
         await self._record(mail, outcome, time.perf_counter() - started)
+
+    def _open(self, mail: ClaimedMail) -> tuple[str, str] | None:
+        if not mail.sealed_body:
+            return None
+        try:
+            return open_body(self._db.sealer, mail.kind, mail.to, mail.sealed_body)
+        except (ValueError, KeyError):  # SealBroken is a ValueError, and so is bad JSON
+            return None
 
     async def _record(self, mail: ClaimedMail, outcome: Sent | Refused, seconds: float) -> None:
         now = self._clock.now()
