@@ -182,6 +182,13 @@ class Outbox(Protocol):
         """Queue ``mail`` (due now); returns its outbox id."""
         ...
 
+    async def purge_settled(
+        self, *, sent_before: datetime, failed_before: datetime, limit: int
+    ) -> int:
+        """Delete at most ``limit`` messages sent before ``sent_before`` or failed for good
+        before ``failed_before`` (housekeeping); mail still to send is never deleted."""
+        ...
+
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
