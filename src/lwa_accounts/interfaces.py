@@ -316,6 +316,11 @@ class Throttle(Protocol):
         TooManyAttempts: parallel guesses never get more than the budget compared."""
         ...
 
+    async def forgive_account(self, account_key: str, ip: str | None = None) -> None:
+        """The owner proved the account another way (a password reset): its password
+        budget from every IP, and from ``ip``, starts again; the per-IP buckets stay."""
+        ...
+
     async def aclose(self) -> None:
         """Close its connections (Redis); the composition root calls it at shutdown."""
         ...

@@ -294,6 +294,16 @@ class Throttle:
         """Refuse early (TooManyAttempts) when the account's or the IP's budget is spent."""
         await self.peek(self.password_buckets(account_key, ip))
 
+    async def forgive_account(self, account_key: str, ip: str | None = None) -> None:
+        """The owner proved the mailbox (a password reset): empty the account's own password
+        budget from every IP (each tier) and from ``ip``, so guesses spent against the
+        account no longer stand in the owner's way. The per-IP buckets stay: whoever was
+        guessing from an address is still slowed there."""
+        buckets = self.password_buckets(account_key, None)
+        if ip:
+            buckets.append(self.password_buckets(account_key, ip)[0])  # the (account, ip) pair
+        await self.reset(buckets)
+
     # ---- the other named attempts (what flows call: they never see buckets) --------------
 
     def reserving_registration(self, ip: str | None) -> AbstractAsyncContextManager[Reservation]:

@@ -30,6 +30,7 @@ from lwa_accounts.web import problems, request_limits
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import devices as api_devices
+from lwa_accounts.web.api import recovery as api_recovery
 from lwa_accounts.web.api import retired as api_retired
 from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.api.models import ProblemOut
@@ -44,6 +45,7 @@ from lwa_accounts.web.pages import amazon_flow as page_amazon_flow
 from lwa_accounts.web.pages import auth as page_auth
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
+from lwa_accounts.web.pages import recovery as page_recovery
 from lwa_accounts.web.pages import tv as page_tv
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
@@ -177,6 +179,8 @@ def create_app(
     app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)
     app.include_router(page_tv.router)
+    app.include_router(page_recovery.router)  # password recovery (issue 13)
+    app.include_router(api_recovery.router)
     # ---- end of routers ----
 
     _declare_bearer_scheme(app)
