@@ -59,7 +59,6 @@ from lwa_accounts.flows import email_codes
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
 from lwa_accounts.flows.passwords import find_login, login_key
-from lwa_accounts.mail.render import render_mail
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +148,10 @@ def _not_sent_because(account: Account | None) -> str:
 
 
 async def _send(tx: Tx, account: Account) -> None:
+    # Imported when a message is rendered: importing a flow loads no template engine
+    # (tests/flows/test_layering.py), only sending mail does.
+    from lwa_accounts.mail.render import render_mail
+
     assert account.email is not None
     issued = await email_codes.issue(tx, purpose=PURPOSE, account=account, email=account.email)
     base = tx.settings.public_url.rstrip("/")
