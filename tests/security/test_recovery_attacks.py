@@ -13,12 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
+from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Database
 from lwa_accounts.testing.factories import make_account
-from lwa_accounts.testing.mail import code_in
+from lwa_accounts.testing.mail import QueuedMail, code_in
 from tests.e2e.amazon_harness import BASE_URL, PASSWORD
-from tests.flows.recovery_helpers import reset_path_in, token_in
+from tests.flows.recovery_helpers import reset_mails, reset_path_in, token_in
 from tests.security.races import PARALLEL, database_url, describe, statuses
 from tests.security.service import Service, password_token, register, running, security_settings
+from tests.security.test_sec01_no_secret_in_logs import serve, unique
 from tests.web.conftest import bearer, csrf_from, page_sign_in
 from tests.web.recovery_helpers import (
     NEW_PASSWORD,
@@ -321,3 +324,74 @@ async def test_recovery_mail_bombing_is_limited(tmp_path: Path, database_url: st
         await asyncio.gather(*(ask_api(client, f"user{n}") for n in range(30)))
         # Per IP: 20 an hour, the 30 asks for ada included.
         assert await service.count("outbox") == 20
+
+
+# ---- logs -----------------------------------------------------------------------------------
+
+
+async def _arrived(database: Database, to: str, count: int) -> QueuedMail:
+    """The ``count``-th reset message: a real server queues it after its answer has left."""
+    for _ in range(100):
+        mails = await reset_mails(database, to)
+        if len(mails) >= count:
+            return mails[count - 1]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"reset message {count} never arrived for {to}")
+
+
+@pytest.mark.slow
+async def test_recovery_secrets_never_reach_the_server_output(tmp_path: Path) -> None:
+    """A real ``lwa-accounts serve`` at DEBUG: the reset link's token (in a URL), the code,
+    the passwords and the address appear in none of its output (security.md item 1)."""
+    data_dir = tmp_path / "var"
+    url_of_db = f"sqlite+aiosqlite:///{(data_dir / 'lwa-accounts.db').as_posix()}"
+    secrets_used: list[str] = []
+    codes: list[str] = []
+    with serve(tmp_path, "json") as (url, log):
+        # The server's own database and key (made in DATA_DIR), to read the outbox.
+        database = Database.from_settings(
+            Settings(env="development", data_dir=data_dir, database_url=url_of_db)
+        )
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+                email, old = f"{unique('ada')}@example.com", unique("old-pw")
+                created = await http.post(
+                    "/api/v1/accounts",
+                    json={"username": "ada", "email": email, "name": "Ada", "password": old},
+                )
+                assert created.status_code == 201, created.text
+                async with database.transaction() as stores:
+                    await stores.accounts.update(
+                        created.json()["account"]["id"], email_verified=True
+                    )
+                assert (await ask_page(http, email)).status_code == 303
+                mail = await _arrived(database, email, 1)
+                token, first = token_in(mail), unique("new-pw")
+                page = await http.get(reset_path_in(mail))
+                fields = {"csrf_token": csrf_from(page.text), "token": token}
+                done = await http.post("/reset-password", data=fields | {"new_password": first})
+                assert done.status_code == 303, done.text
+                assert (await ask_api(http, "ada")).status_code == 202
+                mail = await _arrived(database, email, 2)
+                code, second = code_in(mail), unique("new-pw")
+                wrong = "000000" if code != "000000" else "111111"
+                body = {"login": "ada", "new_password": second}
+                refused = await http.post(CONFIRM, json=body | {"code": wrong})
+                assert refused.status_code == 400
+                done = await http.post(CONFIRM, json=body | {"code": code})
+                assert done.status_code == 204, done.text
+                secrets_used += [email, old, token, token_in(mail), first, second]
+                codes += [code, wrong]
+        finally:
+            await database.dispose()
+    output = log.read_text(errors="replace")
+    assert '"route": "/reset-password"' in output  # the link's request was logged...
+    leaked = [value for value in secrets_used if value in output]
+    # ...and a six-digit code, as the person typed it or as the mail shows it.
+    leaked += [
+        code
+        for code in codes
+        for shown in (f'"{code}"', f"={code}", f"{code[:3]} {code[3:]}")
+        if shown in output
+    ]
+    assert leaked == []
