@@ -228,6 +228,22 @@ async def test_a_link_sent_before_the_address_changed_is_refused(
     await _sign_in(ctx, PASSWORD)  # unchanged
 
 
+async def test_a_link_sent_before_the_account_was_disabled_is_refused(
+    ctx: Context, db: Database, ada: Account
+) -> None:
+    await request_reset(ctx, login="ada")
+    mail = await last_reset_mail(db, "ada@example.com")
+    async with ctx.transaction() as tx:
+        await tx.accounts.set_disabled(ada.id, True)
+    with pytest.raises(EmailLinkInvalid):
+        await reset_with_link(ctx, token=token_in(mail), new_password=NEW_PASSWORD)
+    with pytest.raises(WrongEmailCode):
+        await reset_with_code(ctx, login="ada", code=code_in(mail), new_password=NEW_PASSWORD)
+    async with ctx.transaction() as tx:
+        assert await tx.accounts.set_disabled(ada.id, False)
+    await _sign_in(ctx, PASSWORD)  # the password never changed
+
+
 async def test_an_amazon_created_account_sets_its_first_password(
     ctx: Context, db: Database
 ) -> None:
