@@ -169,9 +169,10 @@ class Settings(BaseSettings):
 
     # Brute-force protection (``limits`` rate-limit strings, e.g. "5/15minutes").
     # Password attempts: tight for one account from one IP, looser for one IP against any
-    # account, and for one account from every IP a tiered budget ("a;b": each tier must
-    # have room, so a distributed guesser meets progressively longer waits) that is wide
-    # enough for the owner to get in from their own address while someone guesses elsewhere.
+    # account, and for one account from every IP a free budget followed by progressive
+    # delays (never a wall: the owner can always try again within the longest delay). A
+    # browser or device that signed in to the account before (a known device) has a budget
+    # of its own instead of the account's and the IP's (docs/security.md item 8).
     password_limit_per_account_ip: str = Field(
         default="5/15minutes",
         description="Password attempts for one account from one IP (a `limits` string).",
@@ -181,9 +182,36 @@ class Settings(BaseSettings):
         description="Password attempts from one IP against any account.",
     )
     password_limit_per_account: str = Field(
-        default="20/15minutes;100/day",
-        description="Password attempts for one account from every IP; `;` separates tiers that "
-        "must all have room (a distributed guesser meets longer and longer waits).",
+        default="10/day",
+        description="Failed password attempts for one account from every IP (not counting "
+        "known devices) that go without delay within the window (one `limits` rate); past it, "
+        "each attempt waits after the previous one: `LWA_ACCOUNTS_PASSWORD_DELAY_FIRST_SECONDS`, "
+        "doubling up to `LWA_ACCOUNTS_PASSWORD_DELAY_MAX_SECONDS` (docs/security.md item 8).",
+    )
+    password_delay_first_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="The first progressive delay, once an account's free attempts are spent; "
+        "each further failure doubles it.",
+    )
+    password_delay_max_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="The longest progressive delay between attempts on one account: the most "
+        "an attacker spreading guesses over many IPs can make the owner wait.",
+    )
+    password_limit_per_device: str = Field(
+        default="10/15minutes;50/day",
+        description="Password attempts from one known device (a browser or API client that "
+        "signed in to the account before and sends its device proof), replacing the account's "
+        "and the IP's budgets for it; `;` separates tiers that must all have room.",
+    )
+    known_device_max_age_seconds: int = Field(
+        default=180 * 24 * 3600,
+        gt=0,
+        description="How long a known-device proof (the `__Host-lwa_device` cookie, "
+        "`lwa_device` without secure cookies; the API's `device_token`) stays valid after its "
+        "latest password sign-in; a password change or reset retires it at once.",
     )
     registration_limit_per_ip: str = Field(
         default="20/hour", description="Accounts created per IP (a failed sign-up costs nothing)."
@@ -386,6 +414,26 @@ class Settings(BaseSettings):
     _policies = field_validator("profile_sync_name", "profile_sync_postal_code", mode="before")(
         _field_policy
     )
+
+    @field_validator("password_limit_per_account")
+    @classmethod
+    def _one_free_budget(cls, value: str) -> str:
+        # Tiers were the old wall; progressive delays replaced them (security.md item 8).
+        if ";" in value or "," in value:
+            raise ValueError(
+                "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT takes one rate (e.g. 10/day): "
+                "the delays after it are PASSWORD_DELAY_FIRST_SECONDS and _MAX_SECONDS"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _delays_grow(self) -> Settings:
+        if self.password_delay_max_seconds < self.password_delay_first_seconds:
+            raise ValueError(
+                "LWA_ACCOUNTS_PASSWORD_DELAY_MAX_SECONDS must be at least "
+                "PASSWORD_DELAY_FIRST_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_way_to_give_keys(self) -> Settings:

@@ -134,7 +134,7 @@ async def test_mail_bombing_one_account_stops_at_its_budget(
 # ---- resetting by link --------------------------------------------------------------------
 
 
-async def test_a_reset_sets_the_password_ends_every_session_and_voids_other_proofs(
+async def test_a_reset_sets_the_password_ends_every_session_voids_other_proofs_and_tells(
     ctx: Context, db: Database, ada: Account
 ) -> None:
     tokens = [await _sign_in(ctx, PASSWORD) for _ in range(3)]
@@ -162,6 +162,8 @@ async def test_a_reset_sets_the_password_ends_every_session_and_voids_other_proo
     [detail] = await _audit(db, ctx, "password.reset")
     assert detail.startswith("by=link sessions_ended=3 proofs_voided=")
     assert detail.endswith("amazon=none")
+    kinds = [mail.kind for mail in await queued_mail(db, "ada@example.com")]
+    assert kinds.count("notice_password_reset") == 1  # the address is told, once
 
 
 async def test_a_reset_signs_nobody_in(ctx: Context, db: Database, ada: Account) -> None:
@@ -190,6 +192,7 @@ async def test_a_weak_password_is_422_naming_the_field_and_nothing_is_written(
         await reset_with_code(ctx, login="ada", code=code_in(mail), new_password=password)
     assert await _live(ctx, session)
     assert await _audit(db, ctx, "password.reset") == []
+    assert "notice_password_reset" not in [m.kind for m in await queued_mail(db)]
     await reset_with_link(ctx, token=token_in(mail), new_password=NEW_PASSWORD)  # still live
 
 

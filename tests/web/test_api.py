@@ -47,7 +47,7 @@ async def test_register_sign_in_me_sign_out(any_db_client: httpx.AsyncClient) ->
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"session", "account"}
+    assert set(body) == {"session", "account", "device_token"}
     assert set(body["account"]) == {"id", "username", "email", "name", "amazon_user_id"}
     assert body["account"]["id"] == account["id"]
     token = body["session"]["token"]

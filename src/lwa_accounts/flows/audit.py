@@ -47,6 +47,9 @@ class Event(StrEnum):
     DEVICE_APPROVED = "device.approved"
     DEVICE_DENIED = "device.denied"
     DEVICE_USER_CODE_REFUSED = "device.user_code_refused"
+    # "This wasn't me" from a notice by mail (flows/not_me.py)
+    NOT_ME = "notice.not_me"  # sessions ended, Amazon unlinked, e-mail proofs voided
+    NOT_ME_REFUSED = "notice.not_me_refused"  # an invalid or expired link was posted
     # an operator's command line (`lwa-accounts admin`); detail starts operator=NAME
     ADMIN_UNLINKED_AMAZON = "admin.unlinked_amazon"
     ADMIN_SESSION_REVOKED = "admin.session_revoked"
@@ -67,6 +70,7 @@ _KEPT = frozenset(
         Event.AMAZON_REFUSED,
         Event.AMAZON_SIGNIN_CONFLICT,
         Event.DEVICE_USER_CODE_REFUSED,
+        Event.NOT_ME_REFUSED,
         Event.PASSWORD_RESET_REFUSED,
     }
 )

@@ -18,7 +18,8 @@ identity is linked, keeps or removes it as the person chose: recovery shows whic
 account is linked and will not go on without an answer, so a link the owner never made
 (the trojan identifier) does not survive it. After the commit the account's password
 budget is forgiven (``Throttle.forgive_account``): the owner who proved the mailbox is
-let through; the guessers' IPs stay slowed.
+let through; the guessers' IPs stay slowed. The account's address is told
+(``flows/notices.py``, the ``password_reset`` notice with its "This wasn't me" link).
 
 A reset does not sign anyone in (OWASP Forgot Password Cheat Sheet): whoever holds the
 link or code may choose the password, and then signs in with it like anyone else, which
@@ -58,6 +59,7 @@ from lwa_accounts.errors import (
 from lwa_accounts.flows import email_codes
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.notices import notify
 from lwa_accounts.flows.passwords import find_login, login_key
 
 logger = logging.getLogger(__name__)
@@ -340,4 +342,5 @@ async def _finish(
         account_id=account.id,
         detail=f"by={by} sessions_ended={ended} proofs_voided={voided} amazon={amazon}",
     )
+    await notify(tx, account, "password_reset")  # with its "This wasn't me" link
     return PasswordReset(account_id=account.id, sessions_ended=ended, amazon_removed=removed)

@@ -45,6 +45,7 @@ from lwa_accounts.web.pages import amazon_flow as page_amazon_flow
 from lwa_accounts.web.pages import auth as page_auth
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
+from lwa_accounts.web.pages import not_me as page_not_me
 from lwa_accounts.web.pages import recovery as page_recovery
 from lwa_accounts.web.pages import tv as page_tv
 from lwa_accounts.web.services import Services
@@ -179,6 +180,7 @@ def create_app(
     app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)
     app.include_router(page_tv.router)
+    app.include_router(page_not_me.router)
     app.include_router(page_recovery.router)  # password recovery (issue 13)
     app.include_router(api_recovery.router)
     # ---- end of routers ----

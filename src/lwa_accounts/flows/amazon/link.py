@@ -33,6 +33,8 @@ from lwa_accounts.flows.amazon.profile import checked_prefill, sync_profile
 from lwa_accounts.flows.amazon.refusals import refuse
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.known_devices import recognise
+from lwa_accounts.flows.notices import notify
 from lwa_accounts.flows.passwords import PasswordCheck, check_password, record_password_check
 from lwa_accounts.flows.phases import in_phases
 
@@ -59,7 +61,8 @@ async def begin_link(tx: Tx, flow_id: str, originator: Originator) -> LinkAttemp
     # An early refusal when the sign-in throttle is spent, so the N+1th wrong password is a
     # 429 like on /signin (the attempt itself is reserved in check_link_password).
     try:
-        await tx.deps.throttle.peek_password(account.id, tx.client.ip)
+        device = recognise(tx.context, account)
+        await tx.deps.throttle.peek_password(account.id, tx.client.ip, device=device)
     except TooManyAttempts as throttled:
         refuse(tx, throttled, account_id=account.id, profile=flow.profile)
     if flow.attempts_left <= 0:
@@ -126,6 +129,7 @@ async def _link_proven(
     tx.audit(
         Event.AMAZON_LINKED, account_id=account.id, profile=flow.profile, detail="method=password"
     )
+    await notify(tx, account, "amazon_linked")
     account, _ = await sync_profile(tx, account, link, flow.profile)
     return await finish_flow(tx, flow, account, originator, created=False)
 
