@@ -265,6 +265,19 @@ class FlowExpired(LwaAccountsError):
     default_detail = "This sign-in step expired or was already used. Start again."
 
 
+class CodeProofUnavailable(LwaAccountsError):
+    """A link step asked for a code by e-mail, but the account has no verified address:
+    an unverified one proves nothing (whoever registered it may not own it)."""
+
+    code = "code_proof_unavailable"
+    status = 409
+    title = "No code by e-mail for this account"
+    default_detail = (
+        "This account has no verified e-mail address, so it cannot be proven by a code sent "
+        "by e-mail: enter its password instead."
+    )
+
+
 class Moved(LwaAccountsError):
     """An endpoint that took a secret handle in its path; ``moved_to`` names its successor.
 

@@ -41,6 +41,7 @@ class Event(StrEnum):
     AMAZON_EMAIL_UPDATED = "amazon.email_updated"
     AMAZON_EMAIL_PENDING = "amazon.email_pending"
     AMAZON_HANDOFF_PROVEN = "amazon.handoff_proven"
+    AMAZON_LINK_CODE_SENT = "amazon.link_code_sent"  # a link step's code, to the verified address
     AMAZON_DEVICE_AUTHORIZATION_STARTED = "amazon.device_authorization_started"
     # our device grant and /activate
     DEVICE_AUTHORIZATION_STARTED = "device.authorization_started"

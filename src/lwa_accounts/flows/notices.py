@@ -28,6 +28,7 @@ from datetime import UTC
 from typing import Any, Final, Literal, get_args
 
 from lwa_accounts.core import user_agents
+from lwa_accounts.core.masking import mask_email
 from lwa_accounts.core.models import Account, Session, SessionKind
 from lwa_accounts.flows import not_me
 from lwa_accounts.flows.context import Tx
@@ -98,12 +99,6 @@ def describe_session(session: Session) -> str:
 def how_signed_in(method: str) -> str | None:
     """The sign-in method in words (None for one a notice does not name)."""
     return _HOW.get(method)
-
-
-def mask_email(address: str) -> str:
-    """ "n***@example.com": enough to recognise an address, not to learn one."""
-    local, at, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}" if at and local and domain else "***"
 
 
 async def notify(

@@ -40,8 +40,10 @@ from lwa_accounts.web.observe import ObserveMiddleware
 from lwa_accounts.web.pages import account as page_account
 from lwa_accounts.web.pages import account_amazon as page_account_amazon
 from lwa_accounts.web.pages import activate as page_activate
+from lwa_accounts.web.pages import activate_link_code as page_activate_link_code
 from lwa_accounts.web.pages import amazon as page_amazon
 from lwa_accounts.web.pages import amazon_flow as page_amazon_flow
+from lwa_accounts.web.pages import amazon_link_code as page_amazon_link_code
 from lwa_accounts.web.pages import auth as page_auth
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
@@ -175,10 +177,12 @@ def create_app(
     app.include_router(api_amazon.router)
     app.include_router(page_amazon.router)
     app.include_router(page_amazon_flow.router)
+    app.include_router(page_amazon_link_code.router)
     app.include_router(page_account_amazon.router)
     app.include_router(api_devices.router)
     app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)
+    app.include_router(page_activate_link_code.router)
     app.include_router(page_tv.router)
     app.include_router(page_not_me.router)
     app.include_router(page_recovery.router)  # password recovery (issue 13)

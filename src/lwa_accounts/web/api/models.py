@@ -41,8 +41,9 @@ DeviceName = Annotated[
 
 # Other ways forward from a pending step: "register" = create a separate account instead
 # of proving the password of the account that holds the Amazon email (which may be an
-# address someone else registered: email squatting).
-FlowAlternative = Literal["register"]
+# address someone else registered: email squatting); "email_code" = prove that account by
+# a code sent to its verified address instead of its password.
+FlowAlternative = Literal["register", "email_code"]
 
 
 class Strict(BaseModel):
