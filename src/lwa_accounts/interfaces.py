@@ -305,9 +305,9 @@ class Throttle(Protocol):
         """Raise TooManyAttempts if a budget is spent; reserves nothing (early refusal only)."""
         ...
 
-    async def forgive_account(self, account_key: str) -> None:
-        """Empty the account's budget from every IP (a password reset proved the owner);
-        per-IP and per-device budgets stay."""
+    async def forgive_account(self, account_key: str, ip: str | None = None) -> None:
+        """Empty the account's budget from every IP, and from ``ip`` (a password reset
+        proved the owner); per-IP and per-device budgets stay."""
         ...
 
     def reserving_registration(self, ip: str | None) -> AbstractAsyncContextManager[object]:

@@ -22,6 +22,9 @@ class Event(StrEnum):
     SIGN_IN_FAILED = "signin.failed"
     SIGN_IN_THROTTLED = "signin.throttled"
     PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name
+    PASSWORD_RESET_REFUSED = "password.reset_refused"  # noqa: S105 - a link or code refused
+    PASSWORD_RESET = "password.reset"  # noqa: S105 - an event name
     REAUTHENTICATED = "session.reauthenticated"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
@@ -69,5 +72,6 @@ _KEPT = frozenset(
         Event.AMAZON_SIGNIN_CONFLICT,
         Event.DEVICE_USER_CODE_REFUSED,
         Event.NOT_ME_REFUSED,
+        Event.PASSWORD_RESET_REFUSED,
     }
 )

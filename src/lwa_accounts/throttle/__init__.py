@@ -330,10 +330,15 @@ class Throttle:
         is spent."""
         await self.peek(self.password_buckets(account_key, ip, device=device))
 
-    async def forgive_account(self, account_key: str) -> None:
-        """Empty the account's budget from every IP (its progressive delays): the owner
-        proved the account another way (a password reset). IP and device budgets stay."""
-        await self.reset([Bucket("password:account", self._password_per_account, account_key)])
+    async def forgive_account(self, account_key: str, ip: str | None = None) -> None:
+        """Empty the account's budget from every IP (its progressive delays), and from
+        ``ip`` (the resetting person's own typos), when the owner proved the account another
+        way (a password reset). The per-IP and device budgets stay: whoever was guessing
+        from an address is still slowed there."""
+        buckets = [Bucket("password:account", self._password_per_account, account_key)]
+        if ip:
+            buckets.append(self.password_buckets(account_key, ip)[0])  # the (account, ip) pair
+        await self.reset(buckets)
 
     # ---- the other named attempts (what flows call: they never see buckets) --------------
 

@@ -32,6 +32,7 @@ from lwa_accounts.web import problems, request_limits
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import devices as api_devices
+from lwa_accounts.web.api import recovery as api_recovery
 from lwa_accounts.web.api import retired as api_retired
 from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.api.models import ProblemOut
@@ -50,6 +51,7 @@ from lwa_accounts.web.pages import dev_mail as page_dev_mail
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
 from lwa_accounts.web.pages import not_me as page_not_me
+from lwa_accounts.web.pages import recovery as page_recovery
 from lwa_accounts.web.pages import tv as page_tv
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
@@ -195,6 +197,8 @@ def create_app(
     app.include_router(page_not_me.router)
     if page_dev_mail.enabled(settings):  # no SMTP, not production: the outbox is the mailbox
         app.include_router(page_dev_mail.router)
+    app.include_router(page_recovery.router)  # password recovery (issue 13)
+    app.include_router(api_recovery.router)
     # ---- end of routers ----
 
     _declare_bearer_scheme(app)
