@@ -73,7 +73,9 @@ async def test_an_altered_proof_counts_as_none(ctx: Context, ada: Account) -> No
     proof = remember(ctx, ada)
     assert proof is not None
     altered = [
-        proof[:-1] + ("A" if proof[-1] != "A" else "B"),
+        # Inside the signature: its last character partly carries padding bits a decoder
+        # ignores, so changing that one is not always a change.
+        proof[:-5] + ("A" if proof[-5] != "A" else "B") + proof[-4:],
         proof[:20] + ("x" if proof[20] != "x" else "y") + proof[21:],
         proof[:-5],
         proof + "A",

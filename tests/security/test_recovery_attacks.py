@@ -169,7 +169,11 @@ async def test_recovery_used_expired_and_altered_links_are_refused_with_their_pa
     await ask_api(client, "ada")
     mail = await newest_reset(service.app)
     path, token = reset_path_in(mail), token_in(mail)
-    for altered in (token[:-1] + ("A" if token[-1] != "A" else "B"), token[:40], "x", token + "x"):
+    # A character inside the signature (its last one partly carries padding bits, which a
+    # decoder may ignore: changing it is not always a change).
+    inside = len(token) - 5
+    flipped = token[:inside] + ("A" if token[inside] != "A" else "B") + token[inside + 1 :]
+    for altered in (flipped, token[:40], "x", token + "x"):
         page = await client.get(f"/reset-password?token={altered}")
         assert (page.status_code, "This link does not work" in page.text) == (400, True)
         api = await client.post(CONFIRM, json={"token": altered, "new_password": NEW_PASSWORD})
