@@ -103,8 +103,9 @@ async def test_new_user_gets_an_account_linked_to_the_amazon_id(db: Database, de
     assert (link.amazon_user_id, link.client_id, link.postal_code) == (
         ADA.user_id,
         ADA.client_id,
-        "98052",
+        "98052",  # what Amazon sent
     )
+    assert account.postal_code == "98052"  # the new account's own, made from it
     assert "amazon.account_created" in await audit_kinds(db)
 
 
@@ -484,12 +485,13 @@ def with_sync(deps: Deps, **policies: str) -> Deps:
 
 
 async def name_and_postal_code(db: Database, account_id: str) -> tuple[str, str | None]:
+    """The account's own name and postal code (the link holds what Amazon last sent)."""
     async with db.transaction() as stores:
         account = await stores.accounts.get(account_id)
         link = await stores.identities.get_for_account(account_id)
     assert account is not None
     assert link is not None
-    return account.name, link.postal_code
+    return account.name, account.postal_code
 
 
 async def blank_name(db: Database, account_id: str) -> None:
@@ -679,7 +681,8 @@ async def test_sec14_attaching_follows_the_policy(
     me = await password_session(db, configured)  # typed "Ada Lovelace"
     attached = await attach(db, configured, me, KING)
     assert isinstance(attached, amazon.Attached)
-    assert (attached.account.name, attached.link.postal_code) == expected
+    assert (attached.account.name, attached.account.postal_code) == expected
+    assert attached.link.postal_code == KING.postal_code  # what Amazon sent, whatever the policy
     assert await name_and_postal_code(db, me.account.id) == expected
     # Unlinking leaves the name as it was after the attach.
     await detach(db, configured, me)

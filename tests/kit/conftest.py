@@ -40,6 +40,7 @@ MAPPING = UsersTableMapping(
     password_column="pw",
     active_column="active",
     created_column="joined",
+    postal_code_column="zip",
     naive_timestamps=True,
     no_password_value="!",  # pw is NOT NULL in their table
 )
@@ -120,6 +121,7 @@ def legacy_ddl(dialect: str) -> str:
             pw VARCHAR(255) NOT NULL,
             active BOOLEAN NOT NULL DEFAULT TRUE,
             joined TIMESTAMP,
+            zip VARCHAR(32),
             shoe_size INTEGER
         )
     """

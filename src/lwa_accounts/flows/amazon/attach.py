@@ -46,7 +46,7 @@ async def attach_amazon(
     if isinstance(decision, LinkToCurrent):
         try:
             link = await tx.identities.link(
-                new_link(tx, account.id, profile, prefill, postal_code=None)
+                new_link(tx, account.id, profile, prefill)
             )
         except (AmazonLinkedElsewhere, AlreadyLinked) as error:
             refuse(tx, error, account_id=account.id, profile=profile)

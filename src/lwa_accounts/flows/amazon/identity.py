@@ -59,11 +59,9 @@ async def gather_facts(
     return Found(facts=facts, link=link, linked=linked, by_email=by_email)
 
 
-def new_link(
-    tx: Tx, account_id: str, profile: AmazonProfile, prefill: Prefill, *, postal_code: str | None
-) -> AmazonLink:
-    """A new link. ``postal_code``: a new account's (from its prefill); None for an existing
-    account, whose link then gets one only by the sync policy (``profile.sync_profile``)."""
+def new_link(tx: Tx, account_id: str, profile: AmazonProfile, prefill: Prefill) -> AmazonLink:
+    """A new link, holding what Amazon sent (an existing account's own fields change only
+    by the sync policy: ``profile.sync_profile``)."""
     now = tx.now()
     return link_seen(
         AmazonLink(
@@ -72,7 +70,7 @@ def new_link(
             client_id=profile.client_id,
             name=None,
             email=None,
-            postal_code=postal_code,
+            postal_code=None,
             linked_at=now,
             last_sign_in_at=None,
         ),
@@ -94,11 +92,10 @@ async def create_linked_account(
                 name=prefill.name or username,
                 password_hash=None,
                 email_verified=False,  # Amazon's email is a hint, not proof
+                postal_code=prefill.postal_code,
             )
         )
-        link = await tx.identities.link(
-            new_link(tx, account.id, profile, prefill, postal_code=prefill.postal_code)
-        )
+        link = await tx.identities.link(new_link(tx, account.id, profile, prefill))
     tx.audit(Event.AMAZON_ACCOUNT_CREATED, account_id=account.id, profile=profile)
     return account, link
 

@@ -115,7 +115,7 @@ async def _link_proven(
     if link is None:
         prefill = checked_prefill(flow.profile)
         link = await tx.identities.link(
-            new_link(tx, account.id, flow.profile, prefill, postal_code=None)
+            new_link(tx, account.id, flow.profile, prefill)
         )
     elif link.account_id != account.id:
         refuse(tx, AmazonLinkedElsewhere(), account_id=account.id, profile=flow.profile)
