@@ -109,9 +109,7 @@ async def sync_profile(
     )
     plan = plan_sync(local, prefill, tx.deps.sync_policy)
     if plan.name is not None or plan.postal_code is not None:
-        account = await tx.accounts.update(
-            account.id, name=plan.name, postal_code=plan.postal_code
-        )
+        account = await tx.accounts.update(account.id, name=plan.name, postal_code=plan.postal_code)
     seen = link_seen(link, profile, prefill, tx.now())
     amazon_email = prefill.email
     if plan.email == "clear_pending":
