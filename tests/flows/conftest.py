@@ -123,8 +123,12 @@ async def verify_address(ctx: Context, account: Account) -> Account:
     verification mail sent to it, typed in (``flows/email_verification.py``)."""
     assert account.email is not None
     assert isinstance(ctx.database, Database)
-    mail = [m for m in await queued_mail(ctx.database, account.email) if m.kind == "verify_email"]
-    assert mail, f"no verification mail for {account.email}"
+    mail = [
+        m
+        for m in await queued_mail(ctx.database, account.email)
+        if m.kind == "verify_email" and f'"{account.username}"' in m.text  # this account's
+    ]
+    assert mail, f"no verification mail for {account.username} at {account.email}"
     async with ctx.transaction() as tx:
         return (await verify_code(tx, account, code_in(mail[-1]))).account
 
