@@ -109,6 +109,14 @@ async def pending_change(tx: Tx, account: Account) -> EmailCode | None:
     return proof if proof is not None and not holds(account, proof.email) else None
 
 
+async def cancel_change(tx: Tx, account: Account) -> bool:
+    """Forget a pending change (its link and code stop working); False if none waited."""
+    if await pending_change(tx, account) is None:
+        return False
+    await tx.email_codes.void(account.id, [PURPOSE], now=tx.now())
+    return True
+
+
 async def resend(tx: Tx, account: Account) -> Sent:
     """A new proof for the address waiting to be confirmed: a pending change, else the
     account's own unverified address."""
