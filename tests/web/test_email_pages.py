@@ -250,7 +250,7 @@ async def test_cancel_and_resend(site: Service) -> None:
     await browser.post("/account/email", data=fields | {"email": "ada@new.example"})
     resend = await account_form(browser, "/account/email/resend")
     assert (await browser.post("/account/email/resend", data=resend)).status_code == 303
-    assert len([m for m in await queued_mail(site.database, "ada@new.example")]) == 2
+    assert len(await queued_mail(site.database, "ada@new.example")) == 2
     cancel = await account_form(browser, "/account/email/cancel")
     done = await browser.post("/account/email/cancel", data=cancel)
     assert done.headers["location"] == "/account?done=email-cancelled"
