@@ -364,6 +364,8 @@ async def test_an_amazon_account_claims_an_address_held_unverified(ctx: Context)
     assert '"mallory"' in squatters.text
     assert f'"{created.username}"' in claim.text
     assert "asked to use ada@example.com" in claim.text
+    assert "Another account uses this address without having confirmed it" in claim.text
+    assert "Another account uses" not in squatters.text
     owner = await by_link(ctx, token_of(claim))
     assert (owner.id, owner.email, owner.email_verified) == (created.id, "ada@example.com", True)
     assert (await account(ctx, squatter.id)).email is None

@@ -37,12 +37,6 @@ def holds(account: Account | None, email: str) -> bool:
     )
 
 
-async def verified_elsewhere(tx: Tx, email: str, *, account_id: str) -> bool:
-    """Whether another account holds ``email`` verified (so no claim can take it)."""
-    holder = await tx.accounts.get_by_email(email)
-    return holder is not None and holder.id != account_id and holder.email_verified
-
-
 async def claim_verified_email(tx: Tx, account_id: str, email: str) -> Account:
     """Give ``email``, verified, to the account (the rule above); EmailTaken when another
     account holds it verified."""

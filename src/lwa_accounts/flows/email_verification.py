@@ -35,7 +35,7 @@ from lwa_accounts.errors import (
 from lwa_accounts.flows import email_codes
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Tx
-from lwa_accounts.flows.email_claims import claim_verified_email, holds, verified_elsewhere
+from lwa_accounts.flows.email_claims import claim_verified_email, holds
 from lwa_accounts.mail.render import render_mail
 
 VERIFY_PATH = "/verify-email"
@@ -72,9 +72,13 @@ def verify_url(tx: Tx, token: str) -> str:
     return f"{tx.settings.public_url.rstrip('/')}{VERIFY_PATH}?token={quote(token, safe='')}"
 
 
-async def send_verification(tx: Tx, account: Account, email: str, *, reason: str) -> Sent:
+async def send_verification(
+    tx: Tx, account: Account, email: str, *, reason: str, held_elsewhere: bool = False
+) -> Sent:
     """Issue a proof for ``email`` (spending the account's earlier one) and queue its mail
-    in this transaction; TooManyAttempts when the e-mail budget is spent."""
+    in this transaction; TooManyAttempts when the e-mail budget is spent.
+    ``held_elsewhere``: another account uses the address unverified (the mail says that
+    confirming moves it, so its owner does not confirm for a stranger's account)."""
     issued = await email_codes.issue(tx, purpose=PURPOSE, account=account, email=email)
     await tx.send_mail(
         render_mail(
@@ -86,6 +90,7 @@ async def send_verification(tx: Tx, account: Account, email: str, *, reason: str
             code=issued.code,
             username=account.username,
             change=not holds(account, email),
+            held_elsewhere=held_elsewhere,
             hours=_HOURS,
         )
     )
@@ -93,11 +98,14 @@ async def send_verification(tx: Tx, account: Account, email: str, *, reason: str
     return Sent(email=email, expires_at=issued.expires_at)
 
 
-async def send_on_creation(tx: Tx, account: Account, email: str, *, reason: str) -> None:
-    """A new account's verification mail. A spent e-mail budget does not refuse the
-    account: none is sent (audited), and the person can ask for one from /account."""
+async def send_on_creation(
+    tx: Tx, account: Account, email: str, *, reason: str, claim: bool = False
+) -> None:
+    """A new account's verification mail (``claim``: for an address another account holds
+    unverified). A spent e-mail budget does not refuse the account: none is sent
+    (audited), and the person can ask for one from /account."""
     try:
-        await send_verification(tx, account, email, reason=reason)
+        await send_verification(tx, account, email, reason=reason, held_elsewhere=claim)
     except TooManyAttempts:
         deferred = Event.EMAIL_VERIFICATION_DEFERRED
         tx.audit(deferred, account_id=account.id, detail=f"reason={reason}")
@@ -150,9 +158,11 @@ async def request_change(tx: Tx, account: Account, email: str) -> Sent | None:
         if account.email_verified:
             return None
         return await send_verification(tx, account, email, reason="resend")
-    if await verified_elsewhere(tx, email, account_id=account.id):
+    holder = await tx.accounts.get_by_email(email)
+    held = holder is not None and holder.id != account.id
+    if held and holder is not None and holder.email_verified:
         raise EmailTaken("Another account uses that address.")
-    sent = await send_verification(tx, account, email, reason="change")
+    sent = await send_verification(tx, account, email, reason="change", held_elsewhere=held)
     if account.email is not None:
         await tx.send_mail(
             render_mail(

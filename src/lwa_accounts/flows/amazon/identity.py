@@ -124,7 +124,8 @@ async def create_linked_account(
         link = await tx.identities.link(new_link(tx, account.id, profile, prefill))
     tx.audit(Event.AMAZON_ACCOUNT_CREATED, account_id=account.id, profile=profile)
     if email:
-        await send_on_creation(tx, account, email, reason="claim" if claim else "registration")
+        reason = "claim" if claim else "registration"
+        await send_on_creation(tx, account, email, reason=reason, claim=claim is not None)
     return account, link
 
 
