@@ -11,7 +11,9 @@ belongs to:
 - held *verified* by another account: ``EmailTaken``, and the caller's transaction rolls
   back, so nothing is written.
 
-Both accounts are locked in one order (by id), so two claims racing for one address, or
+Both accounts are locked in one order (by id), and nothing else is locked after them
+(the released account's own proof for the address is left alone: redeeming it later is
+simply refused as taken), so two claims racing for one address, or
 a claim racing the holder's own verification, end with exactly one owner; a holder that
 appears between the look-up and the write (the unique index refuses the write) is looked
 at again.
@@ -62,3 +64,4 @@ async def claim_verified_email(tx: Tx, account_id: str, email: str) -> Account:
         except EmailTaken:
             continue  # a new holder since the look-up: look again
     raise EmailTaken(TAKEN)
+

@@ -112,9 +112,16 @@ async def send_on_creation(
 
 
 async def pending_change(tx: Tx, account: Account) -> EmailCode | None:
-    """The live proof for an address the account asked for but does not hold yet."""
+    """The live proof for an address the account asked for but does not hold yet (not
+    one another account has confirmed since: that one can only be refused as taken, e.g.
+    the registration mail of an account that lost its address to a verified claim)."""
     proof = await tx.email_codes.live(account.id, PURPOSE, now=tx.now())
-    return proof if proof is not None and not holds(account, proof.email) else None
+    if proof is None or holds(account, proof.email):
+        return None
+    holder = await tx.accounts.get_by_email(proof.email)
+    if holder is not None and holder.id != account.id and holder.email_verified:
+        return None
+    return proof
 
 
 async def cancel_change(tx: Tx, account: Account) -> bool:
