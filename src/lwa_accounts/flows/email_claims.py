@@ -64,4 +64,3 @@ async def claim_verified_email(tx: Tx, account_id: str, email: str) -> Account:
         except EmailTaken:
             continue  # a new holder since the look-up: look again
     raise EmailTaken(TAKEN)
-

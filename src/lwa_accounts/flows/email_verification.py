@@ -73,13 +73,19 @@ def verify_url(tx: Tx, token: str) -> str:
 
 
 async def send_verification(
-    tx: Tx, account: Account, email: str, *, reason: str, held_elsewhere: bool = False
+    tx: Tx,
+    account: Account,
+    email: str,
+    *,
+    reason: str,
+    held_elsewhere: bool = False,
+    first: bool = False,
 ) -> Sent:
     """Issue a proof for ``email`` (spending the account's earlier one) and queue its mail
     in this transaction; TooManyAttempts when the e-mail budget is spent.
     ``held_elsewhere``: another account uses the address unverified (the mail says that
     confirming moves it, so its owner does not confirm for a stranger's account)."""
-    issued = await email_codes.issue(tx, purpose=PURPOSE, account=account, email=email)
+    issued = await email_codes.issue(tx, purpose=PURPOSE, account=account, email=email, first=first)
     await tx.send_mail(
         render_mail(
             "verify_email",
@@ -105,7 +111,7 @@ async def send_on_creation(
     unverified). A spent e-mail budget does not refuse the account: none is sent
     (audited), and the person can ask for one from /account."""
     try:
-        await send_verification(tx, account, email, reason=reason, held_elsewhere=claim)
+        await send_verification(tx, account, email, reason=reason, held_elsewhere=claim, first=True)
     except TooManyAttempts:
         deferred = Event.EMAIL_VERIFICATION_DEFERRED
         tx.audit(deferred, account_id=account.id, detail=f"reason={reason}")

@@ -81,7 +81,7 @@ async def me(request: Request) -> AccountEnvelope:
     summary="Edit the signed-in account's profile",
     openapi_extra=BEARER_SECURITY,
     description=(
-        "Any of `name`, `postal_code` (null or \"\" removes it) and `email`; every field is "
+        'Any of `name`, `postal_code` (null or "" removes it) and `email`; every field is '
         "checked first (422 `validation_failed` naming each bad one, unknown fields too) and "
         "nothing is written unless all of it is. A new `email` is not applied yet: it gets a "
         "verification mail (`email_change`), the old address a notice, and it replaces the "
