@@ -23,7 +23,7 @@ from sqlalchemy import text
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.testing import offline_settings
-from lwa_accounts.testing.mail import link_in, queued_mail
+from lwa_accounts.testing.mail import QueuedMail, link_in, queued_mail
 from lwa_accounts.web.app import create_app
 from lwa_accounts.web.services import Services
 
@@ -126,11 +126,16 @@ async def confirm_email(app: FastAPI, address: str = "ada@example.com") -> None:
     Only a confirmed address is ever the target of an Amazon sign-in's link step."""
     mail = [m for m in await queued_mail(database_of(app), address) if m.kind == "verify_email"]
     assert mail, f"no verification mail to {address}"
-    parts = urlsplit(link_in(mail[-1], "/verify-email?token="))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as browser:
-        page = await browser.get(f"{parts.path}?{parts.query}")
-        assert page.status_code == 200, page.text
-        fields = {name: html.unescape(value) for name, value in _HIDDEN_RE.findall(page.text)}
-        done = await browser.post("/verify-email", data=fields)
-        assert done.status_code == 303, done.text
+        await confirm_by_link(browser, mail[-1])
+
+
+async def confirm_by_link(browser: httpx.AsyncClient, mail: QueuedMail) -> None:
+    """Open the mail's /verify-email link with ``browser`` and press Confirm."""
+    parts = urlsplit(link_in(mail, "/verify-email?token="))
+    page = await browser.get(f"{parts.path}?{parts.query}")
+    assert page.status_code == 200, page.text
+    fields = {name: html.unescape(value) for name, value in _HIDDEN_RE.findall(page.text)}
+    done = await browser.post("/verify-email", data=fields)
+    assert done.status_code == 303, done.text
