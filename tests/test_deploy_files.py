@@ -194,6 +194,8 @@ def _interpolated(value: str) -> str:
         "POSTGRES_PASSWORD": "pw",
         "LWA_CLIENT_ID": "amzn1.application-oa2-client.web",
         "LWA_CLIENT_SECRET": "secret",
+        "SMTP_URL": "smtp://mailer:pw@mail.example.com:587?starttls=1",
+        "MAIL_FROM": "no-reply@example.com",
     }
     return re.sub(r"\$\{(\w+)(?::[?-][^}]*)?\}", lambda m: samples.get(m.group(1), ""), str(value))
 
@@ -277,6 +279,9 @@ def test_compose_names_only_real_settings_and_they_validate(
     assert settings.workers == 2
     assert not settings.amazon_emulated
     assert settings.redis_url is not None
+    assert settings.smtp is not None
+    assert settings.smtp.tls == "starttls"
+    assert settings.mail_from == "no-reply@example.com"
 
 
 # ---- systemd ---------------------------------------------------------------------------
@@ -339,3 +344,4 @@ def test_the_systemd_environment_file_names_only_real_settings(
     )
     settings = settings_from(env, monkeypatch)
     assert settings.env == "production"
+    assert settings.mail_from is not None

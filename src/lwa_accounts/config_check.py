@@ -14,6 +14,7 @@ HTTP and the emulated Amazon.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -80,6 +81,7 @@ def check(settings: Settings, *, processes: int | None = None) -> list[Verdict]:
         *_amazon(settings),
         *_transport(settings),
         *_database(settings),
+        *_mail(settings),
         *_scale(settings, processes),
     ]
     return sorted(verdicts, key=lambda verdict: verdict.level != "refusal")
@@ -249,6 +251,48 @@ def _database(settings: Settings) -> list[Verdict]:
             "one process on one host, and back up the file.",
         )
     ]
+
+
+def _mail(settings: Settings) -> list[Verdict]:
+    # Production must really send: verification and recovery links go nowhere otherwise,
+    # and the development mailbox (/_dev/mail) never exists there.
+    verdicts: list[Verdict] = []
+    smtp = settings.smtp
+    if smtp is None:
+        verdicts.append(
+            _refuse(
+                "smtp_url_missing",
+                "LWA_ACCOUNTS_SMTP_URL is not set: verification, recovery and notice mails "
+                "would never leave; set your SMTP server, e.g. "
+                "smtp://user:password@mail.example.com:587?starttls=1.",
+            )
+        )
+    elif smtp.tls == "none" and not _is_loopback(smtp.host):
+        verdicts.append(
+            _warn(
+                "smtp_plaintext",
+                f"LWA_ACCOUNTS_SMTP_URL reaches {smtp.host} without TLS: one-time links and "
+                "the SMTP password cross the network in clear; use ?starttls=1 or smtps://.",
+            )
+        )
+    if settings.mail_from is None:
+        verdicts.append(
+            _refuse(
+                "mail_from_missing",
+                "LWA_ACCOUNTS_MAIL_FROM is not set: set the address mail comes from, e.g. "
+                "no-reply@example.com (one your SMTP server may send as).",
+            )
+        )
+    return verdicts
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _scale(settings: Settings, processes: int | None) -> list[Verdict]:

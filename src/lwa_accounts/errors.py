@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from lwa_accounts.core.waits import try_again_in
+
 
 class LwaAccountsError(Exception):
     """Base of every error the service reports to a client."""
@@ -126,10 +128,23 @@ class EmailTaken(LwaAccountsError):
 
 
 class TooManyAttempts(LwaAccountsError):
+    """A budget is spent. With ``retry_after`` the detail says the wait in words and the
+    problem body carries ``retry_after`` (the same seconds as the ``Retry-After`` header),
+    so every page and API answer tells the person when to come back."""
+
     code = "too_many_attempts"
     status = 429
     title = "Too many attempts"
     default_detail = "Too many attempts. Wait a little and try again."
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int | None = None, **extra: Any
+    ) -> None:
+        if retry_after is not None:
+            detail = detail or try_again_in(retry_after)
+        super().__init__(detail, retry_after=retry_after, **extra)
+        if retry_after is not None:
+            self.extra.setdefault("retry_after", retry_after)
 
 
 # ---- Amazon ----------------------------------------------------------------------------
@@ -248,6 +263,19 @@ class FlowExpired(LwaAccountsError):
     status = 410
     title = "Sign-in step expired"
     default_detail = "This sign-in step expired or was already used. Start again."
+
+
+class CodeProofUnavailable(LwaAccountsError):
+    """A link step asked for a code by e-mail, but the account has no verified address:
+    an unverified one proves nothing (whoever registered it may not own it)."""
+
+    code = "code_proof_unavailable"
+    status = 409
+    title = "No code by e-mail for this account"
+    default_detail = (
+        "This account has no verified e-mail address, so it cannot be proven by a code sent "
+        "by e-mail: enter its password instead."
+    )
 
 
 class Moved(LwaAccountsError):

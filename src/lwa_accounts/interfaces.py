@@ -184,6 +184,13 @@ class Outbox(Protocol):
         """Queue ``mail`` (due now); returns its outbox id."""
         ...
 
+    async def purge_settled(
+        self, *, sent_before: datetime, failed_before: datetime, limit: int
+    ) -> int:
+        """Delete at most ``limit`` messages sent before ``sent_before`` or failed for good
+        before ``failed_before`` (housekeeping); mail still to send is never deleted."""
+        ...
+
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
@@ -283,15 +290,26 @@ class Throttle(Protocol):
     such account exists) so unknown and known logins are throttled alike. An attempt is
     reserved atomically from every budget it belongs to (account and IP) *before* the
     password is verified, so parallel attempts never get more than the budget through.
+    ``device`` is a known device's nonce (its signed proof checked for this account by
+    ``flows/known_devices.py``): its attempts use that device's own budget instead.
     """
 
-    async def reserve_password(self, account_key: str, ip: str | None) -> PasswordAttempt:
-        """Take one attempt from the account's and the IP's budget, or from neither and
-        raise TooManyAttempts (with retry_after)."""
+    async def reserve_password(
+        self, account_key: str, ip: str | None, *, device: str | None = None
+    ) -> PasswordAttempt:
+        """Take one attempt from the account's and the IP's budget (or the known
+        device's), or from none and raise TooManyAttempts (with retry_after)."""
         ...
 
-    async def peek_password(self, account_key: str, ip: str | None) -> None:
+    async def peek_password(
+        self, account_key: str, ip: str | None, *, device: str | None = None
+    ) -> None:
         """Raise TooManyAttempts if a budget is spent; reserves nothing (early refusal only)."""
+        ...
+
+    async def forgive_account(self, account_key: str, ip: str | None = None) -> None:
+        """Empty the account's budget from every IP, and from ``ip`` (a password reset
+        proved the owner); per-IP and per-device budgets stay."""
         ...
 
     def reserving_registration(self, ip: str | None) -> AbstractAsyncContextManager[object]:

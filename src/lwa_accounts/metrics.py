@@ -27,6 +27,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 # Seconds: a page or API call is milliseconds; an argon2 sign-in ~50-200 ms; Amazon ~1 s.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 AMAZON_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+# One message's SMTP exchange: tens of milliseconds on a relay nearby, seconds when slow.
+MAIL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 http_requests = Counter(
     f"{PREFIX}_http_requests",
@@ -73,6 +75,39 @@ throttle_refusals = Counter(
     "Attempts refused by a rate limit, by kind (password, register, user_code, device_start).",
     ("kind",),
     registry=REGISTRY,
+)
+mail_sent = Counter(
+    f"{PREFIX}_mail_sent",
+    "Messages the SMTP server accepted, by kind (the template: verify_email, test...).",
+    ("kind",),
+    registry=REGISTRY,
+)
+mail_retried = Counter(
+    f"{PREFIX}_mail_retried",
+    "Failed delivery attempts that will be tried again later, by kind.",
+    ("kind",),
+    registry=REGISTRY,
+)
+mail_failed = Counter(
+    f"{PREFIX}_mail_failed",
+    "Messages given up on, by kind and reason (refused: a permanent 5xx refusal; "
+    "exhausted: the last attempt failed; unreadable: its sealed body does not open).",
+    ("kind", "reason"),
+    registry=REGISTRY,
+)
+mail_send_duration = Histogram(
+    f"{PREFIX}_mail_send_duration_seconds",
+    "Time of one message's SMTP exchange, by outcome (sent, retry, failed).",
+    ("outcome",),
+    buckets=MAIL_BUCKETS,
+    registry=REGISTRY,
+)
+mail_unsettled = Gauge(
+    f"{PREFIX}_mail_unsettled",
+    "Messages in the outbox neither sent nor failed yet (counted by the delivery worker "
+    "after each batch, at most every 30 s).",
+    registry=REGISTRY,
+    multiprocess_mode="livemostrecent",
 )
 active_sessions = Gauge(
     f"{PREFIX}_active_sessions",

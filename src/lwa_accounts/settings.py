@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lwa_accounts.core.profile_sync import FIELD_POLICIES, FieldPolicy
+from lwa_accounts.mail.smtp_url import SmtpTarget, parse_smtp_url
 
 Region = Literal["na", "eu", "fe"]
 
@@ -41,6 +43,9 @@ EMULATOR_MOUNT = "/_amazon"
 # The test suites' key (``testing.offline_settings``); here so production can refuse it.
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"  # noqa: S105 - tests only
 
+# The From outside production when MAIL_FROM is unset (production refuses to start then).
+DEVELOPMENT_MAIL_FROM = "lwa-accounts@localhost"
+
 CommaList = Annotated[tuple[str, ...], NoDecode]
 _KEY_SEPARATORS = re.compile(r"[,\s]+")
 
@@ -54,6 +59,17 @@ def _field_policy(value: object, info: ValidationInfo) -> object:
     return value
 
 
+def is_mail_from(value: str) -> bool:
+    """An address with a domain, optionally with a display name; no line breaks."""
+    if any(c in value for c in "\r\n"):
+        return False
+    _name, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain) or any(c.isspace() for c in address):
+        return False
+    return "." in domain or domain == "localhost"
+
+
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -63,7 +79,10 @@ def _split_commas(value: object) -> object:
 class Settings(BaseSettings):
     """Frozen settings. Build with ``Settings()`` (environment) or keyword overrides in tests."""
 
-    model_config = SettingsConfigDict(env_prefix="LWA_ACCOUNTS_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a refused value (an SMTP URL with its password) is never echoed.
+    model_config = SettingsConfigDict(
+        env_prefix="LWA_ACCOUNTS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["development", "test", "production"] = Field(
         default="development",
@@ -169,9 +188,10 @@ class Settings(BaseSettings):
 
     # Brute-force protection (``limits`` rate-limit strings, e.g. "5/15minutes").
     # Password attempts: tight for one account from one IP, looser for one IP against any
-    # account, and for one account from every IP a tiered budget ("a;b": each tier must
-    # have room, so a distributed guesser meets progressively longer waits) that is wide
-    # enough for the owner to get in from their own address while someone guesses elsewhere.
+    # account, and for one account from every IP a free budget followed by progressive
+    # delays (never a wall: the owner can always try again within the longest delay). A
+    # browser or device that signed in to the account before (a known device) has a budget
+    # of its own instead of the account's and the IP's (docs/security.md item 8).
     password_limit_per_account_ip: str = Field(
         default="5/15minutes",
         description="Password attempts for one account from one IP (a `limits` string).",
@@ -181,9 +201,36 @@ class Settings(BaseSettings):
         description="Password attempts from one IP against any account.",
     )
     password_limit_per_account: str = Field(
-        default="20/15minutes;100/day",
-        description="Password attempts for one account from every IP; `;` separates tiers that "
-        "must all have room (a distributed guesser meets longer and longer waits).",
+        default="10/day",
+        description="Failed password attempts for one account from every IP (not counting "
+        "known devices) that go without delay within the window (one `limits` rate); past it, "
+        "each attempt waits after the previous one: `LWA_ACCOUNTS_PASSWORD_DELAY_FIRST_SECONDS`, "
+        "doubling up to `LWA_ACCOUNTS_PASSWORD_DELAY_MAX_SECONDS` (docs/security.md item 8).",
+    )
+    password_delay_first_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="The first progressive delay, once an account's free attempts are spent; "
+        "each further failure doubles it.",
+    )
+    password_delay_max_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="The longest progressive delay between attempts on one account: the most "
+        "an attacker spreading guesses over many IPs can make the owner wait.",
+    )
+    password_limit_per_device: str = Field(
+        default="10/15minutes;50/day",
+        description="Password attempts from one known device (a browser or API client that "
+        "signed in to the account before and sends its device proof), replacing the account's "
+        "and the IP's budgets for it; `;` separates tiers that must all have room.",
+    )
+    known_device_max_age_seconds: int = Field(
+        default=180 * 24 * 3600,
+        gt=0,
+        description="How long a known-device proof (the `__Host-lwa_device` cookie, "
+        "`lwa_device` without secure cookies; the API's `device_token`) stays valid after its "
+        "latest password sign-in; a password change or reset retires it at once.",
     )
     registration_limit_per_ip: str = Field(
         default="20/hour", description="Accounts created per IP (a failed sign-up costs nothing)."
@@ -366,6 +413,63 @@ class Settings(BaseSettings):
         description="How long the active-sessions gauge's count is cached per process.",
     )
 
+    # Outgoing mail (docs/operations.md "Outgoing mail"): the delivery worker in each serving
+    # process takes committed messages from the outbox and sends them over SMTP; with no
+    # SMTP_URL nothing leaves and /_dev/mail shows the outbox (development only).
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="Where mail leaves: `smtp://user:pass@host:587?starttls=1` (STARTTLS "
+        "required), `smtps://user:pass@host:465` (TLS from the start) or `smtp://host:25` "
+        "(plain, a local relay); `&cafile=PATH` trusts a private CA. A secret: never logged. "
+        "Unset: nothing is sent and `/_dev/mail` shows the outbox (refused in production).",
+    )
+    mail_from: str | None = Field(
+        default=None,
+        description="The From of every message, `no-reply@example.com` or "
+        "`Accounts <no-reply@example.com>`; required in production (elsewhere "
+        "`lwa-accounts@localhost`).",
+    )
+    mail_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="Delivery attempts per message before it is marked failed (a permanent "
+        "5xx refusal of the recipient or message fails at once).",
+    )
+    mail_retry_base_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wait after the first failed attempt; doubled after each further one "
+        "(with random jitter of up to half), up to `MAIL_RETRY_MAX_SECONDS`.",
+    )
+    mail_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two delivery attempts."
+    )
+    mail_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often the delivery worker looks for due mail (a commit in the same "
+        "process that queued mail wakes it at once).",
+    )
+    mail_smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Seconds one SMTP connect or command may take."
+    )
+    mail_sent_retention_days: int = Field(
+        default=7,
+        ge=0,
+        le=3650,
+        description="`db prune` deletes sent messages (their bodies already emptied) this "
+        "many days after sending.",
+    )
+    mail_failed_retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="`db prune` deletes messages that failed for good this many days after "
+        "they failed.",
+    )
+
     _split = field_validator(
         "lwa_allowed_client_ids", "amazon_required_fields", "trusted_proxies", mode="before"
     )(_split_commas)
@@ -386,6 +490,46 @@ class Settings(BaseSettings):
     _policies = field_validator("profile_sync_name", "profile_sync_postal_code", mode="before")(
         _field_policy
     )
+
+    @field_validator("password_limit_per_account")
+    @classmethod
+    def _one_free_budget(cls, value: str) -> str:
+        # Tiers were the old wall; progressive delays replaced them (security.md item 8).
+        if ";" in value or "," in value:
+            raise ValueError(
+                "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT takes one rate (e.g. 10/day): "
+                "the delays after it are PASSWORD_DELAY_FIRST_SECONDS and _MAX_SECONDS"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _delays_grow(self) -> Settings:
+        if self.password_delay_max_seconds < self.password_delay_first_seconds:
+            raise ValueError(
+                "LWA_ACCOUNTS_PASSWORD_DELAY_MAX_SECONDS must be at least "
+                "PASSWORD_DELAY_FIRST_SECONDS"
+            )
+        return self
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            parse_smtp_url(value.get_secret_value())  # raises naming what is wrong
+            return value
+        return None  # an empty variable is unset
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_is_an_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not is_mail_from(value):
+            raise ValueError(
+                "LWA_ACCOUNTS_MAIL_FROM must be an address, `a@example.com` or "
+                "`Name <a@example.com>`"
+            )
+        return value.strip()
 
     @model_validator(mode="after")
     def _one_way_to_give_keys(self) -> Settings:
@@ -465,6 +609,17 @@ class Settings(BaseSettings):
         if self.amazon_emulated:
             return self.public_url.rstrip("/") + EMULATOR_MOUNT + "/ap/oa"
         return AUTHORIZE_URLS[self.lwa_region]
+
+    @cached_property
+    def smtp(self) -> SmtpTarget | None:
+        """Where mail leaves (``SMTP_URL`` parsed), or None: nothing is sent."""
+        if self.smtp_url is None:
+            return None
+        return parse_smtp_url(self.smtp_url.get_secret_value())
+
+    @property
+    def effective_mail_from(self) -> str:
+        return self.mail_from or DEVELOPMENT_MAIL_FROM
 
     @property
     def configured_secret_keys(self) -> tuple[str, ...]:

@@ -30,6 +30,9 @@ def fit_production(data_dir: Path, **variables: str) -> dict[str, str]:
             "PUBLIC_URL": "https://accounts.example.com",
             "ALLOW_SQLITE_IN_PRODUCTION": "1",
             "LOG_LEVEL": "WARNING",
+            # A relay on this host: nothing connects to it unless mail is queued.
+            "SMTP_URL": "smtp://127.0.0.1:2525",
+            "MAIL_FROM": "no-reply@example.com",
             **variables,
         },
     )

@@ -29,11 +29,13 @@ def test_unfit_production_lists_every_refusal_and_exits_1(tmp_path: Path) -> Non
         "LWA_ACCOUNTS_PUBLIC_URL",
         "LWA_ACCOUNTS_COOKIE_SECURE",
         "LWA_ACCOUNTS_ALLOW_SQLITE_IN_PRODUCTION",
+        "LWA_ACCOUNTS_SMTP_URL",
+        "LWA_ACCOUNTS_MAIL_FROM",
     ):
         assert sum(variable in line for line in refused) == 1, (variable, result.stdout)
-    assert len(refused) == 6
+    assert len(refused) == 8
     assert "warning: LWA_ACCOUNTS_TRUSTED_PROXIES is empty" in result.stdout
-    assert "result: refused, 6 problems to fix" in result.stdout
+    assert "result: refused, 8 problems to fix" in result.stdout
     assert list(tmp_path.iterdir()) == []
 
 

@@ -24,6 +24,7 @@ from lwa_accounts.web.app import create_app
 KEY = "k" * 43
 OTHER_KEY = "o" * 43
 CLIENT_ID = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef"
+SMTP_URL = "smtp://mailer:smtp-password-value@mail.example.com:587?starttls=1"
 
 
 def fit(tmp_path: Path, **overrides: Any) -> Settings:
@@ -38,6 +39,8 @@ def fit(tmp_path: Path, **overrides: Any) -> Settings:
         "database_url": "postgresql+asyncpg://lwa@db.example.com/lwa",
         "redis_url": "redis://redis.example.com:6379/0",
         "trusted_proxies": "10.0.0.0/8",
+        "smtp_url": SMTP_URL,
+        "mail_from": "Accounts <no-reply@example.com>",
     }
     return Settings(**{**values, **overrides})
 
@@ -81,6 +84,8 @@ REFUSALS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "cookies_not_secure": ({"cookie_secure": False}, "LWA_ACCOUNTS_COOKIE_SECURE"),
     "sqlite_in_production": ({"database_url": None}, "LWA_ACCOUNTS_ALLOW_SQLITE_IN_PRODUCTION"),
+    "smtp_url_missing": ({"smtp_url": None}, "LWA_ACCOUNTS_SMTP_URL"),
+    "mail_from_missing": ({"mail_from": None}, "LWA_ACCOUNTS_MAIL_FROM"),
 }
 
 
@@ -114,6 +119,8 @@ def test_other_ways_to_fail_the_rules(tmp_path: Path) -> None:
         ({"database_url": "sqlite+aiosqlite:////srv/lwa.db"}, "sqlite_in_production"),
         ({"lwa_authorize_url": "http://www.amazon.com/ap/oa"}, "amazon_url_not_https"),
         ({"lwa_client_secret": "   "}, "lwa_client_secret_missing"),
+        ({"smtp_url": ""}, "smtp_url_missing"),  # an empty variable is unset
+        ({"mail_from": "  "}, "mail_from_missing"),
     ]:
         assert codes(config_check.check(fit(tmp_path, **overrides))) == {code}, overrides
 
@@ -138,13 +145,15 @@ def test_every_refusal_at_once(tmp_path: Path, on_sqlite: None) -> None:
         "public_url_not_https",
         "cookies_not_secure",
         "sqlite_in_production",
+        "smtp_url_missing",
+        "mail_from_missing",
     }
     # Refusals come first, then the warnings.
     levels = [verdict.level for verdict in verdicts]
     assert levels == sorted(levels, key=lambda level: level != "refusal")
     with pytest.raises(ConfigurationRefused) as refused:
         config_check.enforce(settings)
-    assert len(refused.value.sentences) == 8
+    assert len(refused.value.sentences) == 10
     assert "LWA_ACCOUNTS_COOKIE_SECURE" in refused.value.detail
 
 
@@ -156,6 +165,10 @@ def test_no_secret_appears_in_a_verdict(tmp_path: Path) -> None:
         public_url="http://x",
     )
     text = " ".join(verdict.sentence for verdict in config_check.check(settings))
+    plain = fit(tmp_path, smtp_url="smtp://mailer:smtp-password-value@mail.example.com:25")
+    text += " ".join(verdict.sentence for verdict in config_check.check(plain))
+    assert "smtp_plaintext" in codes(config_check.check(plain), "warning")  # the check ran
+    assert "smtp-password-value" not in text
     assert "short-secret-value" not in text
     assert EMULATED_WEB_CLIENT_SECRET not in text
 
@@ -178,6 +191,7 @@ def test_warnings(tmp_path: Path) -> None:
         ({"database_url": None, "allow_sqlite_in_production": True}, "sqlite_allowed"),
         ({"lwa_client_id": "my-client"}, "lwa_client_id_unusual"),
         ({"secret_key": None, "secret_keys": f"{KEY},{KEY}"}, "secret_key_repeated"),
+        ({"smtp_url": "smtp://mail.example.com:25"}, "smtp_plaintext"),
     ]
     for overrides, code in cases:
         verdicts = config_check.check(fit(tmp_path, **overrides))
@@ -200,6 +214,36 @@ def test_create_app_refuses_production_before_building_anything(tmp_path: Path) 
     }
     assert list(tmp_path.iterdir()) == []
     create_app(fit(tmp_path))  # fit: builds (the database opens only in the lifespan)
+
+
+def test_plain_smtp_to_a_local_relay_is_no_warning(tmp_path: Path) -> None:
+    for url in ("smtp://127.0.0.1:25", "smtp://localhost", "smtps://mail.example.com"):
+        assert config_check.check(fit(tmp_path, smtp_url=url)) == [], url
+
+
+def test_a_bad_smtp_url_refuses_without_echoing_its_password() -> None:
+    for url, complaint in [
+        ("http://user:hunter2-secret@mail.example.com", "smtp:// or smtps://"),
+        ("smtp://user:hunter2-secret@mail.example.com/x", "no path"),
+        ("smtp://user:hunter2-secret@mail.example.com?tls=1", "unknown or repeated option"),
+        ("smtp://user:hunter2-secret@mail.example.com?starttls=maybe", "starttls must be"),
+        ("smtps://user:hunter2-secret@mail.example.com?starttls=1", "TLS already"),
+        ("smtp://user:hunter2-secret@:25", "names no host"),
+    ]:
+        with pytest.raises(ValidationError) as bad:
+            Settings(smtp_url=url)
+        (verdict,) = config_check.from_validation_error(bad.value)
+        assert verdict.sentence.startswith("LWA_ACCOUNTS_SMTP_URL"), url
+        assert complaint in verdict.sentence, url
+        assert "hunter2-secret" not in str(bad.value) + verdict.sentence, url
+
+
+def test_mail_from_must_be_an_address() -> None:
+    for value in ("no-reply", "a@b", "x@example.com\r\nBcc: y@example.com", "a b@example.com"):
+        with pytest.raises(ValidationError) as bad:
+            Settings(mail_from=value)
+        assert "LWA_ACCOUNTS_MAIL_FROM must be an address" in str(bad.value), value
+    assert Settings(mail_from=" Accounts <a@example.com> ").mail_from == "Accounts <a@example.com>"
 
 
 def test_settings_that_do_not_parse_become_refusals_naming_the_variable() -> None:

@@ -1,13 +1,17 @@
-"""Flow fixtures: a real SQLite database in tmp_path, fast argon2, a fixed clock."""
+"""Flow fixtures: a real SQLite database in tmp_path, fast argon2, a fixed clock, and
+``throttles`` (every throttle test on the memory store and on Redis)."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import redis.asyncio as aioredis
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account
@@ -144,3 +148,45 @@ async def in_transaction(
     raises (after the rollback path wrote its kept audit events and writes)."""
     async with context_of(db, deps, client).transaction() as tx:
         return await step(tx)
+
+
+Factory = Callable[..., Throttle]
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def throttles(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    """``throttles(**settings)`` -> a Throttle; all of one test share one store. On the
+    memory store ``clock=`` (seconds) drives its windows; Redis keeps its own time."""
+    made: list[Throttle] = []
+    shared: dict[str, Throttle] = {}
+    prefix = f"lwa-test-{uuid.uuid4().hex}"
+    redis_url: str | None = None
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+
+    def make(clock: Callable[[], float] = time.time, **overrides: object) -> Throttle:
+        values: dict[str, object] = {
+            "password_limit_per_account_ip": "5/15minutes",
+            "password_limit_per_account": "20/15minutes",
+        }
+        values.update(overrides)
+        if redis_url is None:
+            # One process: every "instance" is the same Throttle (one memory store).
+            if "memory" not in shared:
+                shared["memory"] = Throttle(fast_settings(tmp_path, **values), clock=clock)
+            return shared["memory"]
+        throttle = Throttle(
+            fast_settings(tmp_path, redis_url=redis_url, **values), key_prefix=prefix
+        )
+        made.append(throttle)
+        return throttle
+
+    yield make
+    for throttle in made + list(shared.values()):
+        await throttle.aclose()
+    if redis_url is not None:
+        client = aioredis.Redis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(match=prefix + ":*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

@@ -38,6 +38,8 @@ def test_only_attempts_are_kept() -> None:
         "amazon.refused",
         "amazon.signin_conflict",
         "device.user_code_refused",
+        "notice.not_me_refused",
+        "password.reset_refused",
     }
     assert len({kind.value for kind in Event}) == len(Event)  # no kind string twice
 

@@ -45,7 +45,18 @@ PRODUCTION = "Production mode and configuration"
 REFERENCE = "Settings reference"
 OPERATOR = "Operator's command line"
 DEPLOY = "Deploy"
-STRICT_SECTIONS = (AMAZON, SCALE_OUT, BACKUP, RUNBOOK, PRODUCTION, REFERENCE, OPERATOR, DEPLOY)
+MAIL = "Outgoing mail"
+STRICT_SECTIONS = (
+    AMAZON,
+    SCALE_OUT,
+    BACKUP,
+    RUNBOOK,
+    PRODUCTION,
+    REFERENCE,
+    OPERATOR,
+    DEPLOY,
+    MAIL,
+)
 
 # Command prefix -> the test that runs it. Commands are matched on whole words, the
 # longest prefix first. Blocks of `export` lines are run here instead.
@@ -91,6 +102,8 @@ COMMANDS: dict[str, str] = {
     "lwa-accounts check-config": CHECK_CONFIG,
     "lwa-accounts check-config --settings-reference --write": REGENERATE,
     "lwa-accounts admin": ADMIN,
+    "lwa-accounts mail test": "tests/mail/test_cli.py::"
+    "test_the_test_message_is_sent_now_and_the_answer_printed",
 }
 
 # Deploy: Docker and systemd do not run on the test machine, so their commands map to the

@@ -283,6 +283,8 @@ def test_a_production_server_does_not_migrate_by_itself(tmp_path: Path) -> None:
             public_url="https://accounts.example.com",
             lwa_client_id="amzn1.application-oa2-client.0123456789abcdef0123456789abcdef",
             lwa_client_secret="web-client-secret-for-this-test-only",
+            smtp_url="smtp://127.0.0.1:9",  # nothing is queued: never connected to
+            mail_from="no-reply@example.com",
         )
 
         async def ready_before_and_after_the_upgrade() -> list[httpx.Response]:

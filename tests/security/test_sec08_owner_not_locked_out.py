@@ -40,7 +40,7 @@ def server(tmp_path: Path) -> Iterator[str]:
             "LWA_ACCOUNTS_ENV": "development",
             "LWA_ACCOUNTS_LOG_LEVEL": "WARNING",
             "LWA_ACCOUNTS_PUBLIC_URL": url,
-            "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT": f"{ACCOUNT_BUDGET}/15minutes;50/day",
+            "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_ACCOUNT": f"{ACCOUNT_BUDGET}/15minutes",
             "LWA_ACCOUNTS_PASSWORD_LIMIT_PER_IP": "100/15minutes",
         }
     )

@@ -40,6 +40,9 @@ FIELDS = [
     "current_password",
     "new_password",
     "confirm_password",
+    "login",
+    "token",
+    "amazon_link",
 ]
 ACCEPTED = {200, 303}
 URLENCODED = "application/x-www-form-urlencoded"

@@ -14,7 +14,9 @@ One setting differs from schemathesis' defaults: ``positive_data_acceptance`` al
 common password, a username's characters after case folding, printable names); 410, the
 answer for a flow or code that expired or was used (and for an old path that moved); and
 on the RFC 8628 token endpoint 400 (``authorization_pending``, ``invalid_grant``), which is
-that protocol's answer to a well-formed poll. Every conformance check stays strict.
+that protocol's answer to a well-formed poll, and on the password reset's confirm step 400
+(a well-formed link token or code that is not a live one: ``email_link_invalid``,
+``wrong_email_code``). Every conformance check stays strict.
 """
 
 from __future__ import annotations
@@ -91,7 +93,17 @@ def config_for(headers: dict[str, str], parameters: dict[str, str]) -> Schemathe
                             "expected-statuses": ["2xx", "400", "429", "5xx"]
                         }
                     },
-                }
+                },
+                {
+                    # A well-formed token or code that is not a live one: 400 invalid link
+                    # or wrong code, 410 expired or used.
+                    "include-path": "/api/v1/password-resets/confirm",
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "400", "410", "422", "429", "5xx"]
+                        }
+                    },
+                },
             ],
         }
     )

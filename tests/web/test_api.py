@@ -48,7 +48,7 @@ async def test_register_sign_in_me_sign_out(any_db_client: httpx.AsyncClient) ->
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"session", "account"}
+    assert set(body) == {"session", "account", "device_token"}
     assert set(body["account"]) == {
         "id",
         "username",

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lwa_accounts.cli.audit",
     "lwa_accounts.cli.admin",
     "lwa_accounts.cli.device_login",
+    "lwa_accounts.cli.mail",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     current.set_defaults(handler=_current)
     prune = commands.add_parser(
         "prune",
-        help="Delete sessions, pending flows and device codes expired or revoked long ago.",
+        help="Delete sessions, pending flows and device codes expired or revoked long ago, "
+        "and mail sent or failed longer ago than LWA_ACCOUNTS_MAIL_*_RETENTION_DAYS.",
     )
     prune.add_argument(
         "--grace-days",
@@ -86,7 +87,14 @@ async def prune(settings: Settings, *, grace: timedelta, batch: int) -> dict[str
             await database.upgrade()
         while True:
             async with database.transaction() as stores:
-                counts = await housekeeping.purge(stores, database.clock.now(), grace, batch)
+                counts = await housekeeping.purge(
+                    stores,
+                    database.clock.now(),
+                    grace,
+                    batch,
+                    mail_sent_retention=timedelta(days=settings.mail_sent_retention_days),
+                    mail_failed_retention=timedelta(days=settings.mail_failed_retention_days),
+                )
             for kind, count in counts.items():
                 totals[kind] += count
             if all(count < batch for count in counts.values()):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lwa_accounts.core.models import Account, NewAccount, Session, SessionKind
 from lwa_accounts.core.validation import validate_registration
@@ -19,6 +19,7 @@ from lwa_accounts.errors import AccountDisabled, NotFound, ValidationFailed
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
 from lwa_accounts.flows.email_verification import send_on_creation
+from lwa_accounts.flows.known_devices import remember
 from lwa_accounts.flows.passwords import (
     PasswordCheck,
     check_password,
@@ -117,12 +118,16 @@ async def sign_in_with_password(
 async def finish_password_sign_in(
     tx: Tx, check: PasswordCheck, *, kind: SessionKind, device_name: str | None
 ) -> SignedIn:
-    """Record the check; on success start the session (the one way: ``start_session``)."""
+    """Record the check; on success start the session (the one way: ``start_session``)
+    and renew this client's known-device proof."""
     account = await record_password_check(tx, check)
     if account.disabled:
         tx.audit(Event.SIGN_IN_FAILED, account_id=account.id, detail="reason=disabled")
         raise AccountDisabled()
-    return await start_session(tx, account, kind=kind, device_name=device_name, method="password")
+    signed_in = await start_session(
+        tx, account, kind=kind, device_name=device_name, method="password"
+    )
+    return replace(signed_in, device_proof=remember(tx.context, account))
 
 
 # ---- signed-in actions ------------------------------------------------------------------------

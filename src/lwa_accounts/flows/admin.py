@@ -20,6 +20,7 @@ from lwa_accounts.core.models import Account, AmazonLink, AmazonProfile, AuditEv
 from lwa_accounts.errors import LastSignInMethod, NotFound, ValidationFailed
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.notices import notify
 from lwa_accounts.interfaces import Stores
 
 OPERATOR_MAX = 64
@@ -145,6 +146,7 @@ async def unlink_amazon(
 
     An account without a password would be left with no way to sign in: refused
     (``last_sign_in_method``) unless ``force``. Sessions stay; ``revoke_sessions`` ends them.
+    The account's address is told (``amazon_unlinked``, "by our support team").
     """
     operator = check_operator(operator)
     account = await _account(tx, account_id)
@@ -166,6 +168,7 @@ async def unlink_amazon(
         profile=AmazonProfile(user_id=link.amazon_user_id, client_id=link.client_id),
         detail=f"operator={operator}" + (" forced=yes" if not account.has_password else ""),
     )
+    await notify(tx, account, "amazon_unlinked", by_support=True)
     return link
 
 

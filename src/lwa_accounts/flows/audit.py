@@ -22,6 +22,9 @@ class Event(StrEnum):
     SIGN_IN_FAILED = "signin.failed"
     SIGN_IN_THROTTLED = "signin.throttled"
     PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name
+    PASSWORD_RESET_REFUSED = "password.reset_refused"  # noqa: S105 - a link or code refused
+    PASSWORD_RESET = "password.reset"  # noqa: S105 - an event name
     REAUTHENTICATED = "session.reauthenticated"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
@@ -46,12 +49,16 @@ class Event(StrEnum):
     AMAZON_EMAIL_UPDATED = "amazon.email_updated"
     AMAZON_EMAIL_PENDING = "amazon.email_pending"
     AMAZON_HANDOFF_PROVEN = "amazon.handoff_proven"
+    AMAZON_LINK_CODE_SENT = "amazon.link_code_sent"  # a link step's code, to the verified address
     AMAZON_DEVICE_AUTHORIZATION_STARTED = "amazon.device_authorization_started"
     # our device grant and /activate
     DEVICE_AUTHORIZATION_STARTED = "device.authorization_started"
     DEVICE_APPROVED = "device.approved"
     DEVICE_DENIED = "device.denied"
     DEVICE_USER_CODE_REFUSED = "device.user_code_refused"
+    # "This wasn't me" from a notice by mail (flows/not_me.py)
+    NOT_ME = "notice.not_me"  # sessions ended, Amazon unlinked, e-mail proofs voided
+    NOT_ME_REFUSED = "notice.not_me_refused"  # an invalid or expired link was posted
     # an operator's command line (`lwa-accounts admin`); detail starts operator=NAME
     ADMIN_UNLINKED_AMAZON = "admin.unlinked_amazon"
     ADMIN_SESSION_REVOKED = "admin.session_revoked"
@@ -72,5 +79,7 @@ _KEPT = frozenset(
         Event.AMAZON_REFUSED,
         Event.AMAZON_SIGNIN_CONFLICT,
         Event.DEVICE_USER_CODE_REFUSED,
+        Event.NOT_ME_REFUSED,
+        Event.PASSWORD_RESET_REFUSED,
     }
 )

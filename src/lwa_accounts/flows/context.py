@@ -60,10 +60,16 @@ Observer = Callable[[Sequence[AuditEvent]], None]
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
-    """Who is asking: recorded by flows (audit, sessions), never trusted for decisions."""
+    """Who is asking: recorded by flows (audit, sessions), never trusted for decisions.
+    ``device_proof`` is what the client presented as its known-device proof (cookie,
+    header or field), unverified: ``flows/known_devices.py`` checks it. ``known_browser``
+    is the browser's signed memory of the accounts signed in there
+    (``flows/new_devices.py``), as sent; only the new-device notice reads it."""
 
     ip: str | None = None
     user_agent: str | None = None
+    device_proof: str | None = field(default=None, repr=False)
+    known_browser: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A signed-in person proves the password again before sensitive changes (attach or detach
 Amazon, security.md 19): a browser gets a new session id for it (``finish_reauthentication``
 -> ``rotate_session``: no fixation), a device keeps its token (``reauthenticate``). A new
-password ends every other session of the account.
+password ends every other session of the account and notifies its address
+(``flows/notices.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lwa_accounts.core.validation import Invalid, validate_password
 from lwa_accounts.errors import NotAuthenticated, ReauthenticationRequired, ValidationFailed
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Deps, Tx
+from lwa_accounts.flows.notices import describe_session, notify
 from lwa_accounts.flows.passwords import (
     PasswordCheck,
     check_password,
@@ -78,7 +80,12 @@ async def rotate_session(
     if not await tx.sessions.revoke(account.id, session.id):
         raise NotAuthenticated("The session is unknown, expired or signed out.")
     signed_in = await start_session(
-        tx, account, kind=session.kind, device_name=session.device_name, method=method
+        tx,
+        account,
+        kind=session.kind,
+        device_name=session.device_name,
+        method=method,
+        replaces_session=True,
     )
     tx.audit(
         Event.REAUTHENTICATED,
@@ -152,3 +159,4 @@ async def finish_password_change(
     await tx.accounts.update(account.id, password_hash=prepared.new_hash)
     ended = await tx.sessions.revoke_all(account.id, except_session_id=session.id)
     tx.audit(Event.PASSWORD_CHANGED, account_id=account.id, detail=f"other_sessions_ended={ended}")
+    await notify(tx, account, "password_changed", device=describe_session(session))

@@ -17,6 +17,7 @@ from lwa_accounts.core.validation import EMAIL_MAX, PASSWORD_MAX, email_key
 from lwa_accounts.errors import InvalidCredentials, LwaAccountsError, TooManyAttempts
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.known_devices import recognise
 from lwa_accounts.passwords import verify_against_dummy
 
 
@@ -56,13 +57,15 @@ async def check_password(
     """Throttle and argon2, without touching the database. Refusals carry
     ``attempts_left`` (after this attempt) so a client can warn before the lockout.
 
-    The attempt is reserved from the account's and the IP's budget before argon2 runs, so
+    The attempt is reserved from the account's and the IP's budget (a known device's own,
+    when the client proves it signed in to this account before) before argon2 runs, so
     parallel guesses can never get more than the budget verified; a wrong password keeps
     it, the right one gives it back (and starts the account's budget again). A check that
     raises keeps it too: an unfinished check counts like a wrong one."""
     deps = ctx.deps
+    device = recognise(ctx, account)
     try:
-        attempt = await deps.throttle.reserve_password(account_key, ctx.client.ip)
+        attempt = await deps.throttle.reserve_password(account_key, ctx.client.ip, device=device)
     except TooManyAttempts as error:
         return PasswordCheck(account, error, "throttled")
     password_hash = account.password_hash if account else None

@@ -4,10 +4,10 @@ When a device's Amazon sign-in needs the local password (``LinkRequired``) or a
 registration (``RegistrationRequired``), nobody should type on the TV. ``offer_handoff``
 issues a short user code (same rules as device codes: security.md item 15) with a URL (the
 web edge draws it as a QR code); the person opens /activate on a phone, types the code
-(the QR's URL pre-fills it but still needs a confirm), gives the password or fills in the
-registration there, and the flow is completed for its originator (``OnAnotherDevice``).
-The TV, polling its flow, then collects its own new device session
-(``flows.amazon.collect_completed_flow``).
+(the QR's URL pre-fills it but still needs a confirm), gives the password (or a code sent
+to the account's verified address) or fills in the registration there, and the flow is
+completed for its originator (``OnAnotherDevice``). The TV, polling its flow, then
+collects its own new device session (``flows.amazon.collect_completed_flow``).
 
 A link is made only where one browser proved both sides (security.md item 14b). The TV
 proved the Amazon identity, the phone would prove the password: that alone would let an
@@ -54,6 +54,7 @@ from lwa_accounts.flows.amazon import (
     get_flow,
     refuse,
 )
+from lwa_accounts.flows.amazon.link import Start
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.devices import FoundCode, new_grant_record
@@ -238,11 +239,14 @@ def prove_amazon(
     )
 
 
-async def begin_handoff_link(tx: Tx, found: FoundCode, *, proof: AmazonProof | None) -> LinkAttempt:
-    """``begin_link`` for a flow handed to a phone, only with this browser's proof of the
-    flow's Amazon identity. Without it: refused (``AmazonProofRequired``) and audited
-    before the throttle, argon2 or the flow's attempts are touched."""
+async def begin_handoff_link(
+    tx: Tx, found: FoundCode, *, proof: AmazonProof | None, start: Start = begin_link
+) -> LinkAttempt:
+    """``start`` (``begin_link`` for the password, ``begin_code_link`` for a code by
+    e-mail) for a flow handed to a phone, only with this browser's proof of the flow's
+    Amazon identity. Without it: refused (``AmazonProofRequired``) and audited before the
+    throttle, argon2, a mail or the flow's attempts are touched."""
     flow_id, flow = await handoff_flow(tx, found)
     if not proof_matches(proof, found, flow):
         _refuse(tx, AmazonProofRequired(), flow, None, found=found)
-    return await begin_link(tx, flow_id, OnAnotherDevice())
+    return await start(tx, flow_id, OnAnotherDevice())

@@ -98,6 +98,8 @@ class Database:
         # One warning per outage of this process, not a traceback per refused request.
         self.outages = OutageLog("database", logger)
         self.sealer = Sealer(settings)  # derives its keys once, not per transaction
+        # Called after each commit that queued mail (web/app.py wakes the delivery worker).
+        self.on_mail_committed: Callable[[], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Database:
@@ -129,6 +131,17 @@ class Database:
         """
         async with self._unit(self._writer_slot(), self.engine) as stores:
             yield stores
+        # Committed: a delivery worker waiting in this process may send at once.
+        queued = isinstance(stores.outbox, SqlOutbox) and stores.outbox.queued > 0
+        if queued and self.on_mail_committed is not None:
+            self.on_mail_committed()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a bare connection, for statements no store holds (the
+        delivery worker's claims); the writer slot and outage handling of ``transaction()``."""
+        async with self._connection(self._writer_slot(), self.engine) as connection:
+            yield connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlStores]:
@@ -147,11 +160,18 @@ class Database:
         """The one unit-of-work sequence under ``transaction()`` and ``read()``: take the
         slot, begin on ``engine``, hand out the stores; an outage becomes
         ``DatabaseUnavailable`` (at connect, inside the block or at commit)."""
+        async with self._connection(slot, engine) as connection:
+            yield self.stores(connection)
+
+    @asynccontextmanager
+    async def _connection(
+        self, slot: AbstractAsyncContextManager[None], engine: AsyncEngine
+    ) -> AsyncIterator[AsyncConnection]:
         connecting = True
         try:
             async with slot, engine.begin() as connection:
                 connecting = False
-                yield self.stores(connection)
+                yield connection
         except Exception as error:
             unavailable = self.unavailable(error, connecting=connecting)
             if unavailable is None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwa_accounts.core.models import OutgoingMail
 from lwa_accounts.sealing import Sealer
+from lwa_accounts.store import outbox_queue
 from lwa_accounts.store.schema import outbox
 
 _INSERT = insert(outbox).returning(outbox.c.id)
@@ -40,6 +41,7 @@ class SqlOutbox:
     def __init__(self, connection: AsyncConnection, sealer: Sealer) -> None:
         self._conn = connection
         self._sealer = sealer
+        self.queued = 0  # messages queued in this transaction (Database wakes the worker)
 
     async def enqueue(self, mail: OutgoingMail, *, now: datetime) -> int:
         result = await self._conn.execute(
@@ -55,4 +57,12 @@ class SqlOutbox:
                 "attempts": 0,
             },
         )
+        self.queued += 1
         return int(result.scalar_one())
+
+    async def purge_settled(
+        self, *, sent_before: datetime, failed_before: datetime, limit: int
+    ) -> int:
+        return await outbox_queue.purge_settled(
+            self._conn, sent_before=sent_before, failed_before=failed_before, limit=limit
+        )

@@ -19,9 +19,20 @@ created). Password attempts have a named form, ``reserve_password`` ->
 ``PasswordReservation``: ``failed()`` keeps it, ``succeeded()`` gives the IP's entry back
 and starts the account's budget again (not the IP's, so one attacker-owned account cannot
 reset an IP that is guessing others). A password check that raises keeps its attempt: an
-unfinished check counts like a wrong one. ``consume`` reserves and keeps at once, for
-actions counted whether or not they succeed. ``peek`` refuses early when a bucket is full
-but grants nothing; only ``reserve`` lets work through.
+unfinished check counts like a wrong one.
+
+Password buckets, so that no one can lock an account's owner out (security.md item 8):
+per (account, IP) tight; per IP across accounts; per account from every IP a free budget
+then progressive delays (a ``Backoff`` bucket never fills: each attempt past the budget
+waits after the previous one, doubling up to a maximum, so the wait is bounded and said
+in ``retry_after``); and a known device (``device=``: a browser or API client whose
+signed proof says it signed in to this account before, ``flows/known_devices.py``) uses
+only its own tiers instead, so a botnet spending the account's budget leaves it alone.
+``forgive_account`` empties the account's budget (a password reset proved the owner).
+
+``consume`` reserves and keeps at once, for actions counted whether or not they succeed.
+``peek`` refuses early when a bucket is full but grants nothing; only ``reserve`` lets
+work through.
 
 Why not the ``limits`` library's moving window (still used to parse the rate strings in
 settings): its ``hit`` is atomic for one key only, so it cannot take one attempt from
@@ -50,6 +61,7 @@ from lwa_accounts.core.email_codes import MAX_WRONG_CODES
 from lwa_accounts.errors import ServiceUnavailable, TooManyAttempts
 from lwa_accounts.settings import Settings
 from lwa_accounts.throttle.stores import (
+    Backoff,
     Bucket,
     Full,
     MemoryStore,
@@ -60,6 +72,7 @@ from lwa_accounts.throttle.stores import (
 )
 
 __all__ = [
+    "Backoff",
     "Bucket",
     "PasswordReservation",
     "Reservation",
@@ -172,7 +185,12 @@ class Throttle:
             self._store = MemoryStore(clock)
         self._password_per_account_ip = parse(settings.password_limit_per_account_ip)
         self._password_per_ip = parse(settings.password_limit_per_ip)
-        self._password_per_account = parse_many(settings.password_limit_per_account)
+        self._password_per_account = parse(settings.password_limit_per_account)
+        self._password_delays = Backoff(
+            first_ms=settings.password_delay_first_seconds * 1000,
+            max_ms=settings.password_delay_max_seconds * 1000,
+        )
+        self._password_per_device = parse_many(settings.password_limit_per_device)
         self._registration_per_ip = parse(settings.registration_limit_per_ip)
         self._user_code_per_ip = parse(settings.user_code_limit_per_ip)
         self._user_code_per_code = parse(settings.user_code_limit_per_code)
@@ -189,12 +207,23 @@ class Throttle:
 
     # ---- buckets for the known cases --------------------------------------------------
 
-    def password_buckets(self, account_key: str, ip: str | None) -> list[Bucket]:
-        """Password attempts against one account: from this IP (first: the bucket a right
-        password empties), from this IP against any account, and from every IP (tiers)."""
+    def password_buckets(
+        self, account_key: str, ip: str | None, *, device: str | None = None
+    ) -> list[Bucket]:
+        """Password attempts against one account. From a known device (``device``: the
+        nonce of its proof, already checked to be for this account): that device's own
+        tiers, nothing else. Otherwise: from this IP (first: the bucket a right password
+        empties), from this IP against any account, and from every IP (a free budget, then
+        progressive delays: ``Backoff``)."""
+        if device is not None:
+            return [
+                Bucket(f"password:device:{tier}", limit, f"{account_key}/{device}")
+                for tier, limit in enumerate(self._password_per_device)
+            ]
         buckets = [
-            Bucket(f"password:account:{tier}", limit, account_key)
-            for tier, limit in enumerate(self._password_per_account)
+            Bucket(
+                "password:account", self._password_per_account, account_key, self._password_delays
+            )
         ]
         if ip:
             pair = Bucket(
@@ -283,16 +312,33 @@ class Throttle:
 
     # ---- password attempts ----------------------------------------------------------------
 
-    async def reserve_password(self, account_key: str, ip: str | None) -> PasswordReservation:
+    async def reserve_password(
+        self, account_key: str, ip: str | None, *, device: str | None = None
+    ) -> PasswordReservation:
         """Before verifying a password: take the attempt from the account's and the IP's
-        budget, or raise TooManyAttempts."""
-        buckets = self.password_buckets(account_key, ip)
-        pair = buckets[:1] if ip else []
-        return PasswordReservation(await self.reserve(buckets), pair)
+        budget (or the known device's), or raise TooManyAttempts."""
+        buckets = self.password_buckets(account_key, ip, device=device)
+        # A right password forgives the typos of the bucket it came through: the known
+        # device's, or this IP's against this account (never the IP's or the account's).
+        forgiven = buckets if device is not None else buckets[:1] if ip else []
+        return PasswordReservation(await self.reserve(buckets), forgiven)
 
-    async def peek_password(self, account_key: str, ip: str | None) -> None:
-        """Refuse early (TooManyAttempts) when the account's or the IP's budget is spent."""
-        await self.peek(self.password_buckets(account_key, ip))
+    async def peek_password(
+        self, account_key: str, ip: str | None, *, device: str | None = None
+    ) -> None:
+        """Refuse early (TooManyAttempts) when the budget the attempt would be taken from
+        is spent."""
+        await self.peek(self.password_buckets(account_key, ip, device=device))
+
+    async def forgive_account(self, account_key: str, ip: str | None = None) -> None:
+        """Empty the account's budget from every IP (its progressive delays), and from
+        ``ip`` (the resetting person's own typos), when the owner proved the account another
+        way (a password reset). The per-IP and device budgets stay: whoever was guessing
+        from an address is still slowed there."""
+        buckets = [Bucket("password:account", self._password_per_account, account_key)]
+        if ip:
+            buckets.append(self.password_buckets(account_key, ip)[0])  # the (account, ip) pair
+        await self.reset(buckets)
 
     # ---- the other named attempts (what flows call: they never see buckets) --------------
 

@@ -6,7 +6,9 @@ Redis). ``RedisStore``: one sorted set per bucket (member = the reservation's ra
 score = the time in ms) and one Lua script per operation (reserve, release, peek), so each
 operation is atomic across every process sharing the Redis; the scripts read Redis's own
 clock (``TIME``), so hosts with skewed clocks still share one window, and keys expire with
-their window. One script touches several keys, so this needs one Redis (or a primary with
+their window. A bucket with a ``Backoff`` never fills: past its limit each attempt must
+wait after the previous one (progressive delays), checked in the same atomic step. One
+script touches several keys, so this needs one Redis (or a primary with
 replicas), not Redis Cluster. Redis unreachable: ``ServiceUnavailable`` (fail closed),
 logged once per outage (``outages.OutageLog``), not once per refused request.
 """
@@ -34,12 +36,29 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Backoff:
+    """Progressive delays instead of a wall: once a bucket holds its limit's amount of
+    attempts, the next must come ``first_ms`` after the last one, and each further one
+    twice as long after its predecessor, up to ``max_ms``."""
+
+    first_ms: int
+    max_ms: int
+
+    def spacing_ms(self, over: int) -> int:
+        """The wait after the last attempt when the bucket holds ``over`` attempts more
+        than its limit's amount (0: the first delay)."""
+        return min(self.max_ms, self.first_ms << min(max(over, 0), 40))
+
+
+@dataclass(frozen=True, slots=True)
 class Bucket:
-    """One budget: a rate limit applied to one identifier within one scope."""
+    """One budget: a rate limit applied to one identifier within one scope; with
+    ``backoff``, the limit's amount goes without delay and every attempt after it waits."""
 
     scope: str
     limit: RateLimitItem
     identifier: str
+    backoff: Backoff | None = None
 
     @property
     def key(self) -> str:
@@ -48,6 +67,12 @@ class Bucket:
     @property
     def window_ms(self) -> int:
         return int(self.limit.get_expiry()) * 1000
+
+    def script_args(self) -> list[int]:
+        """The Lua scripts' four numbers for this bucket: limit, window, first and longest
+        delay (0, 0: no backoff)."""
+        first, longest = (self.backoff.first_ms, self.backoff.max_ms) if self.backoff else (0, 0)
+        return [self.limit.amount, self.window_ms, first, longest]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +139,9 @@ class MemoryStore:
         wait = 0
         for bucket in buckets:
             entries = self._live(bucket, now)
-            if len(entries) >= bucket.limit.amount:
+            if bucket.backoff is not None:
+                wait = max(wait, _delay_in(entries, bucket, now))
+            elif len(entries) >= bucket.limit.amount:
                 wait = max(wait, _room_in(entries, bucket, now))
         return Full(wait) if wait else None
 
@@ -130,7 +157,7 @@ class MemoryStore:
                 entries = self._live(bucket, now)
                 bisect.insort(entries, (now, member))
                 self._logs[bucket.key] = (bucket.window_ms, entries)
-                room = bucket.limit.amount - len(entries)
+                room = max(0, bucket.limit.amount - len(entries))
                 left = room if left is None else min(left, room)
             return Granted(left)
 
@@ -169,37 +196,63 @@ def _room_in(entries: list[tuple[int, str]], bucket: Bucket, now: int) -> int:
     return max(1, oldest_blocking + bucket.window_ms - now)
 
 
+def _delay_in(entries: list[tuple[int, str]], bucket: Bucket, now: int) -> int:
+    """Milliseconds until a backoff bucket takes its next attempt (0: now)."""
+    assert bucket.backoff is not None
+    over = len(entries) - bucket.limit.amount
+    if over < 0 or not entries:
+        return 0
+    return max(0, entries[-1][0] + bucket.backoff.spacing_ms(over) - now)
+
+
 # ---- Redis ---------------------------------------------------------------------------------
 
-# KEYS: the buckets. ARGV: member, then limit and window (ms) per bucket.
-# Returns {1, left} (recorded in every bucket) or {0, wait_ms} (recorded nowhere).
-_RESERVE = """
+# Shared by the scripts: the wait (ms) before a bucket takes one more attempt, for a key
+# already trimmed to its window holding ``count`` entries; 0: room now.
+_WAIT = """
+local function wait_of(key, count, limit, window, first, longest, now)
+  if first > 0 then
+    if count < limit or count == 0 then return 0 end
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local over = math.min(count - limit, 40)
+    local spacing = math.min(longest, first * 2 ^ over)
+    return math.max(0, tonumber(last[2]) + spacing - now)
+  end
+  if limit <= 0 then return window end
+  if count < limit then return 0 end
+  local entry = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  return math.max(tonumber(entry[2]) + window - now, 1)
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: the buckets. ARGV: member, then limit, window (ms), first and longest delay (ms;
+# 0: none) per bucket. Returns {1, left} (recorded in every bucket) or {0, wait_ms}
+# (recorded nowhere).
+_RESERVE = (
+    _WAIT
+    + """
 local wait = 0
 local left = -1
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
+  local at = 4 * i - 2
+  local limit, window = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local first, longest = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key)
-  if limit <= 0 then
-    wait = math.max(wait, window)
-  elseif count >= limit then
-    local entry = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-    wait = math.max(wait, tonumber(entry[2]) + window - now, 1)
-  else
-    local room = limit - count - 1
-    if left < 0 or room < left then left = room end
-  end
+  wait = math.max(wait, wait_of(key, count, limit, window, first, longest, now))
+  local room = math.max(0, limit - count - 1)
+  if left < 0 or room < left then left = room end
 end
 if wait > 0 then return {0, wait} end
 for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, now, ARGV[1])
-  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 1]))
+  redis.call('PEXPIRE', key, tonumber(ARGV[4 * i - 1]))
 end
 return {1, left}
 """
+)
 
 # KEYS: buckets to remove the member from, then buckets to clear. ARGV: member, how many
 # of KEYS are of the first kind.
@@ -215,25 +268,34 @@ end
 return 0
 """
 
-# KEYS: the buckets. ARGV: limit and window (ms) per bucket. Returns the wait in ms (0: room).
-_PEEK = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+# KEYS: the buckets. ARGV: limit, window, first and longest delay per bucket. Returns the
+# wait in ms (0: room). Trims nothing (a peek writes nothing): counts the live entries.
+_PEEK = (
+    _WAIT
+    + """
 local wait = 0
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local window = tonumber(ARGV[2 * i])
+  local at = 4 * i - 3
+  local limit, window = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local first, longest = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   local since = string.format('(%d', now - window)
-  local live = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES')
-  local count = #live / 2
-  if limit <= 0 then
-    wait = math.max(wait, window)
+  local count = redis.call('ZCOUNT', key, since, '+inf')
+  local stale = redis.call('ZCARD', key) - count
+  local w = 0
+  if first > 0 then
+    w = wait_of(key, count, limit, window, first, longest, now)
+  elseif limit <= 0 then
+    w = window
   elseif count >= limit then
-    wait = math.max(wait, tonumber(live[2 * (count - limit) + 2]) + window - now, 1)
+    local entry = redis.call('ZRANGE', key, stale + count - limit, stale + count - limit,
+      'WITHSCORES')
+    w = math.max(tonumber(entry[2]) + window - now, 1)
   end
+  wait = math.max(wait, w)
 end
 return wait
 """
+)
 
 
 def redis_client_url(redis_url: str) -> str:
@@ -265,7 +327,7 @@ class RedisStore:
             return Granted(None)
         args: list[str | int] = [member]
         for bucket in buckets:
-            args += [bucket.limit.amount, bucket.window_ms]
+            args += bucket.script_args()
         async with self._guard():
             recorded, value = await self._reserve(keys=self._keys(buckets), args=args)
         return Granted(int(value)) if int(recorded) else Full(int(value))
@@ -284,7 +346,7 @@ class RedisStore:
             return None
         args: list[int] = []
         for bucket in buckets:
-            args += [bucket.limit.amount, bucket.window_ms]
+            args += bucket.script_args()
         async with self._guard():
             wait = int(await self._peek(keys=self._keys(buckets), args=args))
         return Full(wait) if wait > 0 else None

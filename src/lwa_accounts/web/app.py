@@ -20,6 +20,8 @@ from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.flows.context import Deps
 from lwa_accounts.interfaces import Clock, PasswordHasher
 from lwa_accounts.lwa.client import LwaClient
+from lwa_accounts.mail.delivery import Delivery
+from lwa_accounts.mail.worker import DeliveryWorker
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import EMULATOR_MOUNT, Settings, load_settings
 from lwa_accounts.store import probes
@@ -30,6 +32,7 @@ from lwa_accounts.web import problems, request_limits
 from lwa_accounts.web.api import accounts as api_accounts
 from lwa_accounts.web.api import amazon as api_amazon
 from lwa_accounts.web.api import devices as api_devices
+from lwa_accounts.web.api import recovery as api_recovery
 from lwa_accounts.web.api import retired as api_retired
 from lwa_accounts.web.api import sessions as api_sessions
 from lwa_accounts.web.api.models import ProblemOut
@@ -40,16 +43,23 @@ from lwa_accounts.web.pages import account as page_account
 from lwa_accounts.web.pages import account_amazon as page_account_amazon
 from lwa_accounts.web.pages import account_email as page_account_email
 from lwa_accounts.web.pages import activate as page_activate
+from lwa_accounts.web.pages import activate_link_code as page_activate_link_code
 from lwa_accounts.web.pages import amazon as page_amazon
 from lwa_accounts.web.pages import amazon_flow as page_amazon_flow
+from lwa_accounts.web.pages import amazon_link_code as page_amazon_link_code
 from lwa_accounts.web.pages import auth as page_auth
+from lwa_accounts.web.pages import dev_mail as page_dev_mail
 from lwa_accounts.web.pages import docs as page_docs
 from lwa_accounts.web.pages import health as page_health
+from lwa_accounts.web.pages import not_me as page_not_me
+from lwa_accounts.web.pages import recovery as page_recovery
 from lwa_accounts.web.pages import tv as page_tv
 from lwa_accounts.web.services import Services
 from lwa_accounts.web.templating import STATIC_DIR
 
 logger = logging.getLogger(__name__)
+# At shutdown the message being sent gets this long; then the worker is cancelled.
+MAIL_STOP_GRACE_SECONDS = 5.0
 
 API_DESCRIPTION = """\
 Accounts for TVs and other devices. Sign in with a username (or email) and password to get
@@ -103,12 +113,14 @@ def create_app(
         throttle = Throttle(settings, on_refused=web_metrics.observe_throttle_refusal)
         probes.watch_pool(db, web_metrics.set_pool)
         amazon = LwaClient(settings, transport=amazon_transport or _emulator_transport(app))
+        mail_worker: DeliveryWorker | None = None
         try:
             if settings.is_development if migrate_on_start is None else migrate_on_start:
                 await db.upgrade()
             if check_database is not None:
                 await check_database()
             password_hasher = hasher or Argon2Hasher(settings)
+            mail_worker = _start_mail_delivery(settings, db, clock)
             app.state.services = Services(
                 settings=settings,
                 database=db,
@@ -128,6 +140,9 @@ def create_app(
             )
             yield
         finally:
+            if mail_worker is not None:
+                db.on_mail_committed = None
+                await mail_worker.stop(grace_seconds=MAIL_STOP_GRACE_SECONDS)
             await page_health.close(app.state)
             await amazon.aclose()
             await throttle.aclose()
@@ -174,17 +189,38 @@ def create_app(
     app.include_router(api_amazon.router)
     app.include_router(page_amazon.router)
     app.include_router(page_amazon_flow.router)
+    app.include_router(page_amazon_link_code.router)
     app.include_router(page_account_amazon.router)
     app.include_router(api_devices.router)
     app.include_router(api_retired.router)  # old handle-in-the-path endpoints: 410
     app.include_router(page_activate.router)
+    app.include_router(page_activate_link_code.router)
     app.include_router(page_tv.router)
+    app.include_router(page_not_me.router)
+    if page_dev_mail.enabled(settings):  # no SMTP, not production: the outbox is the mailbox
+        app.include_router(page_dev_mail.router)
+    app.include_router(page_recovery.router)  # password recovery (issue 13)
+    app.include_router(api_recovery.router)
     # ---- end of routers ----
 
     _declare_bearer_scheme(app)
     if settings.amazon_emulated:
         app.mount(EMULATOR_MOUNT, _emulator_app(settings), name="amazon-emulator")
     return app
+
+
+def _start_mail_delivery(settings: Settings, db: Database, clock: Clock) -> DeliveryWorker | None:
+    """With an SMTP server configured, the delivery worker runs beside the requests and
+    wakes after every commit that queued mail; without one nothing is sent (the outbox is
+    the development mailbox, /_dev/mail)."""
+    if settings.smtp is None:
+        return None
+    worker = DeliveryWorker(
+        Delivery(db, settings, clock=clock), poll_seconds=settings.mail_poll_seconds
+    )
+    db.on_mail_committed = worker.wake
+    worker.start()
+    return worker
 
 
 def _declare_bearer_scheme(app: FastAPI) -> None:

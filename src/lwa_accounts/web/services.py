@@ -14,6 +14,7 @@ from lwa_accounts.lwa.client import LwaClient
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.throttle import Throttle
+from lwa_accounts.web.cookies import known_browser, presented_device_proof
 
 
 @dataclass
@@ -38,10 +39,16 @@ def get_services(request: Request) -> Services:
 def client_info(request: Request) -> ClientInfo:
     """The client's address: the peer's, or the one a configured trusted proxy forwarded
     (``LWA_ACCOUNTS_TRUSTED_PROXIES``, applied by the app's proxy-headers middleware).
-    Per-IP limits and the audit log use it."""
+    Per-IP limits and the audit log use it; a known-device proof, if sent, goes along
+    unverified (``flows/known_devices.py`` checks it where a password is)."""
     ip = request.client.host if request.client else None
     user_agent = request.headers.get("user-agent")
-    return ClientInfo(ip=ip, user_agent=user_agent[:512] if user_agent else None)
+    return ClientInfo(
+        ip=ip,
+        user_agent=user_agent[:512] if user_agent else None,
+        device_proof=presented_device_proof(request, get_services(request).settings),
+        known_browser=known_browser(request, get_services(request).settings),
+    )
 
 
 def request_context(request: Request) -> Context:

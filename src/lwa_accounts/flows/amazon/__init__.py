@@ -2,8 +2,9 @@
 
 ``sign_in`` (a verified profile -> signed in, or a step), ``pending`` (the link and
 registration steps' records and their one state machine), ``link`` (prove the local
-password), ``register`` (a new account, or "a separate account instead"), ``attach``
-(a signed-in account attaches or detaches Amazon), ``profile`` (prefill and sync),
+password), ``link_by_code`` (or a code sent to the account's verified address),
+``register`` (a new account, or "a separate account instead"), ``attach`` (a signed-in
+account attaches or detaches Amazon), ``profile`` (prefill and sync),
 ``identity`` (facts, links, sessions shared by all), ``refusals``, ``outcomes``.
 
 Flows never commit and never talk to Amazon: the edge verifies the access token first,
@@ -19,6 +20,13 @@ from lwa_accounts.flows.amazon.link import (
     confirm_link,
     finish_link,
     link_with_password,
+)
+from lwa_accounts.flows.amazon.link_by_code import (
+    CodeSent,
+    begin_code_link,
+    code_offer,
+    link_with_code,
+    send_link_code,
 )
 from lwa_accounts.flows.amazon.outcomes import (
     Attached,
@@ -50,6 +58,7 @@ from lwa_accounts.flows.amazon.sign_in import sign_in_with_profile
 __all__ = [
     "Attached",
     "Browser",
+    "CodeSent",
     "Device",
     "FlowCompleted",
     "FlowFinished",
@@ -64,8 +73,10 @@ __all__ = [
     "attach_amazon",
     "audit_refusal",
     "audit_refused_token",
+    "begin_code_link",
     "begin_link",
     "check_link_password",
+    "code_offer",
     "collect_completed_flow",
     "complete_registration",
     "confirm_link",
@@ -73,9 +84,11 @@ __all__ = [
     "finish_link",
     "get_flow",
     "hash_secret",
+    "link_with_code",
     "link_with_password",
     "refuse",
     "registration_fields",
+    "send_link_code",
     "sign_in_with_profile",
     "switch_to_registration",
 ]

@@ -5,7 +5,8 @@ Both need a sign-in within ``settings.recent_auth_seconds`` or the password now
 Amazon identity is taken (409 ``amazon_linked_elsewhere``) and, for an account whose email
 was never verified, ends its other sessions (security.md 9, "unexpired session").
 Detaching is refused when Amazon is the last way to sign in; the check and the delete
-happen under the account's row lock.
+happen under the account's row lock. Both notify the account's address
+(``flows/notices.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lwa_accounts.flows.amazon.refusals import refuse, reject_error
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.credentials import require_recent_auth
+from lwa_accounts.flows.notices import describe_session, notify
 from lwa_accounts.flows.sessions import SignedIn
 
 
@@ -61,12 +63,19 @@ async def attach_amazon(
             profile=profile,
             detail=f"method=attach ended_sessions={ended}",
         )
+        await notify(tx, locked, "amazon_linked", device=describe_session(session))
     assert link is not None
     locked, link = await sync_profile(tx, locked, link, profile)
     signed_in: SignedIn | None = None
     if rotate_session:
         signed_in = await start_amazon_session(
-            tx, locked, profile, kind=session.kind, device_name=session.device_name, via="attach"
+            tx,
+            locked,
+            profile,
+            kind=session.kind,
+            device_name=session.device_name,
+            via="attach",
+            replaces_session=True,
         )
         await tx.sessions.revoke(account.id, session.id)
     return Attached(account=locked, link=link, signed_in=signed_in)
@@ -87,3 +96,4 @@ async def detach_amazon(
         refuse(tx, LastSignInMethod(), account_id=locked.id, profile=profile)
     await tx.identities.unlink(locked.id)
     tx.audit(Event.AMAZON_UNLINKED, account_id=locked.id, profile=profile)
+    await notify(tx, locked, "amazon_unlinked", device=describe_session(session))

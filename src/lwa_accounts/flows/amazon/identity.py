@@ -137,9 +137,11 @@ async def start_amazon_session(
     kind: SessionKind,
     device_name: str | None,
     via: str,
+    replaces_session: bool = False,
 ) -> SignedIn:
     """A new session (exactly like a password sign-in's), audited as one
-    ``amazon.signed_in`` row that names the session (not a second ``session.started``)."""
+    ``amazon.signed_in`` row that names the session (not a second ``session.started``).
+    ``replaces_session``: the caller's own session is swapped (no new-device notice)."""
     return await start_session(
         tx,
         account,
@@ -149,4 +151,5 @@ async def start_amazon_session(
         event=Event.AMAZON_SIGNED_IN,
         profile=profile,
         detail=f"via={via}",
+        replaces_session=replaces_session,
     )

@@ -9,12 +9,17 @@ still pending and the password unchanged, then links). ``link_with_password`` is
 sequence (``flows.phases.in_phases``), called by the pages, the JSON API and the phone.
 Password attempts go through the sign-in throttle and spend the flow's own attempts (a
 kept write: a refused guess stays spent through the rollback).
+
+The other proof, a code e-mailed to the account's verified address, is ``link_by_code``;
+both end in ``link_proven`` (the link, the sessions rule, the audit event, the profile
+sync and the flow's single use), so they cannot drift apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from lwa_accounts.core.models import Account, PendingFlow
 from lwa_accounts.errors import (
@@ -33,6 +38,8 @@ from lwa_accounts.flows.amazon.profile import checked_prefill, sync_profile
 from lwa_accounts.flows.amazon.refusals import refuse
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.known_devices import recognise
+from lwa_accounts.flows.notices import notify
 from lwa_accounts.flows.passwords import PasswordCheck, check_password, record_password_check
 from lwa_accounts.flows.phases import in_phases
 
@@ -48,23 +55,42 @@ class LinkAttempt:
     originator: Originator
 
 
-async def begin_link(tx: Tx, flow_id: str, originator: Originator) -> LinkAttempt:
-    """The pending link flow and its target account, or an audited refusal."""
+# How the local account was proven (the ``method=`` of ``amazon.linked``).
+ProofMethod = Literal["password", "code"]
+Start = Callable[[Tx, str, Originator], Awaitable[LinkAttempt]]
+
+
+async def link_target(tx: Tx, flow_id: str, originator: Originator) -> LinkAttempt:
+    """The pending link flow and its target account, or an audited refusal (whatever
+    proves the account next)."""
     flow = await load_flow(tx, flow_id, originator)
     if flow.kind != "link" or flow.target_account_id is None:
         refuse(tx, FlowNotFound(), profile=flow.profile)
     account = await tx.accounts.get(flow.target_account_id)
     if account is None:
         refuse(tx, FlowExpired(), profile=flow.profile)
+    return LinkAttempt(flow_id=flow_id, flow=flow, account=account, originator=originator)
+
+
+def require_attempts(tx: Tx, attempt: LinkAttempt) -> None:
+    """A flow whose attempts are spent is over, for a password and a code alike."""
+    if attempt.flow.attempts_left <= 0:
+        refuse(tx, FlowExpired(), account_id=attempt.account.id, profile=attempt.flow.profile)
+
+
+async def begin_link(tx: Tx, flow_id: str, originator: Originator) -> LinkAttempt:
+    """The pending link flow and its target account, ready for a password, or an audited
+    refusal."""
+    attempt = await link_target(tx, flow_id, originator)
     # An early refusal when the sign-in throttle is spent, so the N+1th wrong password is a
     # 429 like on /signin (the attempt itself is reserved in check_link_password).
     try:
-        await tx.deps.throttle.peek_password(account.id, tx.client.ip)
+        device = recognise(tx.context, attempt.account)
+        await tx.deps.throttle.peek_password(attempt.account.id, tx.client.ip, device=device)
     except TooManyAttempts as throttled:
-        refuse(tx, throttled, account_id=account.id, profile=flow.profile)
-    if flow.attempts_left <= 0:
-        refuse(tx, FlowExpired(), account_id=account.id, profile=flow.profile)
-    return LinkAttempt(flow_id=flow_id, flow=flow, account=account, originator=originator)
+        refuse(tx, throttled, account_id=attempt.account.id, profile=attempt.flow.profile)
+    require_attempts(tx, attempt)
+    return attempt
 
 
 async def check_link_password(ctx: Context, attempt: LinkAttempt, password: str) -> PasswordCheck:
@@ -78,10 +104,7 @@ async def check_link_password(ctx: Context, attempt: LinkAttempt, password: str)
 async def finish_link(tx: Tx, attempt: LinkAttempt, check: PasswordCheck) -> FlowFinished:
     """Record the check and, if the flow is still pending and the password it was checked
     against is still the account's, link and finish the flow."""
-    flow = await load_flow(tx, attempt.flow_id, attempt.originator)  # used or expired?
-    account = await tx.accounts.lock(attempt.account.id)
-    if account is None or flow.target_account_id != account.id:
-        refuse(tx, FlowExpired(), profile=flow.profile)
+    flow, account = await relock(tx, attempt)
     wrong: LwaAccountsError | None = None
     try:
         # Audits a wrong or throttled password, and refuses one changed since it was checked.
@@ -102,13 +125,29 @@ async def finish_link(tx: Tx, attempt: LinkAttempt, check: PasswordCheck) -> Flo
                 "The password is incorrect.", attempts_left=min(flow_left, throttle_left)
             )
         refuse(tx, wrong, account_id=account.id, profile=flow.profile)
-    return await _link_proven(tx, flow, account, attempt.originator)
+    return await link_proven(tx, flow, account, attempt.originator, method="password")
 
 
-async def _link_proven(
-    tx: Tx, flow: PendingFlow, account: Account, originator: Originator
+async def relock(tx: Tx, attempt: LinkAttempt) -> tuple[PendingFlow, Account]:
+    """The second transaction's look again: the flow still pending (used or expired
+    meanwhile?) and its target account, locked until the link is made."""
+    flow = await load_flow(tx, attempt.flow_id, attempt.originator)
+    account = await tx.accounts.lock(attempt.account.id)
+    if account is None or flow.target_account_id != account.id:
+        refuse(tx, FlowExpired(), profile=flow.profile)
+    return flow, account
+
+
+async def link_proven(
+    tx: Tx,
+    flow: PendingFlow,
+    account: Account,
+    originator: Originator,
+    *,
+    method: ProofMethod,
 ) -> FlowFinished:
-    """The password was proven: link (the account row is locked by the caller)."""
+    """The account was proven (its password, or a code sent to its verified address):
+    link and finish the flow (the account row is locked by the caller)."""
     if account.disabled:
         refuse(tx, AccountDisabled(), account_id=account.id, profile=flow.profile)
     link = await tx.identities.get_by_amazon_user_id(flow.profile.user_id)
@@ -120,10 +159,12 @@ async def _link_proven(
     if not account.email_verified:
         # Whoever registered this unverified address may still hold a session in it
         # ("unexpired session" pre-hijacking): only the password prover stays signed in.
+        # (A code goes only to a verified address, so this is the password's case.)
         await tx.sessions.revoke_all(account.id)
     tx.audit(
-        Event.AMAZON_LINKED, account_id=account.id, profile=flow.profile, detail="method=password"
+        Event.AMAZON_LINKED, account_id=account.id, profile=flow.profile, detail=f"method={method}"
     )
+    await notify(tx, account, "amazon_linked")
     account, _ = await sync_profile(tx, account, link, flow.profile)
     return await finish_flow(tx, flow, account, originator, created=False)
 

@@ -3,8 +3,10 @@
 A device that ran Amazon's own flow posts the access token; the server verifies it with
 Amazon (tokeninfo ``aud`` must be one of our client ids, then the profile) and answers with
 one of three outcomes. Link and registration steps are server-side flows the device finishes
-with the flow id (or hands to a phone and polls). The flow id is a bearer-like handle, so it
-travels in the JSON body (``POST /api/v1/flows/poll|link|register``); the retired
+with the flow id (or hands to a phone and polls); a link step takes the account's password
+or a code sent to its verified address (``POST /api/v1/flows/email-code``). The flow id
+is a bearer-like handle, so it travels in the JSON body (``POST
+/api/v1/flows/poll|link|register|email-code``); the retired
 ``/api/v1/flows/{id}...`` paths answer 410 ``moved`` (web/api/retired.py).
 """
 
@@ -15,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 
 from lwa_accounts.core.models import PendingFlow
+from lwa_accounts.errors import ValidationFailed
 from lwa_accounts.flows import amazon
 from lwa_accounts.flows.amazon import (
     FlowFinished,
@@ -31,6 +34,7 @@ from lwa_accounts.web.api.amazon_models import (
     AmazonSignedInOut,
     AmazonSignInRequest,
     AttachRequest,
+    CodeSentOut,
     DetachRequest,
     FlowOut,
     FlowPendingOut,
@@ -40,7 +44,13 @@ from lwa_accounts.web.api.amazon_models import (
     PrefillOut,
     RegistrationRequiredOut,
 )
-from lwa_accounts.web.api.models import FlowRequest, SessionTokenOut, account_json, problems
+from lwa_accounts.web.api.models import (
+    FlowAlternative,
+    FlowRequest,
+    SessionTokenOut,
+    account_json,
+    problems,
+)
 from lwa_accounts.web.auth import BEARER_SECURITY, authenticate
 from lwa_accounts.web.services import get_services, request_context
 
@@ -69,15 +79,20 @@ async def flow_json(tx: Tx, flow_id: str, flow: PendingFlow) -> FlowOut:
     deps = tx.deps
     if flow.kind == "link":
         target = await tx.accounts.get(flow.target_account_id or "")
+        code_to = amazon.code_offer(target)
+        alternatives: list[FlowAlternative] = []
+        if flow.can_register_instead and deps.settings.amazon_signup != "closed":
+            alternatives.append("register")
+        if code_to is not None:
+            alternatives.append("email_code")
         return FlowOut(
             id=flow_id,
             kind="link",
             expires_at=flow.expires_at,
             email=target.email if target else None,
             can_register_instead=flow.can_register_instead,
-            alternatives=["register"]
-            if flow.can_register_instead and deps.settings.amazon_signup != "closed"
-            else [],
+            alternatives=alternatives,
+            email_code_to=code_to,
         )
     prefill, required = amazon.registration_fields(flow, deps)
     return FlowOut(
@@ -160,28 +175,75 @@ async def poll_flow(
     status_code=201,
     response_model=AmazonSignedInOut,
     responses=problems(400, 401, 404, 409, 410, 413, 422, 429),
-    summary="Prove the local password and link Amazon to that account",
+    summary="Prove the local account (password or e-mailed code) and link Amazon to it",
     description=(
-        'Body `{"flow_id", "password"}`. Wrong password: 401 `invalid_credentials` with '
-        "`attempts_left`. The attempts count against the same throttle as password sign-in "
-        "(429 `too_many_attempts` with `Retry-After`). Expired or used flow: 410 "
-        "`flow_expired`."
+        'Body `{"flow_id", "password"}` or `{"flow_id", "code"}`: exactly one (422 '
+        "`validation_failed` naming the field otherwise). Wrong password: 401 "
+        "`invalid_credentials` with `attempts_left`; the attempts count against the same "
+        "throttle as password sign-in (429 `too_many_attempts` with `Retry-After`). Wrong "
+        "code: 400 `wrong_email_code` with `attempts_left`; wrong passwords and wrong codes "
+        "share the flow's attempts, and a code allows 5 guesses (then 410 "
+        "`email_code_exhausted`). No code waiting (none sent, expired, or replaced by a newer "
+        "one): 410 `email_link_expired`. No verified address: 409 `code_proof_unavailable`. "
+        "Expired or used flow: 410 `flow_expired`."
     ),
 )
 async def link_flow(body: LinkRequest, request: Request) -> AmazonSignedInOut:
     rendered: AmazonSignedInOut | None = None
-
-    async def begin(tx: Tx) -> amazon.LinkAttempt:
-        return await amazon.begin_link(tx, body.flow_id, amazon.Device())
+    device = amazon.Device()
 
     async def render(tx: Tx, finished: FlowFinished) -> None:
         nonlocal rendered
         rendered = await _rendered(tx, finished)
 
-    # argon2 outside any transaction; finish_link re-checks the flow and the password.
-    await amazon.link_with_password(request_context(request), begin, body.password, after=render)
+    ctx = request_context(request)
+    if body.code is not None and body.password is None:
+
+        async def begin_code(tx: Tx) -> amazon.LinkAttempt:
+            return await amazon.begin_code_link(tx, body.flow_id, device)
+
+        await amazon.link_with_code(ctx, begin_code, body.code, after=render)
+    elif body.password is not None and body.code is None:
+
+        async def begin(tx: Tx) -> amazon.LinkAttempt:
+            return await amazon.begin_link(tx, body.flow_id, device)
+
+        # argon2 outside any transaction; finish_link re-checks the flow and the password.
+        await amazon.link_with_password(ctx, begin, body.password, after=render)
+    else:
+        both = body.code is not None
+        message = (
+            "Give either the password or the code, not both."
+            if both
+            else "Give the account's password, or the code sent to its e-mail."
+        )
+        raise ValidationFailed(errors={"code" if both else "password": message})
     assert rendered is not None
     return rendered
+
+
+@router.post(
+    "/flows/email-code",
+    status_code=202,
+    response_model=CodeSentOut,
+    responses=problems(400, 404, 409, 410, 413, 422, 429),
+    summary="E-mail a code that proves the local account, instead of its password",
+    description=(
+        'Body `{"flow_id"}` of a `link_required` flow whose `alternatives` has '
+        "`email_code`. Sends a six-digit code to the account's own verified address (never "
+        "to Amazon's), valid 10 minutes and never past the flow, for this flow only; a new "
+        'one replaces the previous one. Then POST /api/v1/flows/link `{"flow_id", "code"}`. '
+        "409 `code_proof_unavailable` when the account has no verified address (prove it "
+        "with the password); 429 `too_many_attempts` with `Retry-After` when the account's "
+        "or this address's e-mail budget is spent; 410 `flow_expired` for a used, expired "
+        "or exhausted flow."
+    ),
+)
+async def email_code(body: FlowRequest, request: Request) -> CodeSentOut:
+    async with request_context(request).transaction() as tx:
+        attempt = await amazon.begin_code_link(tx, body.flow_id, amazon.Device())
+        sent = await amazon.send_link_code(tx, attempt)
+    return CodeSentOut(sent_to=sent.sent_to, expires_at=sent.expires_at)
 
 
 @router.post(

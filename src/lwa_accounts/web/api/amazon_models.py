@@ -22,6 +22,15 @@ from lwa_accounts.web.api.models import (
 
 # Amazon access tokens are at most 2048 bytes (lwa-protocol.md section 5).
 AccessToken = Annotated[str, Field(min_length=1, max_length=2048)]
+# Six digits as typed (spaces and dashes are ignored); room for a few more, no more.
+EmailCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="The six-digit code from the e-mail (spaces and dashes are ignored).",
+    ),
+]
 
 ACCOUNT_EXAMPLE: JsonDict = {
     "id": "acc_3hV9cN0bq2kL1dPzX8yA4w",
@@ -45,7 +54,8 @@ LINK_EXAMPLE: JsonDict = {
         "expires_at": "2026-11-24T18:10:00Z",
         "email": "ada@example.com",
         "can_register_instead": True,
-        "alternatives": ["register"],
+        "alternatives": ["register", "email_code"],
+        "email_code_to": "a•••@example.com",
     },
 }
 REGISTRATION_EXAMPLE: JsonDict = {
@@ -95,7 +105,17 @@ class FlowOut(BaseModel):
         description=(
             'link: other ways forward. `"register"`: create a separate account for this '
             "Amazon account instead (the register step with this flow id; its email must "
-            "differ from the one shown, which stays with the other account)."
+            'differ from the one shown, which stays with the other account). `"email_code"`: '
+            "prove the account by a code sent to its verified address instead of its "
+            'password (POST /api/v1/flows/email-code, then POST /api/v1/flows/link `{"flow_id", '
+            '"code"}`); offered only when that address is verified.'
+        ),
+    )
+    email_code_to: str | None = Field(
+        default=None,
+        description=(
+            "link: where a code would go, masked (`a•••@example.com`): the account's own "
+            "verified address, never Amazon's. Null when the account has no verified address."
         ),
     )
     prefill: PrefillOut | None = Field(
@@ -135,16 +155,41 @@ class FlowPendingOut(BaseModel):
 
 
 class LinkRequest(Strict):
+    """Exactly one proof of the account: its ``password``, or the ``code`` e-mailed to its
+    verified address (``POST /api/v1/flows/email-code``)."""
+
     flow_id: FlowId
-    password: Password
+    password: Password | None = Field(default=None, description="The account's password.")
+    code: EmailCode | None = Field(
+        default=None, description="Instead of the password: the code sent by e-mail."
+    )
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"flow_id": "flw_Xb1…(47 characters)", "password": "correct horse battery"}
+                {"flow_id": "flw_Xb1…(47 characters)", "password": "correct horse battery"},
+                {"flow_id": "flw_Xb1…(47 characters)", "code": "482 913"},
             ]
         },
+    )
+
+
+class CodeSentOut(BaseModel):
+    result: Literal["code_sent"] = "code_sent"
+    sent_to: str = Field(description="The account's verified address, masked.")
+    expires_at: datetime = Field(description="The code works until then (and only once).")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "result": "code_sent",
+                    "sent_to": "a•••@example.com",
+                    "expires_at": "2026-11-24T18:10:00Z",
+                }
+            ]
+        }
     )
 
 
@@ -205,8 +250,9 @@ SIGN_IN_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     200: {
         "description": (
-            "A step is needed: `link_required` (prove the password of the account that holds "
-            'this email: POST /api/v1/flows/link `{"flow_id", "password"}`) or '
+            "A step is needed: `link_required` (prove the account that holds this email: POST "
+            '/api/v1/flows/link `{"flow_id", "password"}`, or with `"code"` after POST '
+            "/api/v1/flows/email-code when `alternatives` has `email_code`) or "
             '`registration_required` (POST /api/v1/flows/register `{"flow_id", ...}`).'
         ),
         "content": {

@@ -25,6 +25,7 @@ from lwa_accounts.flows.tv_amazon import ID_MAX as AUTHORIZATION_ID_MAX
 # before any work is done.
 Login = Annotated[str, Field(min_length=1, max_length=EMAIL_MAX)]
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX)]
+DeviceToken = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
 def _printable_device_name(value: str) -> str:
@@ -41,8 +42,9 @@ DeviceName = Annotated[
 
 # Other ways forward from a pending step: "register" = create a separate account instead
 # of proving the password of the account that holds the Amazon email (which may be an
-# address someone else registered: email squatting).
-FlowAlternative = Literal["register"]
+# address someone else registered: email squatting); "email_code" = prove that account by
+# a code sent to its verified address instead of its password.
+FlowAlternative = Literal["register", "email_code"]
 
 
 class Strict(BaseModel):
@@ -126,6 +128,12 @@ class SignInRequest(Strict):
     password: Password
     device_name: DeviceName | None = Field(
         default=None, description="Shown on the account page, e.g. 'Living-room TV'."
+    )
+    device_token: DeviceToken | None = Field(
+        default=None,
+        description="The `device_token` an earlier sign-in to this account returned (or send "
+        "it as the `Lwa-Device-Token` header): this client's attempts then have a budget of "
+        "their own, which guesses from elsewhere cannot spend.",
     )
 
     model_config = ConfigDict(
@@ -229,6 +237,13 @@ class SessionTokenOut(BaseModel):
 class SignedInOut(BaseModel):
     session: SessionTokenOut
     account: AccountOut
+    device_token: str | None = Field(
+        default=None,
+        description="A known-device proof for this client and account: keep it and send it "
+        "with later sign-ins (`device_token`, or the `Lwa-Device-Token` header on any "
+        "password step). Valid for `LWA_ACCOUNTS_KNOWN_DEVICE_MAX_AGE_SECONDS` after the "
+        "latest sign-in, until the password changes.",
+    )
 
 
 class SessionOut(BaseModel):
@@ -255,6 +270,9 @@ class ProblemOut(BaseModel):
     code: str
     errors: dict[str, str] | None = None
     attempts_left: int | None = None
+    retry_after: int | None = Field(
+        default=None, description="Seconds to wait before trying again (as `Retry-After`)."
+    )
     moved_to: str | None = None
 
 

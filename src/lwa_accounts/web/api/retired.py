@@ -23,7 +23,7 @@ from lwa_accounts.web.api.models import MOVED_NOTE, moved, problems
 router = APIRouter(prefix="/api/v1")
 
 # The new flow endpoints: a GET on one of them matches the old GET /flows/{flow_id}.
-FLOW_ACTIONS = frozenset({"poll", "link", "register", "handoff"})
+FLOW_ACTIONS = frozenset({"poll", "link", "register", "handoff", "email-code"})
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from fastapi import APIRouter, Request, Response
 
@@ -34,13 +35,18 @@ router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
     responses=problems(401, 403, 413, 422, 429),
     summary="Sign in with username (or email) and password",
     description=(
-        "Returns a device session: a bearer token of 256 random bits. Wrong credentials: "
-        "401 `invalid_credentials` with `attempts_left`; too many attempts for the account or "
-        "from this address: 429 `too_many_attempts` with `Retry-After`."
+        "Returns a device session: a bearer token of 256 random bits, and a `device_token` "
+        "to send with later sign-ins (a known device keeps a budget of its own, so guesses "
+        "from elsewhere cannot lock it out). Wrong credentials: 401 `invalid_credentials` "
+        "with `attempts_left`; too many attempts for the account or from this address (or "
+        "this device): 429 `too_many_attempts` with `Retry-After`, `retry_after` and the "
+        "wait in words in `detail`."
     ),
 )
 async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
     ctx = request_context(request)
+    if body.device_token is not None:
+        ctx = replace(ctx, client=replace(ctx.client, device_proof=body.device_token))
     signed_in = await password_sign_in(
         ctx,
         login=body.username,
@@ -53,6 +59,7 @@ async def create_session(body: SignInRequest, request: Request) -> SignedInOut:
     return SignedInOut(
         session=SessionTokenOut(token=signed_in.token, expires_at=signed_in.session.expires_at),
         account=account_json(signed_in.account, link),
+        device_token=signed_in.device_proof,
     )
 
 

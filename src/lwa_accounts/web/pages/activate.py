@@ -40,6 +40,7 @@ from lwa_accounts.flows.amazon import (
     LinkAttempt,
     OnAnotherDevice,
     RegistrationForm,
+    code_offer,
     complete_registration,
     link_with_password,
     registration_fields,
@@ -191,6 +192,7 @@ async def _link_page(
             "proven": proven,
             "amazon_email": flow.profile.email,
             "account_email": target.email if target else "",
+            "code_to": code_offer(target) if proven else None,  # activate_link_code.py
             "error": error.detail if error else None,
         },
         status_code=error.status if error else 200,

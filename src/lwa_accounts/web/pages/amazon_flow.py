@@ -52,6 +52,7 @@ async def _link_page(
         {
             "email": target.email if target else None,
             "amazon_name": flow.profile.name,
+            "code_to": amazon.code_offer(target),  # "Email me a code" (amazon_link_code.py)
             "can_register_instead": flow.can_register_instead
             and services.settings.amazon_signup != "closed",
             "error": error,

@@ -11,7 +11,7 @@ from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.phases import password_sign_in
 from lwa_accounts.flows.sessions import SignedIn, end_session, start_session
 from lwa_accounts.web.auth import optional_browser_caller
-from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
+from lwa_accounts.web.cookies import clear_session_cookie, set_device_cookie, set_session_cookie
 from lwa_accounts.web.forms import read_form
 from lwa_accounts.web.redirects import safe_next
 from lwa_accounts.web.services import Services, get_services, request_context
@@ -87,7 +87,10 @@ async def signin_submit(request: Request) -> Response:
         )
     async with ctx.transaction() as tx:
         await _replace_browser_session(tx, request)
-    return _signed_in_redirect(signed_in, next_url, services)
+    response = _signed_in_redirect(signed_in, next_url, services)
+    if signed_in.device_proof is not None:  # this browser is now a known device
+        set_device_cookie(response, signed_in.device_proof, services.settings)
+    return response
 
 
 @router.get("/register")
