@@ -344,6 +344,15 @@ class EmailCodeExhausted(EmailLinkRefused):
     default_detail = "Too many wrong codes were typed for this e-mail. Ask for a new one."
 
 
+class EmailAlreadyVerified(LwaAccountsError):
+    code = "email_already_verified"
+    status = 409
+    title = "Already confirmed"
+    default_detail = (
+        "Your e-mail address is already confirmed. To use another one, change it first."
+    )
+
+
 # ---- devices ---------------------------------------------------------------------------
 
 

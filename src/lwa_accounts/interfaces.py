@@ -86,8 +86,10 @@ class AccountStore(Protocol):
         email: str | None = None,
         email_verified: bool | None = None,
         password_hash: str | None = None,
+        postal_code: str | None = None,
     ) -> Account:
-        """Change only the given fields. Raises EmailTaken on conflict."""
+        """Change only the given fields (``""`` removes an email or postal code). Raises
+        EmailTaken on conflict."""
         ...
 
     async def set_disabled(self, account_id: str, disabled: bool) -> Account:

@@ -9,18 +9,22 @@ it only after giving the password (a wrong one first). Screenshots: test-artifac
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import uvicorn
 
 from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import code_in, queued_mail
 from lwa_accounts.web.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,7 +50,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(
@@ -68,10 +72,31 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError("the server did not start")
         time.sleep(0.05)
     try:
-        yield url
+        yield url, settings
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(served: tuple[str, Settings]) -> str:
+    return served[0]
+
+
+def mailed_code(settings: Settings, to: str) -> str:
+    """The code of the last verification mail to ``to``, from the server's outbox (read
+    in a thread of its own: the sync Playwright API owns this thread's event loop)."""
+
+    async def read() -> str:
+        database = Database.from_settings(settings)
+        try:
+            mail = [m for m in await queued_mail(database, to) if m.kind == "verify_email"]
+        finally:
+            await database.dispose()
+        return code_in(mail[-1])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, read()).result()
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +136,9 @@ def amazon_sign_in_and_consent(page: Page, customer: str) -> None:
     page.get_by_role("button", name="Allow").click()
 
 
-def test_login_with_amazon_in_chromium(browser: Browser, base_url: str) -> None:
+def test_login_with_amazon_in_chromium(
+    browser: Browser, base_url: str, served: tuple[str, Settings]
+) -> None:
     # ---- a new user: the button on /signin, Amazon's pages, back signed in
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -153,6 +180,14 @@ def test_login_with_amazon_in_chromium(browser: Browser, base_url: str) -> None:
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(base_url + "/account")
+    # Grace confirms her address with the mailed code (issue 13): only a confirmed
+    # address is ever the target of an Amazon sign-in's link step.
+    shot(page, "account-email-unconfirmed")
+    page.get_by_label("Code from the e-mail").fill(mailed_code(served[1], "grace@example.com"))
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    page.wait_for_url(base_url + "/account?done=email-verified")
+    expect(page.get_by_text("Your e-mail address is confirmed.")).to_be_visible()
+    shot(page, "account-email-confirmed")
     page.get_by_role("button", name="Sign out").first.click()
     page.wait_for_url(base_url + "/signin?signed_out=1")
     page.get_by_role("link", name="Login with Amazon").click()

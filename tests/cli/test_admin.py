@@ -28,6 +28,7 @@ from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.testing import make_account, make_link
 from lwa_accounts.throttle import Throttle
+from tests.flows.conftest import verify_address
 from tests.processes import run_cli
 from tests.web.conftest import PASSWORD, api_register, bearer, make_settings, serve_app
 
@@ -223,7 +224,7 @@ async def test_bad_arguments_are_exit_2(
 async def test_unlink_then_amazon_sign_in_asks_for_the_password_again(
     ctx: Context, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ada = await password_account(ctx)
+    ada = await verify_address(ctx, await password_account(ctx))  # a link step's target
     async with ctx.database.transaction() as stores:
         await make_link(stores.identities, ada, ADA)
     async with ctx.transaction() as tx:

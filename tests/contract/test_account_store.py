@@ -148,6 +148,27 @@ async def test_update_changes_only_given_fields(db: Database, clock: FixedClock)
     )
 
 
+async def test_postal_code_is_stored_changed_and_removed(db: Database) -> None:
+    async with db.transaction() as stores:
+        created = await stores.accounts.create(
+            NewAccount(
+                username="zoe", email=None, name="Zoe", password_hash=None, postal_code="10115"
+            )
+        )
+        assert created.postal_code == "10115"
+        assert (await stores.accounts.get(created.id)) == created
+        changed = await stores.accounts.update(created.id, postal_code="SW1A 1AA")
+        assert changed.postal_code == "SW1A 1AA"
+        untouched = await stores.accounts.update(created.id, name="Zoe Z.")
+        assert untouched.postal_code == "SW1A 1AA"
+        removed = await stores.accounts.update(created.id, postal_code="")
+        assert removed.postal_code is None
+    async with db.transaction() as stores:
+        loaded = await stores.accounts.get(created.id)
+        assert loaded is not None
+        assert (loaded.name, loaded.postal_code) == ("Zoe Z.", None)
+
+
 async def test_update_to_taken_email_is_refused_and_changes_nothing(db: Database) -> None:
     await make_account(db, "alice", "alice@example.com")
     bob = await make_account(db, "bob", "bob@example.com")

@@ -35,8 +35,16 @@ def acct(
     disabled: bool = False,
     has_password: bool = True,
     amazon: str | None = None,
+    verified: bool = True,
 ) -> AccountFacts:
-    return AccountFacts(id=id, disabled=disabled, has_password=has_password, amazon_user_id=amazon)
+    """An account's facts; its address verified unless ``verified=False``."""
+    return AccountFacts(
+        id=id,
+        disabled=disabled,
+        has_password=has_password,
+        amazon_user_id=amazon,
+        email_verified=verified,
+    )
 
 
 def facts(
@@ -128,6 +136,29 @@ TABLE: list[tuple[str, Facts, Decision]] = [
         facts(by_email=acct("acc_2", has_password=False), signup="closed"),
         Reject("signup_closed"),
     ),
+    # An unverified address is no target (issue 13): as if nobody held it. The flows make
+    # the account without the address and send it the verification mail (a claim).
+    ("email match, unverified", facts(by_email=acct("acc_2", verified=False)), Create(FULL)),
+    (
+        "email match, unverified, form",
+        facts(by_email=acct("acc_2", verified=False), signup="form"),
+        Register(FULL, frozenset()),
+    ),
+    (
+        "email match, unverified, closed",
+        facts(by_email=acct("acc_2", verified=False), signup="closed"),
+        Reject("signup_closed"),
+    ),
+    (
+        "email match, unverified, linked to another Amazon",
+        facts(by_email=acct("acc_2", amazon=OTHER_AMAZON, verified=False)),
+        Create(FULL),
+    ),
+    (
+        "email match, unverified, disabled",
+        facts(by_email=acct("acc_2", disabled=True, verified=False)),
+        Create(FULL),
+    ),
     # Attaching from a signed-in account.
     ("attach", facts(current=acct("acc_3")), LinkToCurrent("acc_3")),
     (
@@ -193,6 +224,7 @@ def consistent_facts(draw: st.DrawFn) -> Facts:
             amazon_user_id=draw(
                 st.sampled_from([None, OTHER_AMAZON] + ([AMAZON] if n == 1 else []))
             ),
+            email_verified=draw(st.booleans()),
         )
         for n in (1, 2, 3)
     ]
@@ -228,9 +260,28 @@ def test_an_amazon_email_alone_never_signs_in_or_links(f: Facts) -> None:
     )
     decision = decide(unlinked)
     assert not isinstance(decision, SignIn | LinkToCurrent)
-    if f.email_account is not None:
+    if f.email_account is not None and f.email_account.email_verified:
         # Never creates a second account over someone's email without a form either.
         assert not isinstance(decision, Create)
+
+
+@given(consistent_facts())
+def test_an_unverified_address_is_never_a_target(f: Facts) -> None:
+    """Issue 13: an account holding the address unverified changes nothing: the decision
+    is the one for nobody holding it, never that account's link step."""
+    if f.email_account is None or f.email_account.email_verified:
+        return
+    nobody = Facts(
+        amazon_user_id=f.amazon_user_id,
+        profile=f.profile,
+        linked_account=f.linked_account,
+        email_account=None,
+        current_account=f.current_account,
+        policy=f.policy,
+    )
+    decision = decide(f)
+    assert decision == decide(nobody)
+    assert not (isinstance(decision, ConfirmLink) and decision.account_id == f.email_account.id)
 
 
 @given(consistent_facts())
@@ -240,6 +291,7 @@ def test_confirm_link_targets_an_unlinked_account_with_a_password(f: Facts) -> N
         assert f.email_account is not None
         assert f.email_account.id == decision.account_id
         assert f.email_account.has_password
+        assert f.email_account.email_verified
         assert f.email_account.amazon_user_id is None
         assert not f.email_account.disabled
 

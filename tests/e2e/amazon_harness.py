@@ -7,10 +7,13 @@ customers and inject faults.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -20,6 +23,7 @@ from sqlalchemy import text
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.testing import offline_settings
+from lwa_accounts.testing.mail import QueuedMail, link_in, queued_mail
 from lwa_accounts.web.app import create_app
 from lwa_accounts.web.services import Services
 
@@ -111,3 +115,27 @@ async def count(app: FastAPI, table: str) -> int:
     async with database_of(app).engine.connect() as conn:
         value = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()  # noqa: S608
     return int(value or 0)
+
+
+_HIDDEN_RE = re.compile(r'name="(csrf_token|token)" value="([^"]*)"')
+
+
+async def confirm_email(app: FastAPI, address: str = "ada@example.com") -> None:
+    """Confirm ``address`` as its owner would (issue 13): open the link of the last
+    verification mail sent to it, in a signed-out browser of its own, and press Confirm.
+    Only a confirmed address is ever the target of an Amazon sign-in's link step."""
+    mail = [m for m in await queued_mail(database_of(app), address) if m.kind == "verify_email"]
+    assert mail, f"no verification mail to {address}"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as browser:
+        await confirm_by_link(browser, mail[-1])
+
+
+async def confirm_by_link(browser: httpx.AsyncClient, mail: QueuedMail) -> None:
+    """Open the mail's /verify-email link with ``browser`` and press Confirm."""
+    parts = urlsplit(link_in(mail, "/verify-email?token="))
+    page = await browser.get(f"{parts.path}?{parts.query}")
+    assert page.status_code == 200, page.text
+    fields = {name: html.unescape(value) for name, value in _HIDDEN_RE.findall(page.text)}
+    done = await browser.post("/verify-email", data=fields)
+    assert done.status_code == 303, done.text

@@ -17,10 +17,12 @@ from lwa_accounts.clock import FixedClock
 from lwa_accounts.core.models import Account
 from lwa_accounts.flows.accounts import register
 from lwa_accounts.flows.context import ClientInfo, Context, Deps, Tx
+from lwa_accounts.flows.email_verification import verify_code
 from lwa_accounts.passwords import Argon2Hasher, common_passwords
 from lwa_accounts.settings import Settings
 from lwa_accounts.store.db import Database
 from lwa_accounts.testing import offline_settings
+from lwa_accounts.testing.mail import code_in, queued_mail
 from lwa_accounts.throttle import Throttle
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -105,15 +107,34 @@ async def make_user(
     deps: Deps | None = None,
     username: str = "ada",
     email: str | None = "ada@example.com",
+    *,
+    verified: bool = False,
 ) -> Account:
-    """A password account (``make_user(ctx)`` or ``make_user(db, deps)``)."""
+    """A password account (``make_user(ctx)`` or ``make_user(db, deps)``); ``verified``:
+    its address confirmed with the code its registration mailed to it."""
     if isinstance(ctx, Database):
         assert deps is not None
         ctx = context_of(ctx, deps)
     async with ctx.transaction() as tx:
-        return await register(
+        account = await register(
             tx, username=username, email=email, name="Ada Lovelace", password=PASSWORD
         )
+    return await verify_address(ctx, account) if verified else account
+
+
+async def verify_address(ctx: Context, account: Account) -> Account:
+    """Confirm the account's address as its owner would: the code of the last
+    verification mail sent to it, typed in (``flows/email_verification.py``)."""
+    assert account.email is not None
+    assert isinstance(ctx.database, Database)
+    mail = [
+        m
+        for m in await queued_mail(ctx.database, account.email)
+        if m.kind == "verify_email" and f'"{account.username}"' in m.text  # this account's
+    ]
+    assert mail, f"no verification mail for {account.username} at {account.email}"
+    async with ctx.transaction() as tx:
+        return (await verify_code(tx, account, code_in(mail[-1]))).account
 
 
 def context_of(db: Database, deps: Deps, client: ClientInfo = CLIENT) -> Context:

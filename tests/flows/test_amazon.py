@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from lwa_accounts import errors
 from lwa_accounts.clock import FixedClock
-from lwa_accounts.core.models import Account, AmazonProfile, PendingFlow
+from lwa_accounts.core.models import Account, AmazonProfile, AuditEvent, PendingFlow
 from lwa_accounts.flows import amazon
 from lwa_accounts.flows.accounts import sign_in_with_password
 from lwa_accounts.flows.amazon import (
@@ -31,9 +31,11 @@ from tests.flows.conftest import (
     CLIENT,
     PASSWORD,
     CountingHasher,
+    context_of,
     fast_settings,
     in_transaction,
     make_user,
+    verify_address,
 )
 
 ADA = AmazonProfile(
@@ -74,6 +76,11 @@ async def audit_kinds(db: Database) -> list[str]:
         return [event.kind for event in reversed(await stores.audit.list(limit=1000))]
 
 
+async def audit_events(db: Database) -> list[AuditEvent]:
+    async with db.transaction() as stores:
+        return list(await stores.audit.list(limit=500))
+
+
 async def account_of(db: Database, account_id: str) -> Account:
     async with db.transaction() as stores:
         account = await stores.accounts.get(account_id)
@@ -103,8 +110,9 @@ async def test_new_user_gets_an_account_linked_to_the_amazon_id(db: Database, de
     assert (link.amazon_user_id, link.client_id, link.postal_code) == (
         ADA.user_id,
         ADA.client_id,
-        "98052",
+        "98052",  # what Amazon sent
     )
+    assert account.postal_code == "98052"  # the new account's own, made from it
     assert "amazon.account_created" in await audit_kinds(db)
 
 
@@ -141,7 +149,7 @@ async def test_disabled_account_is_refused(db: Database, deps: Deps) -> None:
 
 
 async def test_sec06_email_match_requires_local_password(db: Database, deps: Deps) -> None:
-    local = await make_user(db, deps)
+    local = await make_user(db, deps, verified=True)
     outcome = await amazon_sign_in(db, deps, replace(ADA, email="ADA@Example.com"))
     assert isinstance(outcome, LinkRequired)
     assert outcome.email == local.email
@@ -154,7 +162,7 @@ async def test_sec06_email_match_requires_local_password(db: Database, deps: Dep
 async def start_link(
     db: Database, deps: Deps, starter: amazon.Browser | amazon.Device = DEVICE
 ) -> LinkRequired:
-    await make_user(db, deps)
+    await make_user(db, deps, verified=True)  # only a verified address is ever a target
     outcome = await amazon_sign_in(db, deps, starter=starter)
     assert isinstance(outcome, LinkRequired)
     return outcome
@@ -297,25 +305,36 @@ async def test_flow_attempts_are_capped_by_the_flow_itself(
         await db.dispose()
 
 
-async def test_sec09_linking_an_unverified_email_account_ends_its_other_sessions(
+async def test_sec09_an_unverified_email_account_is_never_offered_for_linking(
     db: Database, deps: Deps
 ) -> None:
+    """Issue 13: the squatter's unverified account is no target at all. The Amazon user
+    gets an account of their own, without the address (it is the squatter's for now), and
+    the verification mail goes to the address, so its real owner can claim it."""
     local = await make_user(db, deps)
     assert not local.email_verified
     squatter = await password_sign_in(db, deps)
-    outcome = await amazon_sign_in(db, deps)
-    assert isinstance(outcome, LinkRequired)
-    done = signed_in(await confirm(db, deps, outcome.flow_id, PASSWORD))
+    outcome = signed_in(await amazon_sign_in(db, deps))
+    assert outcome.created
+    assert outcome.signed_in.account.id != local.id
+    assert outcome.signed_in.account.email is None
     async with db.transaction() as stores:
-        assert await stores.sessions.resolve(squatter.token) is None
-        live = await stores.sessions.list_for_account(local.id)
-    assert [s.id for s in live] == [done.signed_in.session.id]
+        assert await stores.sessions.resolve(squatter.token) is not None  # their own account
+        assert await stores.identities.get_for_account(local.id) is None
+        claim = await stores.email_codes.live(
+            outcome.signed_in.account.id, "verify_email", now=deps.clock.now()
+        )
+    assert claim is not None
+    assert claim.email == "ada@example.com"
+    details = [e.detail for e in await audit_events(db) if e.kind == "email.verification_sent"]
+    assert "reason=claim" in details
 
 
 async def test_email_of_an_account_linked_to_another_amazon_user_offers_a_separate_one(
     db: Database, deps: Deps
 ) -> None:
-    signed_in(await amazon_sign_in(db, deps))
+    first = signed_in(await amazon_sign_in(db, deps))
+    await verify_address(context_of(db, deps), first.signed_in.account)
     stranger = replace(ADA, user_id="amzn1.account.CCCCCCCCCCCCCCCCCCCCCCCCCCCC")
     outcome = await amazon_sign_in(db, deps, stranger)
     assert isinstance(outcome, RegistrationRequired)
@@ -484,12 +503,13 @@ def with_sync(deps: Deps, **policies: str) -> Deps:
 
 
 async def name_and_postal_code(db: Database, account_id: str) -> tuple[str, str | None]:
+    """The account's own name and postal code (the link holds what Amazon last sent)."""
     async with db.transaction() as stores:
         account = await stores.accounts.get(account_id)
         link = await stores.identities.get_for_account(account_id)
     assert account is not None
     assert link is not None
-    return account.name, link.postal_code
+    return account.name, account.postal_code
 
 
 async def blank_name(db: Database, account_id: str) -> None:
@@ -569,7 +589,7 @@ async def test_sec14_linking_by_password_follows_the_policy(
     db: Database, deps: Deps, policies: dict[str, str], expected: tuple[str, str | None]
 ) -> None:
     configured = with_sync(deps, **policies)
-    await make_user(db, configured)  # typed "Ada Lovelace"
+    await make_user(db, configured, verified=True)  # typed "Ada Lovelace"
     link = await amazon_sign_in(db, configured, KING)
     assert isinstance(link, LinkRequired)
     linked = signed_in(await confirm(db, configured, link.flow_id, PASSWORD))
@@ -679,7 +699,8 @@ async def test_sec14_attaching_follows_the_policy(
     me = await password_session(db, configured)  # typed "Ada Lovelace"
     attached = await attach(db, configured, me, KING)
     assert isinstance(attached, amazon.Attached)
-    assert (attached.account.name, attached.link.postal_code) == expected
+    assert (attached.account.name, attached.account.postal_code) == expected
+    assert attached.link.postal_code == KING.postal_code  # what Amazon sent, whatever the policy
     assert await name_and_postal_code(db, me.account.id) == expected
     # Unlinking leaves the name as it was after the attach.
     await detach(db, configured, me)

@@ -153,6 +153,7 @@ async def test_polls_wait_slow_down_then_take_one_session(
         assert len(await stores.sessions.list_for_account(account.id)) == 1
     assert await audit_kinds(db) == [
         "account.registered",
+        "email.verification_sent",  # the registration's verification mail
         "device.authorization_started",
         "device.approved",
         "session.started",

@@ -152,7 +152,7 @@ async def test_amazon_denial_is_kept_and_answered_403_after(
 async def test_an_amazon_sign_in_that_needs_a_password_is_handed_to_the_phone(
     ctx: Context, clock: FixedClock
 ) -> None:
-    await make_user(ctx)  # holds ada@example.com
+    await make_user(ctx, verified=True)  # holds ada@example.com, verified
     profile = amazon_profile(email="ada@example.com")
     async with ctx.transaction() as tx:
         started = await tv_amazon.register_authorization(tx, PAIR, device_name="TV")

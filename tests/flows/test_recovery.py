@@ -126,9 +126,11 @@ async def test_mail_bombing_one_account_stops_at_its_budget(
     for n in range(12):
         from_ip = dataclasses.replace(ctx, client=ClientInfo(ip=f"203.0.113.{n}"))
         sent.append(await request_reset(from_ip, login="ada"))
-    assert sent.count(True) == 5  # email_limit_per_account: 5/hour, from any IP
-    assert len(await reset_mails(db, "ada@example.com")) == 5
-    assert (await _audit(db, ctx, "password.reset_requested")).count("outcome=throttled") == 7
+    # email_limit_per_account: 5/hour, from any IP; the registration's verification mail
+    # was the first.
+    assert sent.count(True) == 4
+    assert len(await reset_mails(db, "ada@example.com")) == 4
+    assert (await _audit(db, ctx, "password.reset_requested")).count("outcome=throttled") == 8
 
 
 # ---- resetting by link --------------------------------------------------------------------

@@ -77,7 +77,7 @@ async def attempts_left(db: Database, id_hash: str) -> int:
 async def test_the_phone_proves_the_amazon_user_links_and_the_tv_collects_once(
     ctx: Context, db: Database
 ) -> None:
-    local = await make_user(ctx)
+    local = await make_user(ctx, verified=True)
     outcome, offer = await tv_flow(ctx)
     assert isinstance(outcome, amazon.LinkRequired)
     assert offer.url == f"{ctx.settings.public_url.rstrip('/')}/activate?code={offer.display_code}"
@@ -112,7 +112,7 @@ async def test_the_phone_proves_the_amazon_user_links_and_the_tv_collects_once(
 async def test_another_amazon_user_is_refused_audited_with_their_id_and_changes_nothing(
     ctx: Context, db: Database
 ) -> None:
-    await make_user(ctx)
+    await make_user(ctx, verified=True)
     outcome, offer = await tv_flow(ctx)
     found = await typed(ctx, offer)
     attacker = amazon_profile(email="ada@example.com")
@@ -132,7 +132,7 @@ async def test_another_amazon_user_is_refused_audited_with_their_id_and_changes_
 async def test_the_password_step_needs_this_handoffs_proof_before_argon2(
     ctx: Context, db: Database, hasher: CountingHasher
 ) -> None:
-    await make_user(ctx)
+    await make_user(ctx, verified=True)
     outcome, offer = await tv_flow(ctx)
     found = await typed(ctx, offer)
     proof = await prove(ctx, found)
@@ -156,7 +156,7 @@ async def test_the_password_step_needs_this_handoffs_proof_before_argon2(
 async def test_a_wrong_password_on_the_phone_spends_one_of_the_flows_attempts(
     ctx: Context, db: Database
 ) -> None:
-    await make_user(ctx)
+    await make_user(ctx, verified=True)
     outcome, offer = await tv_flow(ctx)
     found = await typed(ctx, offer)
     proof = await prove(ctx, found)
@@ -194,7 +194,7 @@ async def test_a_registration_is_finished_on_the_phone_without_a_proof(
 async def test_a_new_offer_replaces_the_old_code_and_none_outlives_the_flow(
     ctx: Context, clock: FixedClock
 ) -> None:
-    await make_user(ctx)
+    await make_user(ctx, verified=True)
     outcome, first = await tv_flow(ctx)
     async with ctx.transaction() as tx:
         second = await tv_handoff.offer_handoff(tx, flow_id=outcome.flow_id, flow=outcome.flow)
@@ -208,7 +208,7 @@ async def test_a_new_offer_replaces_the_old_code_and_none_outlives_the_flow(
 
 
 async def test_handoff_rows_found_again_only_with_their_own_code(ctx: Context) -> None:
-    await make_user(ctx)
+    await make_user(ctx, verified=True)
     _, offer = await tv_flow(ctx)
     found = await typed(ctx, offer)
     async with ctx.transaction() as tx:

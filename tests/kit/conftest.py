@@ -40,6 +40,8 @@ MAPPING = UsersTableMapping(
     password_column="pw",
     active_column="active",
     created_column="joined",
+    email_verified_column="mail_verified",
+    postal_code_column="zip",
     naive_timestamps=True,
     no_password_value="!",  # pw is NOT NULL in their table
 )
@@ -64,6 +66,7 @@ class LegacyUser:
     password: str
     pw: str
     active: bool = True
+    verified: bool = False  # the company confirmed the address (mail_verified)
 
 
 @cache
@@ -97,8 +100,8 @@ def legacy_users() -> tuple[LegacyUser, ...]:
             "already-argon-3",
             cheap.hash("already-argon-3"),
         ),
-        # The legacy twin of the emulator's Ada (email in another case).
-        LegacyUser("AdaL", "Ada@Example.com", "Ada L.", "s3cr3t", DJANGO_S3CR3T),
+        # The legacy twin of the emulator's Ada (email in another case), address confirmed.
+        LegacyUser("AdaL", "Ada@Example.com", "Ada L.", "s3cr3t", DJANGO_S3CR3T, verified=True),
         LegacyUser(
             "olga", "olga@example.com", None, "mystery", DJANGO_MYSTERY_MYSALT, active=False
         ),
@@ -120,6 +123,8 @@ def legacy_ddl(dialect: str) -> str:
             pw VARCHAR(255) NOT NULL,
             active BOOLEAN NOT NULL DEFAULT TRUE,
             joined TIMESTAMP,
+            zip VARCHAR(32),
+            mail_verified BOOLEAN NOT NULL DEFAULT FALSE,
             shoe_size INTEGER
         )
     """
@@ -134,8 +139,9 @@ async def create_legacy_table(url: str, users: tuple[LegacyUser, ...] | None = N
             for user in legacy_users() if users is None else users:
                 await conn.execute(
                     text(
-                        "INSERT INTO legacy_users (login, mail, full_name, pw, active, joined)"
-                        " VALUES (:login, :mail, :name, :pw, :active, :joined)"
+                        "INSERT INTO legacy_users"
+                        " (login, mail, full_name, pw, active, joined, mail_verified)"
+                        " VALUES (:login, :mail, :name, :pw, :active, :joined, :verified)"
                     ),
                     {
                         "login": user.login,
@@ -143,6 +149,7 @@ async def create_legacy_table(url: str, users: tuple[LegacyUser, ...] | None = N
                         "name": user.full_name,
                         "pw": user.pw,
                         "active": user.active,
+                        "verified": user.verified,
                         "joined": datetime(2015, 6, 1, 8, 30),
                     },
                 )

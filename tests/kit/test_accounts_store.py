@@ -192,12 +192,16 @@ async def test_text_ids_disabled_flag_and_no_optional_columns(
                 NewAccount(username="kim", email="kim@example.com", name="Kim", password_hash="h")
             )
             assert (a.id, a.email, a.name, a.disabled) == ("m-1", None, "kim", False)
+            assert a.postal_code is None  # no postal code column: none stored, none shown
             assert a.created_at == NOW
             assert a.updated_at == NOW
             assert await stores.accounts.get_by_email("kim@example.com") is None
             assert await stores.accounts.get("x" * 33) is None
             clock.advance(3600)
-            changed = await stores.accounts.update("m-1", email="kim@example.com", name="x")
+            changed = await stores.accounts.update(
+                "m-1", email="kim@example.com", name="x", postal_code="10115"
+            )
+            assert changed.postal_code is None
             assert (changed.created_at, changed.updated_at) == (NOW, NOW + timedelta(seconds=3600))
             assert changed.created_at.tzinfo is not None
         async with db.engine.begin() as conn:

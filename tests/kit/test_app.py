@@ -3,13 +3,16 @@ the service built with the kit, over HTTP (ASGI), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID
-from tests.kit.conftest import fetch, legacy_users
+from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import code_in, queued_mail
+from tests.kit.conftest import fetch, kit_settings, legacy_users
 
 ADA = "amzn1.account.ADALOVELACE0000000000000DEMO"
 GRACE = "amzn1.account.GRACEHOPPER0000000000000DEMO"
@@ -165,6 +168,45 @@ async def test_new_amazon_user_gets_a_row_in_their_table_and_a_link(
     # An Amazon-only user has no password to sign in with.
     refused = await sign_in(kit_client, row["login"], "!")
     assert refused.status_code == 401, refused.text
+
+
+async def test_an_unconfirmed_legacy_address_is_no_link_target_and_is_claimed_by_its_owner(
+    kit_client: httpx.AsyncClient, legacy_db: str, tmp_path: Path
+) -> None:
+    """Issue 13 over the company's table: "sid" never confirmed sid@example.com (its
+    mail_verified is false), so an Amazon sign-in with that address gets an account of its
+    own without it; confirming the address moves it in the legacy table, in one rule."""
+    created = await kit_client.post(
+        f"{CONTROL}/customers",
+        json={"name": "Sid A", "email": "sid@example.com", "password": "amazon-pass"},
+    )
+    amazon_user = created.json()["user_id"]
+    response = await kit_client.post(
+        "/api/v1/sessions/amazon", json={"access_token": await mint(kit_client, amazon_user)}
+    )
+    assert response.status_code == 201, response.text
+    new = response.json()["account"]
+    assert new["email"] is None
+    sid_pk = str(await user_pk(legacy_db, "sid"))
+    assert new["id"] != sid_pk
+    database = Database(legacy_db, settings=kit_settings(tmp_path, legacy_db))
+    try:
+        [claim] = await queued_mail(database, "sid@example.com")
+    finally:
+        await database.dispose()
+    confirmed = await kit_client.post(
+        "/api/v1/me/email-verification",
+        json={"code": code_in(claim)},
+        headers={"Authorization": f"Bearer {response.json()['session']['token']}"},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    rows = await fetch(
+        legacy_db,
+        "SELECT user_pk, mail, mail_verified FROM legacy_users WHERE login IN ('sid', :new)",
+        new=new["username"],
+    )
+    by_pk = {str(row["user_pk"]): (row["mail"], bool(row["mail_verified"])) for row in rows}
+    assert by_pk == {sid_pk: (None, False), new["id"]: ("sid@example.com", True)}
 
 
 async def test_amazon_email_of_a_legacy_user_must_prove_the_legacy_password(

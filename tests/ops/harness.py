@@ -3,13 +3,17 @@ standalone emulated Amazon several servers talk to, and the few HTTP steps a per
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -17,7 +21,10 @@ from lwa_accounts.settings import (
     EMULATED_DEVICE_CLIENT_ID,
     EMULATED_WEB_CLIENT_ID,
     EMULATED_WEB_CLIENT_SECRET,
+    Settings,
 )
+from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import QueuedMail, link_in, queued_mail
 from tests.processes import CLI, free_port, running_server
 from tests.web.metrics_helpers import Samples, parse
 
@@ -102,6 +109,39 @@ def register(base: str, username: str, password: str = PASSWORD) -> dict[str, An
     assert response.status_code == 201, response.text
     account: dict[str, Any] = response.json()["account"]
     return account
+
+
+_HIDDEN_RE = re.compile(r'name="(csrf_token|token)" value="([^"]*)"')
+
+
+def confirm_email(base: str, env: dict[str, str], address: str) -> None:
+    """The owner of ``address`` opens the last verification mail sent to it and presses
+    Confirm (issue 13: only a confirmed address is ever an Amazon link step's target).
+    The mail is read from the server's own database; ``env`` is the server's."""
+    settings = Settings(
+        env=env["LWA_ACCOUNTS_ENV"],
+        data_dir=Path(env["LWA_ACCOUNTS_DATA_DIR"]),
+        database_url=env.get("LWA_ACCOUNTS_DATABASE_URL"),
+        secret_key=env.get("LWA_ACCOUNTS_SECRET_KEY"),
+    )
+
+    async def read() -> list[QueuedMail]:
+        database = Database.from_settings(settings)
+        try:
+            return await queued_mail(database, address)
+        finally:
+            await database.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # whatever loop this thread runs
+        mail = [m for m in pool.submit(asyncio.run, read()).result() if m.kind == "verify_email"]
+    assert mail, f"no verification mail to {address}"
+    parts = urlsplit(link_in(mail[-1], "/verify-email?token="))
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        page = browser.get(f"{parts.path}?{parts.query}")
+        assert page.status_code == 200, page.text
+        fields = {name: html.unescape(value) for name, value in _HIDDEN_RE.findall(page.text)}
+        done = browser.post("/verify-email", data=fields)
+        assert done.status_code == 303, done.text
 
 
 def password_sign_in(base: str, username: str, password: str = PASSWORD) -> httpx.Response:

@@ -36,6 +36,7 @@ from tests.ops.docs import block_under, run_block, sections
 from tests.ops.harness import (
     PASSWORD,
     bearer,
+    confirm_email,
     me,
     password_sign_in,
     register,
@@ -87,9 +88,11 @@ def sign_out(base: str, token: str) -> None:
     assert response.status_code == 204, response.text
 
 
-def before_backup(base: str) -> Before:
+def before_backup(base: str, env: dict[str, str]) -> Before:
     ada = register(base, "ada")  # ada@example.com: Amazon's Ada must prove this password
     register(base, "hal")  # hal@example.com: an Amazon customer of that e-mail comes later
+    for address in ("ada@example.com", "hal@example.com"):  # confirmed: link steps' targets
+        confirm_email(base, env, address)
     started = amazon_sign_in(base, ADA)
     assert started.json().get("result") == "link_required", started.text
     linked = httpx.post(
@@ -190,8 +193,9 @@ def test_sqlite_backup_while_serving_and_restore_into_a_fresh_data_dir(tmp_path:
     section = sections()[SECTION]
     live, fresh, work = tmp_path / "live", tmp_path / "fresh", tmp_path / "work"
     work.mkdir()
-    with serving(tmp_path, "live", server_env(live, secret_key=SECRET_KEY)) as base:
-        before = before_backup(base)
+    live_env = server_env(live, secret_key=SECRET_KEY)
+    with serving(tmp_path, "live", live_env) as base:
+        before = before_backup(base, live_env)
         checked = run(section, "SQLite: back up", cwd=work, env=server_env(live))
         assert checked.strip() == "ok"  # PRAGMA integrity_check
         # Where the sqlite3 command is missing: the page's Python backup, the same snapshot.
@@ -238,7 +242,7 @@ def test_postgres_dump_while_serving_and_restore_into_a_fresh_database(tmp_path:
             tmp_path / "live", database_url=_database_url(live), secret_key=SECRET_KEY
         )
         with serving(tmp_path, "live", live_env) as base:
-            before = before_backup(base)
+            before = before_backup(base, live_env)
             run(section, "PostgreSQL: back up", cwd=work, env={**server_env(tmp_path), **libpq})
             after = after_backup(base, before)
         assert (work / "backup" / "lwa-accounts.dump").stat().st_size > 0

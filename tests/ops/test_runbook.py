@@ -30,6 +30,7 @@ from tests.ops.harness import (
     PASSWORD,
     amazon_settings,
     browser_sign_in,
+    confirm_email,
     csrf_token,
     log_events,
     me,
@@ -74,6 +75,7 @@ def test_amazon_down_refuses_amazon_sign_ins_only(tmp_path: Path) -> None:
         env = server_env(tmp_path / "var", **amazon_settings(amazon), **LOGGED)
         with serving(tmp_path, "serve", env) as base:
             register(base, "ada")
+            confirm_email(base, env, "ada@example.com")  # Ada's e-mail: the link step's
             token = session_token(base, "ada")
             fault = httpx.post(
                 amazon + "/_emulator/faults",
@@ -200,6 +202,7 @@ def test_redis_down_keeps_health_up_and_logs_the_outage_start_and_end(tmp_path: 
         env = server_env(tmp_path / "var", redis_url=redis.url, **LOGGED)
         with serving(tmp_path, "serve", env) as base:
             register(base, "ada")
+            confirm_email(base, env, "ada@example.com")  # Ada's e-mail: the link step's
             token = session_token(base, "ada")
             grant = httpx.post(base + "/api/v1/device/authorize", json={}, timeout=30).json()
             amazon = base + "/_amazon/_emulator"  # the embedded emulator: Ada's e-mail

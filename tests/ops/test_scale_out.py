@@ -45,6 +45,7 @@ from tests.ops.harness import (
     amazon_settings,
     bearer,
     browser_sign_in,
+    confirm_email,
     form_post,
     me,
     mint,
@@ -173,6 +174,7 @@ def test_a_throttle_lockout_built_up_on_a_refuses_on_b(hosts: Hosts) -> None:
 
 def test_an_amazon_link_step_started_on_a_completes_on_b(hosts: Hosts) -> None:
     account = register(hosts.a, "elena")
+    confirm_email(hosts.b, server_env(hosts.tmp_path / "b", **hosts.shared), "elena@example.com")
     amazon_user = amazon_customer(hosts.amazon, "Elena E", "elena@example.com")
     started = httpx.post(
         hosts.a + "/api/v1/sessions/amazon",

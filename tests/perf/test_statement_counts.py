@@ -30,7 +30,9 @@ from tests.perf.statements import Statements, counting
 Service = tuple[FastAPI, httpx.AsyncClient]
 
 RETURNING_AMAZON_SIGN_IN = 4
-FIRST_AMAZON_SIGN_IN = 9
+# 9, then 11 (issue 13): the new account's verification mail, its proof and its outbox
+# row, queued in the same transaction (a new account has no earlier proof to spend).
+FIRST_AMAZON_SIGN_IN = 11
 ME = 2
 PASSWORD_SIGN_IN = 5
 SIGN_OUT = 3

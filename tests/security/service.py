@@ -21,9 +21,11 @@ from sqlalchemy import text
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import QueuedMail, queued_mail
 from lwa_accounts.web.app import create_app
 from lwa_accounts.web.services import Services
 from tests.e2e.amazon_harness import BASE_URL, CONTROL, PASSWORD, e2e_settings
+from tests.e2e.amazon_harness import confirm_email as confirm_in_app
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 CSRF_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_.-]+)"')
@@ -75,6 +77,14 @@ class Service:
     async def count(self, sql_from: str, **params: Any) -> int:
         query = f"SELECT count(*) FROM {sql_from}"  # noqa: S608 - the tests' own SQL
         return int(await self.scalar(query, **params) or 0)
+
+    async def confirm_email(self, address: str) -> None:
+        """The address's owner opens the last verification mail sent to it and confirms
+        (issue 13: only a confirmed address is ever a link step's target)."""
+        await confirm_in_app(self.app, address)
+
+    async def mail_to(self, address: str, kind: str = "verify_email") -> list[QueuedMail]:
+        return [m for m in await queued_mail(self.database, address) if m.kind == kind]
 
 
 @asynccontextmanager

@@ -312,6 +312,7 @@ async def test_lockout_a_known_tv_links_amazon_while_the_accounts_budget_is_spen
 ) -> None:
     """The link step's password is a password step like any other: the TV's proof counts."""
     await register(await net.at("192.0.2.1"), "grace", "grace@example.net")
+    await net.service.confirm_email("grace@example.net")  # a link step needs a confirmed one
     token = await known_tv(net, "192.0.2.11", "grace")
     await spend_the_accounts_budget(net, "grace")
     tv = await net.at("192.0.2.11")

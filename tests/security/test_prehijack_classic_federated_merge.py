@@ -3,12 +3,15 @@
 The attacker registers the victim's email address (never verified) with a password of
 their own, before the victim ever comes. When the victim then signs in with Amazon (same
 email), the service must neither merge the two (no session on the attacker's account, no
-link to it: security.md 6) nor leave the victim stuck in front of a password they cannot
-know: "create a separate account instead" turns the step into a registration of a new
-account, linked to the victim's Amazon identity, with another email. The attacker's
-account stays exactly as it was, without the Amazon link. On the web (link page button,
-CSRF-checked) and in the API (``alternatives: ["register"]`` on ``link_required``, then
-the register step with the flow id).
+link to it: security.md 6) nor put the victim in front of the attacker's password.
+
+Since issue 13 an unverified address is no target at all (``core.decide``, security.md
+item 14c): the victim is never asked for a password and gets an account of their own at
+once, linked to their Amazon identity, without the squatted address; the verification mail
+goes to the address, and when the victim confirms it their account takes it and the
+squatter's loses it (the verified claim wins, ``flows/email_claims.py``). The attacker's
+account keeps its password, its sessions and nothing of the victim's. On the web and in
+the API.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from lwa_accounts.core.models import Account
+from lwa_accounts.testing.mail import code_in, queued_mail
 from tests.e2e.amazon_harness import (
     ADA,
     GRACE,
     PASSWORD,
     amazon_sign_in,
     bearer,
+    confirm_email,
     count,
     database_of,
     e2e_settings,
@@ -33,13 +38,10 @@ from tests.e2e.amazon_harness import (
     register_password_account,
     running,
 )
-from tests.security.api_calls import register_flow
-from tests.web.test_amazon_pages import form_fields, through_amazon
+from tests.web.test_amazon_pages import through_amazon
 
 VICTIM_EMAIL = "ada@example.com"  # the emulated Amazon customer Ada's email
-OTHER_EMAIL = "ada@home.example"
 COOKIE = "lwa_session"
-FLOW_SWITCHED = "amazon.flow_switched"  # the audit event of the switch
 
 
 async def _account(app: FastAPI, account_id: str) -> Account:
@@ -55,13 +57,24 @@ async def _amazon_holder(app: FastAPI) -> str | None:
     return link.account_id if link else None
 
 
-async def _untouched(app: FastAPI, squatter: dict[str, Any], before: Account) -> None:
-    after = await _account(app, squatter["id"])
-    assert after == before  # email, name, password, flags: all as the attacker left them
+async def _squatter_untouched(app: FastAPI, squatter: dict[str, Any], before: Account) -> None:
+    assert await _account(app, squatter["id"]) == before  # email, password, flags: as left
     async with database_of(app).transaction() as stores:
-        assert await stores.identities.get_for_account(squatter["id"]) is None
-        kinds = [event.kind for event in await stores.audit.list(limit=200)]
-    assert FLOW_SWITCHED in kinds
+        link = await stores.identities.get_for_account(squatter["id"])
+    assert link is None or link.amazon_user_id != ADA
+
+
+async def _squatter_lost_the_address(
+    app: FastAPI, squatter: dict[str, Any], victim_id: str
+) -> None:
+    lost = await _account(app, squatter["id"])
+    assert (lost.email, lost.email_verified) == (None, False)
+    assert lost.password_hash is not None  # nothing else of it changed
+    won = await _account(app, victim_id)
+    assert (won.email, won.email_verified) == (VICTIM_EMAIL, True)
+    async with database_of(app).transaction() as stores:
+        released = [e for e in await stores.audit.list(limit=200) if e.kind == "email.released"]
+    assert [e.account_id for e in released] == [squatter["id"]]
 
 
 async def test_prehijack_classic_federated_merge_web(tmp_path: Path) -> None:
@@ -71,43 +84,28 @@ async def test_prehijack_classic_federated_merge_web(tmp_path: Path) -> None:
         attacker_token = await password_token(client, "mallory")  # the attacker's own session
 
         landed = await through_amazon(client, await client.get("/auth/amazon/start"))
-        assert landed.headers["location"] == "/auth/amazon/link"
-        assert client.cookies.get(COOKIE) is None  # never a session on the attacker's account
-        page = await client.get("/auth/amazon/link")
-        assert "Create a separate account instead" in page.text
-        separate = form_fields(page.text, "/auth/amazon/separate")
-        assert (
-            await client.post("/auth/amazon/separate", data={"x": "1"})
-        ).status_code == 403  # CSRF
-        switched = await client.post("/auth/amazon/separate", data=separate)
-        assert switched.status_code == 303, switched.text
-        assert switched.headers["location"].startswith("/auth/amazon/register")
-        # The link step is over for this flow: the squatter's password no longer links it.
-        link_form = form_fields(page.text, "/auth/amazon/link") | {"password": PASSWORD}
-        stale = await client.post("/auth/amazon/link", data=link_form)
-        assert stale.status_code == 303
-        assert stale.headers["location"] == "/auth/amazon/register"
-        assert await _amazon_holder(app) is None
-
-        form_page = await client.get(switched.headers["location"])
-        assert form_page.status_code == 200
-        assert "Create a separate account" in form_page.text
-        fields = form_fields(form_page.text, "/auth/amazon/register")
-        assert fields["email"] == ""  # the taken email is not offered
-        taken = await client.post("/auth/amazon/register", data=fields | {"email": VICTIM_EMAIL})
-        assert taken.status_code == 409
-        done = await client.post("/auth/amazon/register", data=fields | {"email": OTHER_EMAIL})
-        assert done.status_code == 303, done.text
+        # No link step, no password asked: the victim's own new account, signed in.
+        assert landed.status_code == 303, landed.text
+        assert landed.headers["location"] == "/account"
         assert client.cookies.get(COOKIE)
+        victim_id = await _amazon_holder(app)
+        assert victim_id is not None
+        assert victim_id != squatter["id"]
+        assert (await _account(app, victim_id)).email is None  # the squatter holds it, for now
+        page = await client.get("/account")
+        assert "Waiting for you to confirm <strong>ada@example.com</strong>" in page.text
+        await _squatter_untouched(app, squatter, before)
 
-        holder = await _amazon_holder(app)
-        assert holder is not None
-        assert holder != squatter["id"]
-        victim = await _account(app, holder)
-        assert victim.email == OTHER_EMAIL
+        # The victim opens the mail sent to the address and confirms: the claim wins.
+        claim = (await queued_mail(database_of(app), VICTIM_EMAIL))[-1]
+        assert '"mallory"' not in claim.text  # the claim names the victim's account
+        await confirm_email(app, VICTIM_EMAIL)
+        await _squatter_lost_the_address(app, squatter, victim_id)
         assert await count(app, "accounts") == 2
-        await _untouched(app, squatter, before)
-        assert (await client.get("/api/v1/me", headers=bearer(attacker_token))).status_code == 200
+        # The attacker's session still opens only the attacker's own (now address-less) one.
+        me = await client.get("/api/v1/me", headers=bearer(attacker_token))
+        assert me.json()["account"]["id"] == squatter["id"]
+        assert me.json()["account"]["amazon_user_id"] is None
 
 
 async def test_prehijack_classic_federated_merge_api(tmp_path: Path) -> None:
@@ -116,40 +114,44 @@ async def test_prehijack_classic_federated_merge_api(tmp_path: Path) -> None:
         before = await _account(app, squatter["id"])
 
         step = await amazon_sign_in(client, await mint(client))
-        assert step.status_code == 200, step.text
+        assert step.status_code == 201, step.text
         body = step.json()
-        assert body["result"] == "link_required"
-        assert "session" not in body
-        assert body["flow"]["alternatives"] == ["register"]
-        flow_id = body["flow"]["id"]
+        assert (body["result"], body["created"]) == ("signed_in", True)
+        assert "flow" not in body  # no link step: nothing asks for the squatter's password
+        victim = body["account"]
+        assert victim["id"] != squatter["id"]
+        assert (victim["email"], victim["amazon_user_id"]) == (None, ADA)
+        await _squatter_untouched(app, squatter, before)
 
-        taken = await register_flow(client, flow_id, {"name": "Ada", "email": VICTIM_EMAIL})
-        assert taken.status_code == 409, taken.text
-        assert taken.json()["code"] == "email_taken"
-        created = await register_flow(client, flow_id, {"name": "Ada", "email": OTHER_EMAIL})
-        assert created.status_code == 201, created.text
-        signed_in = created.json()
-        assert signed_in["created"] is True
-        assert signed_in["account"]["id"] != squatter["id"]
-        assert signed_in["account"]["email"] == OTHER_EMAIL
-        assert signed_in["account"]["amazon_user_id"] == ADA
-        again = await register_flow(client, flow_id, {"name": "Ada", "email": "x@y.example"})
-        assert again.status_code == 410  # single use
+        # The victim reads the mail on another device and types its code on the TV.
+        code = code_in((await queued_mail(database_of(app), VICTIM_EMAIL))[-1])
+        confirmed = await client.post(
+            "/api/v1/me/email-verification",
+            json={"code": code},
+            headers=bearer(body["session"]["token"]),
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["account"]["email"] == VICTIM_EMAIL
+        await _squatter_lost_the_address(app, squatter, victim["id"])
 
         # From now on the victim's Amazon sign-in lands in the victim's own account.
         back = await amazon_sign_in(client, await mint(client))
         assert back.status_code == 201, back.text
-        assert back.json()["account"]["id"] == signed_in["account"]["id"]
-        assert await _amazon_holder(app) == signed_in["account"]["id"]
-        await _untouched(app, squatter, before)
+        assert back.json()["account"]["id"] == victim["id"]
+        # And the squatter cannot take the address back: it is a verified one now.
+        retaken = await client.post(
+            "/api/v1/accounts",
+            json={"username": "mallory2", "email": VICTIM_EMAIL, "name": "M", "password": PASSWORD},
+        )
+        assert (retaken.status_code, retaken.json()["code"]) == (409, "email_taken")
 
 
 async def test_prehijack_squatter_who_linked_an_amazon_account_does_not_block(
     tmp_path: Path,
 ) -> None:
     """The squatter also linked an Amazon account of their own (Grace's) to the account
-    holding the victim's email: the victim used to get a dead-end 409; now a registration
-    of a separate account, without that email."""
+    holding the victim's email: the victim used to get a dead end, then a registration
+    form; now an account at once, and the address once confirmed."""
     async with running(e2e_settings(tmp_path)) as (app, client):
         squatter = await register_password_account(client, username="mallory", email=VICTIM_EMAIL)
         attacker_token = await password_token(client, "mallory")
@@ -162,19 +164,13 @@ async def test_prehijack_squatter_who_linked_an_amazon_account_does_not_block(
         before = await _account(app, squatter["id"])
 
         step = await amazon_sign_in(client, await mint(client))
-        assert step.status_code == 200, step.text  # was 409 email_account_linked_to_other_amazon
-        body = step.json()
-        assert body["result"] == "registration_required"
-        assert body["flow"]["prefill"]["email"] is None
-        assert "email" in body["flow"]["required"]
-        flow_id = body["flow"]["id"]
-        taken = await register_flow(client, flow_id, {"name": "Ada", "email": VICTIM_EMAIL})
-        assert taken.status_code == 409, taken.text
-        created = await register_flow(client, flow_id, {"name": "Ada", "email": OTHER_EMAIL})
-        assert created.status_code == 201, created.text
-        assert created.json()["account"]["id"] != squatter["id"]
-        assert created.json()["account"]["amazon_user_id"] == ADA
-        assert await _account(app, squatter["id"]) == before
+        assert step.status_code == 201, step.text
+        victim = step.json()["account"]
+        assert victim["id"] != squatter["id"]
+        assert victim["amazon_user_id"] == ADA
+        await _squatter_untouched(app, squatter, before)
+        await confirm_email(app, VICTIM_EMAIL)
+        await _squatter_lost_the_address(app, squatter, victim["id"])
         async with database_of(app).transaction() as stores:
             kept = await stores.identities.get_for_account(squatter["id"])
         assert kept is not None

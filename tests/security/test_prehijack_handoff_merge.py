@@ -7,7 +7,10 @@ types *Mallory's* password. If the link were made, Ada's TV would be signed in t
 Mallory controls, and Ada's Amazon identity would stay linked to it: every later Amazon
 sign-in of Ada's would land in Mallory's account.
 
-This is the mirror image of the phishing chain of security.md item 14b
+Since issue 13 an unverified squat is no target: Ada's TV is signed in to an account of
+her own at once, and no hand-off code is ever shown. What is left is an address Mallory
+did confirm (a mailbox they share, say): then the link step exists, and this is the
+mirror image of the phishing chain of security.md item 14b
 (tests/security/test_sec14b_handoff_phishing.py: Mallory's TV, Ada's phone): a password
 typed on another device must not link the TV's Amazon identity unless that device also
 proves the same Amazon identity. Mallory cannot prove Ada's.
@@ -26,11 +29,25 @@ from tests.security.service import (
 )
 
 
+async def test_prehijack_an_unconfirmed_squat_never_shows_a_handoff_code(
+    service: Service,
+) -> None:
+    mallory_phone = await service.client()
+    squatted = await register(mallory_phone, "ada", "ada@example.com", ATTACKER_PASSWORD)
+    ada_tv = await service.client()
+    outcome = await amazon_sign_in(ada_tv, ADA)
+    assert outcome.status_code == 201, outcome.text
+    assert "flow" not in outcome.json()
+    assert outcome.json()["account"]["id"] != squatted["id"]
+    assert await service.count("device_grants WHERE purpose = 'handoff'") == 0
+
+
 async def test_prehijack_classic_federated_merge_through_a_seen_handoff_code(
     service: Service,
 ) -> None:
     mallory_phone = await service.client()
     squatted = await register(mallory_phone, "ada", "ada@example.com", ATTACKER_PASSWORD)
+    await service.confirm_email("ada@example.com")  # a mailbox Mallory can read too
     ada_tv = await service.client()
     outcome = await amazon_sign_in(ada_tv, ADA)
     assert outcome.json()["result"] == "link_required", outcome.text

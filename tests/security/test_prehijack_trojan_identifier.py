@@ -5,15 +5,15 @@ Amazon identity to it (a second, hidden way in). If Ada later took the account o
 own Amazon sign-in with the same email, or by recovering it - Mallory's Amazon link would
 still open it.
 
-What the product does today (security.md items 6, 10; ``core.decide``): a link is keyed by the
-Amazon ``user_id``, never the email. Ada's Amazon sign-in finds an email account already
-linked to a *different* Amazon identity and is refused (409
-``email_account_linked_to_other_amazon``; a later release may offer a separate account
-instead): no session and no link on the squatted account, ever. Ada's own account (made
-separately) is reachable only by her Amazon identity; Mallory's reaches only the squatted
-account. There is no email recovery yet, so Ada cannot take the squatted account over; when
-recovery exists (issue 13) it must end the account's sessions and drop or re-confirm every
-Amazon link the recovering person did not prove (docs/security.md).
+What the product does (security.md items 6, 10 and 14c; ``core.decide``): a link is keyed
+by the Amazon ``user_id``, never the email, and an unverified address is no target. Ada's
+Amazon sign-in never enters the squatted account: it makes Ada an account of her own, and
+when she confirms her address it moves there, leaving the squatted account (and Mallory's
+Amazon link on it) with nothing of Ada's. Were the squatted address confirmed, her sign-in
+would be refused (409 ``email_account_linked_to_other_amazon``) or offered a separate
+account: no session and no link on the squatted account, ever. Each Amazon identity reaches
+only the account it is linked to. Recovery by e-mail (issue 13) goes to a confirmed address
+only, so the squatted account cannot be recovered into by Ada nor used against her.
 """
 
 from __future__ import annotations
@@ -56,15 +56,26 @@ async def test_prehijack_trojan_identifier_victims_amazon_never_enters_the_accou
         "sessions WHERE account_id = :id AND revoked_at IS NULL", id=squatted["id"]
     )
 
-    refused = await amazon_sign_in(ada_tv, ADA)
-    assert refused.status_code in (200, 409), refused.text
-    assert "session" not in refused.json()
-    if refused.status_code == 409:
-        assert refused.json()["code"] == "email_account_linked_to_other_amazon"
-    else:  # a later release may offer a separate account: never a link to this one
-        assert refused.json()["result"] == "registration_required"
-    # Ada's identity is linked nowhere; Mallory's link and sessions are as they were.
-    assert await service.count("amazon_identities WHERE amazon_user_id = :u", u=ADA) == 0
+    own = await amazon_sign_in(ada_tv, ADA)
+    assert own.status_code == 201, own.text  # an account of her own, at once
+    ada_account = own.json()["account"]
+    assert ada_account["id"] != squatted["id"]
+    await service.confirm_email("ada@example.com")
+    assert (
+        await service.scalar("SELECT email FROM accounts WHERE id = :id", id=ada_account["id"])
+        == "ada@example.com"
+    )
+    assert (
+        await service.scalar("SELECT email FROM accounts WHERE id = :id", id=squatted["id"]) is None
+    )
+    # Ada's identity is linked to her account only; Mallory's link and sessions are as
+    # they were.
+    assert (
+        await service.scalar(
+            "SELECT account_id FROM amazon_identities WHERE amazon_user_id = :u", u=ADA
+        )
+        == ada_account["id"]
+    )
     holder = await service.scalar(
         "SELECT amazon_user_id FROM amazon_identities WHERE account_id = :id", id=squatted["id"]
     )

@@ -25,6 +25,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
+from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import QueuedMail, code_in, link_in, queued_mail
 from lwa_accounts.tv.client import DeviceClient, SignedIn
 from tests.emulator.html_forms import forms
 from tests.processes import CLI, free_port, running_server
@@ -233,6 +236,61 @@ async def accounts_and_password_sign_in(j: Journeys) -> tuple[str, str, str]:
     return username, email, password
 
 
+async def email_verification(
+    j: Journeys, data_dir: Path, username: str, email: str, password: str
+) -> None:
+    """Issue 13: the mailed link (its token in a URL's query, as a mail link must be) and
+    the code, on the page and through the API; then a change of address."""
+    link = (await mailed(data_dir, email))[-1]
+    token = link_in(link, "/verify-email?token=").partition("?token=")[2]
+    j.seen.add("e-mail link token", token)
+    page = await j.call("GET", f"/verify-email?token={token}")
+    assert page.status_code == 200, page.text
+    csrf = CSRF_RE.search(page.text)
+    assert csrf, page.text
+    confirmed = await j.call(
+        "POST", "/verify-email", data={"token": token, "csrf_token": csrf.group(1)}
+    )
+    assert confirmed.status_code == 303, confirmed.text
+    bearer_token = await j.password_sign_in(username, password)
+    new = unique("sec-new") + "@example.org"
+    j.seen.add("e-mail", new)
+    asked = await j.call(
+        "PATCH",
+        "/api/v1/me",
+        json={"email": new, "password": password},
+        headers=bearer(bearer_token),
+    )
+    assert asked.status_code == 200, asked.text
+    change = (await mailed(data_dir, new))[-1]
+    j.seen.add("e-mail link token", link_in(change, "?token=").partition("?token=")[2])
+    moved = await j.call(
+        "POST",
+        "/api/v1/me/email-verification",
+        json={"code": code_in(change)},
+        headers=bearer(bearer_token),
+    )
+    assert moved.status_code == 200, moved.text
+    back = await j.call(  # back to the first address, for the link step below
+        "PATCH", "/api/v1/me", json={"email": email}, headers=bearer(bearer_token)
+    )
+    assert back.status_code == 200, back.text
+    code = code_in((await mailed(data_dir, email))[-1])
+    again = await j.call(
+        "POST", "/api/v1/me/email-verification", json={"code": code}, headers=bearer(bearer_token)
+    )
+    assert again.status_code == 200, again.text
+
+
+async def mailed(data_dir: Path, to: str) -> list[QueuedMail]:
+    """The server's outbox, read from its own database (the same data directory and key)."""
+    database = Database.from_settings(Settings(env="development", data_dir=data_dir))
+    try:
+        return [m for m in await queued_mail(database, to) if m.kind == "verify_email"]
+    finally:
+        await database.dispose()
+
+
 async def amazon_api_sign_ins(j: Journeys, local_email: str, local_password: str) -> None:
     # New user, then the same user returning.
     nia = await j.customer("Nia New")
@@ -422,6 +480,7 @@ async def test_sec01_no_secret_of_any_journey_reaches_the_server_output(
         ):
             tv, phone = Journeys(tv_http, seen), Journeys(phone_http, seen)
             username, email, password = await accounts_and_password_sign_in(tv)
+            await email_verification(tv, tmp_path / "var", username, email, password)
             await amazon_api_sign_ins(tv, email, password)
             await browser_amazon_redirect(Journeys(browser_http, seen))
             await our_device_grant(tv, phone, username, password)
@@ -436,7 +495,12 @@ async def test_sec01_no_secret_of_any_journey_reaches_the_server_output(
         check_json_lines(output)
     else:
         # The request log names route templates: the paths that carry secrets are there.
-        for route in ("/auth/amazon/callback", "/activate", "/api/v1/flows/{flow_id}/link"):
+        for route in (
+            "/auth/amazon/callback",
+            "/activate",
+            "/api/v1/flows/{flow_id}/link",
+            "/verify-email",
+        ):
             assert f"route={route} " in output, route
     for kind in (
         "Amazon access token",
@@ -452,6 +516,7 @@ async def test_sec01_no_secret_of_any_journey_reaches_the_server_output(
         "OAuth state",
         "password",
         "e-mail",
+        "e-mail link token",
     ):
         assert seen.found.get(kind), f"the journeys used no {kind}"
     leaks = seen.leaks(output)

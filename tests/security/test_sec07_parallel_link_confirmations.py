@@ -28,6 +28,7 @@ __all__ = ["database_url", "service"]  # the fixtures, imported for pytest
 async def test_sec07_parallel_link_confirmations_of_one_flow_one_wins(service: Service) -> None:
     tv = await service.client()
     account = await register(tv, "ada", "ada@example.com")
+    await service.confirm_email("ada@example.com")  # only a confirmed address is a target
     outcome = await amazon_sign_in(tv, ADA)
     assert outcome.json()["result"] == "link_required", outcome.text
     flow_id = outcome.json()["flow"]["id"]

@@ -29,6 +29,7 @@ from lwa_accounts.flows.context import ClientInfo, Context, Deps
 from lwa_accounts.flows.passwords import PasswordCheck, check_password
 from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
 from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import code_in, queued_mail
 from lwa_accounts.throttle import Throttle
 from tests.flows.conftest import START, CountingHasher, fast_settings
 from tests.processes import CLI, free_port, running_server
@@ -48,6 +49,7 @@ class Servers:
     """Base URLs of the running servers; request ``n`` goes to server ``n % len(urls)``."""
 
     urls: list[str]
+    settings: Settings  # what the servers share: their database and data directory
 
     def client(self, n: int, clients: Sequence[httpx.AsyncClient]) -> httpx.AsyncClient:
         return clients[n % len(clients)]
@@ -83,7 +85,12 @@ def start_servers(stack: ExitStack, tmp_path: Path, count: int, env: dict[str, s
             )
         )
         urls.append(url)
-    return Servers(urls)
+    shared = Settings(
+        env="development",
+        data_dir=Path(env["LWA_ACCOUNTS_DATA_DIR"]),
+        database_url=env.get("LWA_ACCOUNTS_DATABASE_URL"),
+    )
+    return Servers(urls, shared)
 
 
 @pytest.fixture
@@ -232,8 +239,26 @@ async def right_password_in_a_burst(
     assert counted[201] == (1 if burst[-1].status_code == 201 else 0)
 
 
+async def confirm_email(servers: Servers, client: httpx.AsyncClient, username: str) -> None:
+    """The owner types the code from the verification mail (only a confirmed address is
+    ever a link step's target); the mail is read from the servers' shared database."""
+    database = Database.from_settings(servers.settings)
+    try:
+        [mail] = await queued_mail(database, f"{username}@example.com")
+    finally:
+        await database.dispose()
+    token = (await sign_in(client, username, PASSWORD)).json()["session"]["token"]
+    confirmed = await client.post(
+        "/api/v1/me/email-verification",
+        json={"code": code_in(mail)},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+
 async def parallel_wrong_link_passwords(servers: Servers, clients: list[httpx.AsyncClient]) -> None:
     assert (await sign_up(clients[0], "ada")).status_code == 201
+    await confirm_email(servers, clients[0], "ada")
     flow_id = await link_required_flow(clients[0])  # the flow lives in the shared database
     burst = await asyncio.gather(
         *(link_with_password(servers.client(n, clients), flow_id, WRONG) for n in range(40))

@@ -3,10 +3,12 @@ password of an account whose email was never verified ends the account's other s
 
 Whoever registered the address first may still hold a session in the account; once its
 owner proves the password and links their Amazon account, that session must be dead.
-The caller keeps its own session (a bearer token) or gets a new one (a browser). Every way
-a link is made by password proof: ``POST /api/v1/me/amazon`` with the password, the
-account page's "Link Amazon account" with the password, and the link step of a sign-in
-(API and web page).
+The caller keeps its own session (a bearer token) or gets a new one (a browser). The ways
+a link is made by password proof to such an account: ``POST /api/v1/me/amazon`` with the
+password and the account page's "Link Amazon account" with the password. A sign-in's link
+step is never offered for an unverified address (issue 13): the Amazon user gets an
+account of their own instead, which no earlier session can reach; once the address is
+confirmed the link step exists, for its owner.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tests.e2e.amazon_harness import (
     PASSWORD,
     amazon_sign_in,
     bearer,
+    confirm_email,
     e2e_settings,
     mint,
     password_token,
@@ -99,28 +102,44 @@ async def test_sec09_recent_attach_without_a_link_change_keeps_sessions(tmp_path
         assert await _alive(client, other)
 
 
-async def test_sec09_api_link_step_ends_the_other_sessions(tmp_path: Path) -> None:
-    async with running(e2e_settings(tmp_path)) as (_app, client):
+async def test_sec09_api_no_link_step_for_an_unverified_address(tmp_path: Path) -> None:
+    async with running(e2e_settings(tmp_path)) as (app, client):
+        account = await register_password_account(client)
+        other = await password_token(client)
+        step = await amazon_sign_in(client, await mint(client))
+        assert step.status_code == 201, step.text  # an account of its own: no link step
+        assert step.json()["account"]["id"] != account["id"]
+        seen = await client.get("/api/v1/me", headers=bearer(other))
+        assert seen.json()["account"]["id"] == account["id"]  # never the new one
+        assert seen.json()["account"]["amazon_user_id"] is None
+        await confirm_email(app)
+        assert await _alive(client, other)
+
+
+async def test_sec09_api_link_step_of_a_confirmed_address_keeps_the_owners_sessions(
+    tmp_path: Path,
+) -> None:
+    async with running(e2e_settings(tmp_path)) as (app, client):
         await register_password_account(client)
+        await confirm_email(app)  # the owner's: no squatter's session to end
         other = await password_token(client)
         step = await amazon_sign_in(client, await mint(client))
         assert step.json()["result"] == "link_required", step.text
         linked = await link_flow(client, step.json()["flow"]["id"], PASSWORD)
         assert linked.status_code == 201, linked.text
-        assert not await _alive(client, other)
+        assert await _alive(client, other)
         assert await _alive(client, linked.json()["session"]["token"])
 
 
-async def test_sec09_web_link_step_ends_the_other_sessions(tmp_path: Path) -> None:
+async def test_sec09_web_no_link_step_for_an_unverified_address(tmp_path: Path) -> None:
     async with running(e2e_settings(tmp_path)) as (_app, client):
-        await register_password_account(client)
+        account = await register_password_account(client)
         other = await password_token(client)
         landed = await through_amazon(client, await client.get("/auth/amazon/start"))
-        assert landed.headers["location"] == "/auth/amazon/link"
-        page = await client.get("/auth/amazon/link")
-        form = form_fields(page.text, "/auth/amazon/link") | {"password": PASSWORD}
-        linked = await client.post("/auth/amazon/link", data=form)
-        assert linked.status_code == 303, linked.text
+        assert landed.headers["location"] == "/account"  # signed in to a new account
         assert client.cookies.get(COOKIE)
-        assert not await _alive(client, other)
-        assert (await client.get("/account")).status_code == 200
+        mine = (await client.get("/api/v1/me")).json()["account"]
+        assert mine["id"] != account["id"]
+        assert await _alive(client, other)
+        seen = await client.get("/api/v1/me", headers=bearer(other))
+        assert seen.json()["account"]["id"] == account["id"]

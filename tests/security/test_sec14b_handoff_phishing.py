@@ -34,6 +34,7 @@ from tests.e2e.amazon_harness import (
     CONTROL,
     PASSWORD,
     amazon_sign_in,
+    confirm_email,
     count,
     database_of,
     e2e_settings,
@@ -118,6 +119,7 @@ async def tv_link_required(w: World, amazon_user_id: str, device: str) -> tuple[
 
 async def attacker_setup(w: World) -> tuple[dict[str, Any], str, str, str]:
     victim = await register_password_account(w.phone, "victim", VICTIM_EMAIL)
+    await confirm_email(w.app, VICTIM_EMAIL)  # a confirmed address: the link step exists
     mallory = await add_amazon_customer(w.tv, "Mallory", VICTIM_EMAIL)
     flow_id, code = await tv_link_required(w, mallory, "Mallory's TV")
     return victim, mallory, flow_id, code
@@ -223,6 +225,7 @@ async def test_sec14b_victim_signing_in_with_their_own_amazon_is_refused(w: Worl
 
 async def test_sec14b_a_proof_is_only_for_its_own_handoff(w: World) -> None:
     await register_password_account(w.phone, "ada", OWNER_EMAIL)
+    await confirm_email(w.app, OWNER_EMAIL)
     flow_a, code_a = await tv_link_required(w, ADA, "Owner TV")
     proven = await phone_signs_in_with_amazon(w, w.phone, code_a, OWNER_EMAIL, ADA_AMAZON_PASSWORD)
     assert proven.headers.get("location") == "/activate/link"
@@ -239,6 +242,7 @@ async def test_sec14b_a_proof_is_only_for_its_own_handoff(w: World) -> None:
 
 async def test_sec14b_the_owner_proves_the_same_amazon_then_links(w: World) -> None:
     owner = await register_password_account(w.phone, "ada", OWNER_EMAIL)
+    await confirm_email(w.app, OWNER_EMAIL)
     flow_id, code = await tv_link_required(w, ADA, "Living-room TV")
     page = await w.form(w.phone, "/activate", {"code": code})
     assert "Living-room TV" in page.text

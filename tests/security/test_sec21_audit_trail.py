@@ -44,6 +44,7 @@ async def test_sec21_amazon_events_and_refusals_are_audited_without_secrets(
     assert (await link_flow(client, bad_flow, PASSWORD)).status_code == 404
 
     account = await register(client, "ada", "ada@example.com")
+    await service.confirm_email("ada@example.com")  # only a confirmed address is a target
     started = await amazon_sign_in(client, ADA)
     flow_id = started.json()["flow"]["id"]
     secrets_used.append(flow_id)

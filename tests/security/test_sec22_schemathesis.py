@@ -21,10 +21,14 @@ that protocol's answer to a well-formed poll, and on the password reset's confir
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -32,7 +36,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.python import asgi
 
-from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID
+from lwa_accounts.settings import EMULATED_DEVICE_CLIENT_ID, Settings
+from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import link_in, queued_mail
 from lwa_accounts.web.app import create_app
 from tests.web.conftest import PASSWORD, make_settings
 
@@ -125,14 +131,16 @@ class Api:
         return {"Authorization": "Bearer " + signed_in.json()["session"]["token"]}
 
 
-def _real_ids(client: asgi.ASGIClient) -> dict[str, str]:
+def _real_ids(client: asgi.ASGIClient, settings: Settings) -> dict[str, str]:
     """A ``link_required`` flow (an Amazon customer whose email a local account holds,
-    through the embedded emulator) and a server-assisted Amazon device authorization."""
+    confirmed, through the embedded emulator) and a server-assisted Amazon device
+    authorization."""
     local = client.post(
         "/api/v1/accounts",
         json={"username": "grace", "email": "grace@example.net", "name": "G", "password": PASSWORD},
     )
     assert local.status_code == 201, local.text
+    _confirm(client, settings, "grace@example.net")
     customer = client.post(
         "/_amazon/_emulator/customers",
         json={"name": "Grace H", "email": "grace@example.net", "password": "amazon-pass"},
@@ -152,13 +160,34 @@ def _real_ids(client: asgi.ASGIClient) -> dict[str, str]:
     return {"flow_id": outcome.json()["flow"]["id"], "authorization_id": started.json()["id"]}
 
 
+def _confirm(client: asgi.ASGIClient, settings: Settings, address: str) -> None:
+    """Open the verification mail's link and press Confirm (issue 13: only a confirmed
+    address is a link step's target); the mail read in a thread with a loop of its own."""
+
+    async def read() -> str:
+        database = Database.from_settings(settings)
+        try:
+            mail = [m for m in await queued_mail(database, address) if m.kind == "verify_email"]
+        finally:
+            await database.dispose()
+        return link_in(mail[-1], "/verify-email?token=")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        parts = urlsplit(pool.submit(asyncio.run, read()).result())
+    page = client.get(f"{parts.path}?{parts.query}")
+    assert page.status_code == 200, page.text
+    fields = dict(re.findall(r'name="(csrf_token|token)" value="([^"]*)"', page.text))
+    done = client.post("/verify-email", data=fields)  # this client follows the redirect
+    assert "Your e-mail address is confirmed." in done.text, done.text
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     settings = make_settings(tmp_path, password_limit_per_ip="1000/minute")
     app = create_app(settings)
     try:
         with asgi.get_client(cast(Any, app)) as client:
-            yield Api(app, client, _real_ids(client))
+            yield Api(app, client, _real_ids(client, settings))
     finally:
         asgi.shutdown_lifespans()  # closes the app's database and clients
 

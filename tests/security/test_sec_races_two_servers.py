@@ -28,7 +28,10 @@ from lwa_accounts.settings import (
     EMULATED_DEVICE_CLIENT_ID,
     EMULATED_WEB_CLIENT_ID,
     EMULATED_WEB_CLIENT_SECRET,
+    Settings,
 )
+from lwa_accounts.store.db import Database
+from lwa_accounts.testing.mail import queued_mail
 from tests.conftest import (
     POSTGRES_HOST,
     POSTGRES_PORT,
@@ -38,7 +41,7 @@ from tests.conftest import (
     _new_database_name,
     require_service,
 )
-from tests.e2e.amazon_harness import PASSWORD
+from tests.e2e.amazon_harness import PASSWORD, confirm_by_link
 from tests.processes import CLI, free_port, running_server
 from tests.security.api_calls import link_flow
 from tests.security.races import PARALLEL, describe, statuses
@@ -83,6 +86,7 @@ class Deployment:
     amazon: str  # the emulator's base URL
     servers: tuple[str, str]
     database_url: str
+    data_dir: Path
 
     def base(self, i: int) -> str:
         return self.servers[i % 2]
@@ -151,7 +155,12 @@ def deployment(
                 )
             )
             bases.append(base)
-        yield Deployment(amazon=amazon, servers=(bases[0], bases[1]), database_url=postgres_url)
+        yield Deployment(
+            amazon=amazon,
+            servers=(bases[0], bases[1]),
+            database_url=postgres_url,
+            data_dir=tmp_path,
+        )
 
 
 @pytest.fixture
@@ -181,6 +190,19 @@ class Clients:
             query = text(f"SELECT count(*) FROM {sql_from}")  # noqa: S608 - the tests' own SQL
             value = (await conn.execute(query, params)).scalar()
         return int(value or 0)
+
+    async def confirm_email(self, address: str) -> None:
+        """The owner opens the last verification mail to ``address`` (read from the shared
+        database) and confirms on server B: only a confirmed address is a link target."""
+        database = Database(
+            self.deployment.database_url,
+            settings=Settings(env="test", secret_key=SECRET_KEY, data_dir=self.deployment.data_dir),
+        )
+        try:
+            mail = [m for m in await queued_mail(database, address) if m.kind == "verify_email"]
+        finally:
+            await database.dispose()
+        await confirm_by_link(await self.to(1), mail[-1])
 
     async def customer(self, name: str, email: str) -> str:
         """A new customer at the shared Amazon; returns the Amazon user id."""
@@ -239,6 +261,7 @@ async def test_sec07_parallel_link_confirmations_across_two_servers(clients: Cli
     tv = await clients.to(0)
     amazon_user = await clients.customer("Lin Link", "lin@example.com")
     account = await _register(tv, "lin", "lin@example.com")
+    await clients.confirm_email("lin@example.com")
     token = await clients.mint(amazon_user)
     outcome = await tv.post("/api/v1/sessions/amazon", json={"access_token": token})
     assert outcome.json().get("result") == "link_required", outcome.text

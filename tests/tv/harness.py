@@ -28,6 +28,7 @@ from lwa_accounts.emulator.config import EmulatorConfig
 from lwa_accounts.settings import Settings
 from lwa_accounts.testing import offline_settings
 from lwa_accounts.web.app import create_app
+from tests.e2e.amazon_harness import confirm_email
 
 BASE_URL = "http://testserver"
 AMAZON_URL = "http://amazon.test"
@@ -167,8 +168,10 @@ class DeviceEnv:
         assert response.status_code == 200, response.text
 
     async def local_account(
-        self, username: str, email: str | None, *, password: str = PASSWORD
+        self, username: str, email: str | None, *, password: str = PASSWORD, verified: bool = True
     ) -> dict[str, Any]:
+        """A password account; ``verified``: its owner confirmed the address (only a
+        confirmed address is ever an Amazon sign-in's link target)."""
         response = await self.phone.post(
             "/api/v1/accounts",
             json={
@@ -180,6 +183,8 @@ class DeviceEnv:
         )
         assert response.status_code == 201, response.text
         account: dict[str, Any] = response.json()["account"]
+        if verified and email:
+            await confirm_email(self.app, email)
         return account
 
     async def csrf(self, path: str = "/signin") -> str:

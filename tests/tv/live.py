@@ -19,8 +19,11 @@ import uvicorn
 
 from lwa_accounts.clock import FixedClock
 from lwa_accounts.settings import Settings
+from lwa_accounts.store.db import Database
 from lwa_accounts.testing import offline_settings
+from lwa_accounts.testing.mail import queued_mail
 from lwa_accounts.web.app import create_app
+from tests.e2e.amazon_harness import confirm_by_link
 from tests.tv.harness import PASSWORD, START
 
 
@@ -87,13 +90,28 @@ class LiveServer:
                 )
         assert response.status_code == 200, response.text
 
-    async def local_account(self, username: str, email: str) -> None:
+    async def local_account(self, username: str, email: str, *, verified: bool = True) -> None:
+        """A password account; ``verified``: its owner confirmed the address (only a
+        confirmed address is an Amazon sign-in's link target)."""
         async with httpx.AsyncClient(base_url=self.url) as http:
             response = await http.post(
                 "/api/v1/accounts",
                 json={"username": username, "email": email, "name": username, "password": PASSWORD},
             )
         assert response.status_code == 201, response.text
+        if verified:
+            await self.confirm_address(email)
+
+    async def confirm_address(self, email: str) -> None:
+        """The owner opens the last verification mail to ``email`` (read from the server's
+        outbox) and confirms, in a browser of its own."""
+        database = Database.from_settings(self.settings)
+        try:
+            mail = await queued_mail(database, email)
+        finally:
+            await database.dispose()
+        async with httpx.AsyncClient(base_url=self.url) as browser:
+            await confirm_by_link(browser, mail[-1])
 
 
 def live_settings(tmp_path: Path, port: int, **overrides: Any) -> Settings:

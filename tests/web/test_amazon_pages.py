@@ -21,6 +21,7 @@ from tests.e2e.amazon_harness import (
     BASE_URL,
     CONTROL,
     PASSWORD,
+    confirm_email,
     count,
     database_of,
     e2e_settings,
@@ -207,6 +208,7 @@ async def test_amazon_errors_become_friendly_pages(service: Service) -> None:
 async def test_sec06_email_collision_links_only_after_the_password(service: Service) -> None:
     app, client = service
     local_account = await register_password_account(client)
+    await confirm_email(app)  # only a confirmed address is ever a link step's target
     landed = await through_amazon(client, await client.get("/auth/amazon/start?next=/account"))
     assert landed.status_code == 303
     assert landed.headers["location"] == "/auth/amazon/link"
@@ -242,6 +244,7 @@ async def test_separate_account_registration_page(service: Service) -> None:
     )
     assert changed.status_code == 201, changed.text
     await register_password_account(client, username="zoe", email="zoe@example.com")
+    await confirm_email(app, "zoe@example.com")
     landed = await through_amazon(
         client,
         await client.get("/auth/amazon/start"),

@@ -40,6 +40,7 @@ async def test_register_sign_in_me_sign_out(any_db_client: httpx.AsyncClient) ->
     assert account["email"] == "ada@example.com"
     assert account["name"] == "Ada Lovelace"
     assert account["amazon_user_id"] is None
+    assert (account["email_verified"], account["postal_code"]) == (False, None)
     assert str(account["id"]).startswith("acc_")
 
     response = await client.post(
@@ -48,7 +49,15 @@ async def test_register_sign_in_me_sign_out(any_db_client: httpx.AsyncClient) ->
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"session", "account", "device_token"}
-    assert set(body["account"]) == {"id", "username", "email", "name", "amazon_user_id"}
+    assert set(body["account"]) == {
+        "id",
+        "username",
+        "email",
+        "email_verified",
+        "name",
+        "postal_code",
+        "amazon_user_id",
+    }
     assert body["account"]["id"] == account["id"]
     token = body["session"]["token"]
     assert len(token) >= 43

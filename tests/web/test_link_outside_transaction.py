@@ -20,7 +20,12 @@ from lwa_accounts.flows.amazon import hash_secret
 from lwa_accounts.interfaces import Stores
 from lwa_accounts.store.db import Database
 from lwa_accounts.web.services import Services
-from tests.e2e.amazon_harness import e2e_settings, register_password_account, running
+from tests.e2e.amazon_harness import (
+    confirm_email,
+    e2e_settings,
+    register_password_account,
+    running,
+)
 from tests.tv.harness import PASSWORD, DeviceEnv, device_env, device_settings
 from tests.web.test_amazon_pages import form_fields, through_amazon
 
@@ -170,6 +175,7 @@ async def test_link_page_verifies_outside_the_transaction(
 ) -> None:
     async with running(e2e_settings(tmp_path)) as (app, client):
         await register_password_account(client)
+        await confirm_email(app)
         landed = await through_amazon(client, await client.get("/auth/amazon/start?next=/account"))
         assert landed.headers["location"] == "/auth/amazon/link"
         page = await client.get("/auth/amazon/link")

@@ -12,7 +12,12 @@ import httpx
 import pytest
 
 from lwa_accounts.core.waits import try_again_in
-from tests.e2e.amazon_harness import e2e_settings, register_password_account, running
+from tests.e2e.amazon_harness import (
+    confirm_email,
+    e2e_settings,
+    register_password_account,
+    running,
+)
 from tests.tv.harness import DeviceEnv, device_env, device_settings
 from tests.web.test_amazon_pages import form_fields, through_amazon
 
@@ -38,8 +43,9 @@ async def env(tmp_path: Path) -> AsyncIterator[DeviceEnv]:
 
 
 async def test_the_amazon_link_page_says_the_wait(tmp_path: Path) -> None:
-    async with running(e2e_settings(tmp_path, **TIGHT)) as (_, client):
+    async with running(e2e_settings(tmp_path, **TIGHT)) as (app, client):
         await register_password_account(client)
+        await confirm_email(app)  # only a confirmed address is a link step's target
         landed = await through_amazon(client, await client.get("/auth/amazon/start?next=/account"))
         assert landed.headers["location"] == "/auth/amazon/link"
         fields = form_fields((await client.get("/auth/amazon/link")).text, "/auth/amazon/link")

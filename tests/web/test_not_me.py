@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from lwa_accounts.flows import not_me
-from lwa_accounts.testing.mail import link_in, queued_mail
+from lwa_accounts.testing.mail import link_in
 from tests.e2e.amazon_harness import ADA
 from tests.security.service import (
     CSRF_RE,
@@ -41,13 +41,13 @@ async def linked_account(service: Service) -> tuple[httpx.AsyncClient, str]:
     """ada with a password and Amazon attached; the not-me link from the notice."""
     client = await service.client()
     await register(client, "ada", "ada@example.com")
+    await service.confirm_email("ada@example.com")  # so Amazon's Ada meets a link step
     token = await password_token(client, "ada")
     attached = await client.post(
         "/api/v1/me/amazon", json={"access_token": await mint(client, ADA)}, headers=bearer(token)
     )
     assert attached.status_code == 200, attached.text
-    [notice] = await queued_mail(service.database, "ada@example.com")
-    assert notice.kind == "notice_amazon_linked"
+    [notice] = await service.mail_to("ada@example.com", "notice_amazon_linked")
     url = urlsplit(link_in(notice, "/not-me?token="))
     return client, f"{url.path}?{url.query}"
 

@@ -20,6 +20,7 @@ from lwa_accounts.web.observe import SANE_REQUEST_ID, route_template
 from tests.e2e.amazon_harness import (
     CONTROL,
     amazon_sign_in,
+    confirm_email,
     e2e_settings,
     mint,
     register_password_account,
@@ -119,8 +120,9 @@ async def test_amazon_sign_ins_by_outcome_and_amazon_calls(tmp_path: Path) -> No
 
 
 async def test_amazon_link_required(tmp_path: Path) -> None:
-    async with running(e2e_settings(tmp_path)) as (_app, client):
+    async with running(e2e_settings(tmp_path)) as (app, client):
         await register_password_account(client)  # Ada's Amazon e-mail, taken locally
+        await confirm_email(app)  # and confirmed: a link step
         before = await scrape(client)
         outcome = await amazon_sign_in(client, await mint(client))
         assert outcome.json()["result"] == "link_required"

@@ -19,6 +19,7 @@ from lwa_accounts.web.app import create_app
 from lwa_accounts.web.templating import templates
 from tests.e2e.amazon_harness import (
     PASSWORD,
+    confirm_email,
     database_of,
     e2e_settings,
     password_token,
@@ -57,8 +58,9 @@ async def test_signin_links_to_forgot(service: Service) -> None:
 async def test_the_amazon_link_step_links_to_forgot_without_the_address(
     service: Service,
 ) -> None:
-    _, client = service
+    app, client = service
     await register_password_account(client)
+    await confirm_email(app)  # only a confirmed address is a link step's target
     landed = await through_amazon(client, await client.get("/auth/amazon/start"))
     assert landed.headers["location"] == "/auth/amazon/link"
     page = await client.get("/auth/amazon/link")

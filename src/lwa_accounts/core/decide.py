@@ -9,6 +9,11 @@ ask :func:`decide` for exactly one decision. Two rules from security.md shape it
   as ``ConfirmLink`` (the person must prove the local password), never signed in. When
   there is no password to prove, or that account is linked to another Amazon user (maybe
   a squatter's), the decision is a separate account without the email (``Register``).
+- An unverified address is no target at all (issue 13): anyone can register any address,
+  so an account holding Amazon's email unverified is treated as if nobody held it. The
+  person is never asked for that account's password; the new account is made without the
+  address, and the flows send the verification mail to it so that whoever reads it can
+  claim it (``flows/email_claims.py``).
 
 Standard library only (core/ is pure).
 """
@@ -40,6 +45,7 @@ class AccountFacts:
     disabled: bool
     has_password: bool
     amazon_user_id: str | None  # the Amazon identity linked to it, if any
+    email_verified: bool = False  # its address was proven by a code sent to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +169,8 @@ def decide(facts: Facts) -> Decision:
         return Reject("account_disabled") if linked.disabled else SignIn(linked.id)
 
     by_email = facts.email_account
-    if by_email is None:
+    if by_email is None or not by_email.email_verified:
+        # Nobody, or nobody proven: an unverified holder is never the target (above).
         return new_account(facts.profile, facts.policy)
     if by_email.amazon_user_id is not None:
         # The email's account is linked to a different Amazon identity (the link itself

@@ -25,6 +25,8 @@ class Account:
     created_at: datetime
     updated_at: datetime
     password_hash: str | None = field(default=None, repr=False)
+    # Typed by the person or synced from Amazon (core/profile_sync.py); None: none known.
+    postal_code: str | None = None
 
     @property
     def has_password(self) -> bool:
@@ -40,6 +42,7 @@ class NewAccount:
     name: str
     password_hash: str | None
     email_verified: bool = False
+    postal_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

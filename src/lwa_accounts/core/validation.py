@@ -17,6 +17,7 @@ USERNAME_MAX = 32
 EMAIL_MAX = 254
 EMAIL_LOCAL_MAX = 64
 NAME_MAX = 100
+POSTAL_CODE_MAX = 32
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
 
@@ -102,6 +103,16 @@ def validate_name(raw: str) -> Checked:
         return Invalid(f"Use at most {NAME_MAX} characters.")
     if any(_is_control(ch) or ch in _BIDI_CONTROLS for ch in text):
         return Invalid("The name contains characters that are not allowed.")
+    return Valid(text)
+
+
+def validate_postal_code(raw: str) -> Checked:
+    """At most 32 printable characters after trimming; empty means "none" (``Valid("")``)."""
+    text = unicodedata.normalize("NFC", raw.strip())
+    if len(text) > POSTAL_CODE_MAX:
+        return Invalid(f"Use at most {POSTAL_CODE_MAX} characters.")
+    if not text.isprintable():  # no controls, bidi overrides, surrogates or odd spaces
+        return Invalid("The postal code contains characters that are not allowed.")
     return Valid(text)
 
 

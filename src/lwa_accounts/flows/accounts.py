@@ -18,6 +18,7 @@ from lwa_accounts.core.validation import validate_registration
 from lwa_accounts.errors import AccountDisabled, NotFound, ValidationFailed
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Context, Tx
+from lwa_accounts.flows.email_verification import send_on_creation
 from lwa_accounts.flows.known_devices import remember
 from lwa_accounts.flows.passwords import (
     PasswordCheck,
@@ -84,9 +85,12 @@ async def prepare_registration(
 
 
 async def create_prepared(tx: Tx, prepared: PreparedAccount) -> Account:
-    """Store the account (UsernameTaken / EmailTaken on conflict) and audit it."""
+    """Store the account (UsernameTaken / EmailTaken on conflict), audit it and queue the
+    verification mail for its address in the same transaction."""
     account = await tx.accounts.create(prepared.new)
     tx.audit(Event.ACCOUNT_REGISTERED, account_id=account.id, detail="method=password")
+    if account.email is not None:
+        await send_on_creation(tx, account, account.email, reason="registration")
     return account
 
 

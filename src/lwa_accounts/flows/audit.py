@@ -29,6 +29,14 @@ class Event(StrEnum):
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
     SESSION_REVOKED = "session.revoked"
+    # e-mail verification and the profile (issue 13); never the address itself
+    EMAIL_VERIFICATION_SENT = "email.verification_sent"  # detail reason=registration|change|...
+    EMAIL_VERIFICATION_DEFERRED = "email.verification_deferred"  # e-mail budget spent: none sent
+    EMAIL_VERIFIED = "email.verified"
+    EMAIL_CHANGE_REQUESTED = "email.change_requested"
+    EMAIL_CHANGED = "email.changed"  # a verified new address replaced the old one
+    EMAIL_RELEASED = "email.released"  # an unverified holder lost it to a verified claim
+    PROFILE_UPDATED = "account.profile_updated"  # detail fields=name,postal_code
     # Amazon sign-in
     AMAZON_SIGNED_IN = "amazon.signed_in"
     AMAZON_ACCOUNT_CREATED = "amazon.account_created"

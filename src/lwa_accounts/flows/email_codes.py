@@ -106,12 +106,15 @@ async def issue(
     account: Account,
     email: str,
     bound_to: str | None = None,
+    first: bool = False,
 ) -> IssuedCode:
     """A new proof of ``purpose`` for ``account`` at ``email`` (earlier unused ones of the
-    purpose are spent). Raises ``TooManyAttempts`` when the e-mail budget is spent."""
+    purpose are spent; ``first``: the account was made in this transaction, it has none).
+    Raises ``TooManyAttempts`` when the e-mail budget is spent."""
     await tx.deps.throttle.count_email(account.id, tx.client.ip)
     now = tx.now()
-    await tx.email_codes.void(account.id, [purpose], now=now)
+    if not first:
+        await tx.email_codes.void(account.id, [purpose], now=now)
     code_id = ID_PREFIX + secrets.token_urlsafe(16)
     secret = secrets.token_urlsafe(32)
     code = new_code()

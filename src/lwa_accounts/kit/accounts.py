@@ -66,6 +66,7 @@ class ForeignAccountStore:
             created_at=created or UNKNOWN_TIME,
             updated_at=updated or created or UNKNOWN_TIME,
             password_hash=self._password_of(m[c.password_hash]),
+            postal_code=(m[c.postal_code] or None) if mp.postal_code_column else None,
         )
 
     def _password_of(self, stored: str | None) -> str | None:
@@ -210,6 +211,8 @@ class ForeignAccountStore:
             values["disabled"] = False
         if mp.email_verified_column:
             values["email_verified"] = new.email_verified
+        if mp.postal_code_column:
+            values["postal_code"] = (new.postal_code or "").strip() or None
         if mp.created_column:
             values["created_at"] = now
         if mp.updated_column:
@@ -240,8 +243,10 @@ class ForeignAccountStore:
         email: str | None = None,
         email_verified: bool | None = None,
         password_hash: str | None = None,
+        postal_code: str | None = None,
     ) -> Account:
-        """Change only the given (and mapped) fields; ``email=""`` removes the address.
+        """Change only the given (and mapped) fields; ``email=""`` (or ``postal_code=""``)
+        removes it.
 
         Raises EmailTaken on conflict, NotFound for an unknown account.
         """
@@ -262,6 +267,8 @@ class ForeignAccountStore:
             values["email_verified"] = email_verified
         if password_hash is not None:
             values["password_hash"] = password_hash
+        if postal_code is not None and mp.postal_code_column:
+            values["postal_code"] = postal_code.strip() or None
         if values:
             stmt = update(self._t).where(self._t.c.id == id_value).values(**values)
             try:

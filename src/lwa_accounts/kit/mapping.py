@@ -73,6 +73,9 @@ class UsersTableMapping:
     active_column: str | None = None
     disabled_column: str | None = None
     email_verified_column: str | None = None
+    # The account's postal code (profile, synced from Amazon); None: the table has none,
+    # and a postal code is then neither stored nor shown.
+    postal_code_column: str | None = None
     created_column: str | None = None
     updated_column: str | None = None
     schema: str | None = None
@@ -112,6 +115,7 @@ class UsersTableMapping:
             (self.active_column, "active", Boolean()),
             (self.disabled_column, "disabled", Boolean()),
             (self.email_verified_column, "email_verified", Boolean()),
+            (self.postal_code_column, "postal_code", String()),
             (self.created_column, "created_at", stamp),
             (self.updated_column, "updated_at", stamp),
         ]

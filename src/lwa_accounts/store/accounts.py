@@ -26,6 +26,10 @@ def new_account_id() -> str:
     return ACCOUNT_ID_PREFIX + secrets.token_urlsafe(16)
 
 
+def blank_to_none(value: str | None) -> str | None:
+    return value if value is not None and value.strip() else None
+
+
 def account_from_row(row: Row[Any]) -> Account:
     m = row._mapping
     return Account(
@@ -38,6 +42,7 @@ def account_from_row(row: Row[Any]) -> Account:
         created_at=m[accounts.c.created_at],
         updated_at=m[accounts.c.updated_at],
         password_hash=m[accounts.c.password_hash],
+        postal_code=m[accounts.c.postal_code],
     )
 
 
@@ -120,6 +125,7 @@ class SqlAccountStore:
             created_at=now,
             updated_at=now,
             password_hash=new.password_hash,
+            postal_code=blank_to_none(new.postal_code),
         )
         values = {
             "id": account.id,
@@ -127,6 +133,7 @@ class SqlAccountStore:
             "email": account.email,
             "email_normalized": email_key(account.email) if account.email is not None else None,
             "name": account.name,
+            "postal_code": account.postal_code,
             "password_hash": account.password_hash,
             "email_verified": account.email_verified,
             "disabled": account.disabled,
@@ -149,8 +156,9 @@ class SqlAccountStore:
         email: str | None = None,
         email_verified: bool | None = None,
         password_hash: str | None = None,
+        postal_code: str | None = None,
     ) -> Account:
-        """Change only the given fields; ``email=""`` removes the address.
+        """Change only the given fields; ``email=""`` (or ``postal_code=""``) removes it.
 
         Raises EmailTaken on conflict, NotFound for an unknown account.
         """
@@ -165,6 +173,8 @@ class SqlAccountStore:
             values["email_verified"] = email_verified
         if password_hash is not None:
             values["password_hash"] = password_hash
+        if postal_code is not None:
+            values["postal_code"] = blank_to_none(postal_code)
         # RETURNING: the updated row without reading it again (SQLite >= 3.35, PostgreSQL).
         stmt = (
             update(accounts)

@@ -41,6 +41,7 @@ from lwa_accounts.web.headers import SecurityHeadersMiddleware
 from lwa_accounts.web.observe import ObserveMiddleware
 from lwa_accounts.web.pages import account as page_account
 from lwa_accounts.web.pages import account_amazon as page_account_amazon
+from lwa_accounts.web.pages import account_email as page_account_email
 from lwa_accounts.web.pages import activate as page_activate
 from lwa_accounts.web.pages import activate_link_code as page_activate_link_code
 from lwa_accounts.web.pages import amazon as page_amazon
@@ -182,6 +183,7 @@ def create_app(
     app.include_router(page_docs.router)
     app.include_router(page_auth.router)
     app.include_router(page_account.router)
+    app.include_router(page_account_email.router)
     app.include_router(api_accounts.router)
     app.include_router(api_sessions.router)
     app.include_router(api_amazon.router)

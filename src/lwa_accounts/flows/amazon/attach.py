@@ -47,9 +47,7 @@ async def attach_amazon(
         refuse(tx, reject_error(decision), account_id=account.id, profile=profile)
     if isinstance(decision, LinkToCurrent):
         try:
-            link = await tx.identities.link(
-                new_link(tx, account.id, profile, prefill, postal_code=None)
-            )
+            link = await tx.identities.link(new_link(tx, account.id, profile, prefill))
         except (AmazonLinkedElsewhere, AlreadyLinked) as error:
             refuse(tx, error, account_id=account.id, profile=profile)
         # The link is made on the strength of the password (given now, or a sign-in with

@@ -10,7 +10,15 @@ from lwa_accounts.core.models import Account, AmazonLink, AmazonProfile, NewAcco
 from lwa_accounts.flows.amazon.profile import link_seen
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Tx
+from lwa_accounts.flows.email_verification import send_on_creation
 from lwa_accounts.flows.sessions import SignedIn, start_session
+
+
+class Unknown:
+    """Not looked up yet (distinct from "looked up: nobody")."""
+
+
+UNKNOWN = Unknown()
 
 
 def _facts_of(account: Account | None, link: AmazonLink | None) -> AccountFacts | None:
@@ -21,6 +29,7 @@ def _facts_of(account: Account | None, link: AmazonLink | None) -> AccountFacts 
         disabled=account.disabled,
         has_password=account.has_password,
         amazon_user_id=link.amazon_user_id if link else None,
+        email_verified=account.email_verified,
     )
 
 
@@ -59,11 +68,9 @@ async def gather_facts(
     return Found(facts=facts, link=link, linked=linked, by_email=by_email)
 
 
-def new_link(
-    tx: Tx, account_id: str, profile: AmazonProfile, prefill: Prefill, *, postal_code: str | None
-) -> AmazonLink:
-    """A new link. ``postal_code``: a new account's (from its prefill); None for an existing
-    account, whose link then gets one only by the sync policy (``profile.sync_profile``)."""
+def new_link(tx: Tx, account_id: str, profile: AmazonProfile, prefill: Prefill) -> AmazonLink:
+    """A new link, holding what Amazon sent (an existing account's own fields change only
+    by the sync policy: ``profile.sync_profile``)."""
     now = tx.now()
     return link_seen(
         AmazonLink(
@@ -72,7 +79,7 @@ def new_link(
             client_id=profile.client_id,
             name=None,
             email=None,
-            postal_code=postal_code,
+            postal_code=None,
             linked_at=now,
             last_sign_in_at=None,
         ),
@@ -83,23 +90,42 @@ def new_link(
 
 
 async def create_linked_account(
-    tx: Tx, profile: AmazonProfile, prefill: Prefill, *, username: str
+    tx: Tx,
+    profile: AmazonProfile,
+    prefill: Prefill,
+    *,
+    username: str,
+    email_holder: Account | Unknown | None = UNKNOWN,
 ) -> tuple[Account, AmazonLink]:
-    """Create the account and its link in one savepoint: both or neither."""
+    """Create the account and its link in one savepoint: both or neither; then queue the
+    verification mail of its address.
+
+    An address another account holds *unverified* (``email_holder``: the caller's look-up,
+    if it made one) is no reason to refuse, nor to give this account that account's
+    password step (``core.decide``): the new account is made without it and the mail
+    goes to it all the same, so whoever reads it can claim it (``flows/email_claims.py``).
+    One held verified stays refused (EmailTaken) as before."""
+    email = prefill.email
+    holder = email_holder
+    if isinstance(holder, Unknown):
+        holder = await tx.accounts.get_by_email(email) if email else None
+    claim = email if holder is not None and not holder.email_verified else None
     async with tx.identities.atomic():
         account = await tx.accounts.create(
             NewAccount(
                 username=username,
-                email=prefill.email,
+                email=None if claim else email,
                 name=prefill.name or username,
                 password_hash=None,
                 email_verified=False,  # Amazon's email is a hint, not proof
+                postal_code=prefill.postal_code,
             )
         )
-        link = await tx.identities.link(
-            new_link(tx, account.id, profile, prefill, postal_code=prefill.postal_code)
-        )
+        link = await tx.identities.link(new_link(tx, account.id, profile, prefill))
     tx.audit(Event.AMAZON_ACCOUNT_CREATED, account_id=account.id, profile=profile)
+    if email:
+        reason = "claim" if claim else "registration"
+        await send_on_creation(tx, account, email, reason=reason, claim=claim is not None)
     return account, link
 
 

@@ -153,9 +153,7 @@ async def link_proven(
     link = await tx.identities.get_by_amazon_user_id(flow.profile.user_id)
     if link is None:
         prefill = checked_prefill(flow.profile)
-        link = await tx.identities.link(
-            new_link(tx, account.id, flow.profile, prefill, postal_code=None)
-        )
+        link = await tx.identities.link(new_link(tx, account.id, flow.profile, prefill))
     elif link.account_id != account.id:
         refuse(tx, AmazonLinkedElsewhere(), account_id=account.id, profile=flow.profile)
     if not account.email_verified:

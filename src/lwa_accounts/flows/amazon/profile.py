@@ -6,7 +6,9 @@ security.md item 14 as decided by ``core.profile_sync.plan_sync``: name and post
 per field policy (``never | fill_empty | always``, settings ``PROFILE_SYNC_NAME`` and
 ``PROFILE_SYNC_POSTAL_CODE``); a changed Amazon email is applied only when no other
 account holds it and only to an account without a password; otherwise it is kept as
-``pending_email`` on the link. The postal code lives on the link (accounts have none).
+``pending_email`` on the link. The link keeps what Amazon last sent (name, email, postal
+code: ``/account`` shows it and offers to copy a field over); the account keeps its own
+values, which only the policy changes.
 """
 
 from __future__ import annotations
@@ -78,13 +80,15 @@ async def available_username(tx: Tx, base: str) -> str:
 def link_seen(
     link: AmazonLink, profile: AmazonProfile, prefill: Prefill, now: datetime
 ) -> AmazonLink:
-    """The link with the profile as just seen at Amazon (its postal code is not a sighting
-    but the synced field: ``sync_profile`` sets it by policy)."""
+    """The link with the profile as just seen at Amazon: what Amazon last sent (a value
+    Amazon stopped sharing is remembered as last seen; its email, which decides item 14's
+    rules, is always the current one)."""
     return replace(
         link,
         client_id=profile.client_id,
         name=prefill.name or link.name,
         email=prefill.email,
+        postal_code=prefill.postal_code or link.postal_code,
         last_sign_in_at=now,
     )
 
@@ -98,17 +102,15 @@ async def sync_profile(
     prefill = checked_prefill(profile)
     local = LocalProfile(
         name=account.name,
-        postal_code=link.postal_code,
+        postal_code=account.postal_code,
         email=account.email,
         has_password=account.has_password,
         last_amazon_email=link.email,
     )
     plan = plan_sync(local, prefill, tx.deps.sync_policy)
-    if plan.name is not None:
-        account = await tx.accounts.update(account.id, name=plan.name)
+    if plan.name is not None or plan.postal_code is not None:
+        account = await tx.accounts.update(account.id, name=plan.name, postal_code=plan.postal_code)
     seen = link_seen(link, profile, prefill, tx.now())
-    if plan.postal_code is not None:
-        seen = replace(seen, postal_code=plan.postal_code)
     amazon_email = prefill.email
     if plan.email == "clear_pending":
         seen = replace(seen, pending_email=None)

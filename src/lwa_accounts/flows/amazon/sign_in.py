@@ -142,7 +142,9 @@ async def _act(
             return SignedInWithAmazon(created=False, signed_in=signed_in, link=seen)
         case Create(prefill):
             username = await available_username(tx, username_base(prefill.email, prefill.name))
-            account, new = await create_linked_account(tx, profile, prefill, username=username)
+            account, new = await create_linked_account(
+                tx, profile, prefill, username=username, email_holder=found.by_email
+            )
             signed_in = await start_amazon_session(
                 tx, account, profile, kind=kind, device_name=device_name, via="new_account"
             )

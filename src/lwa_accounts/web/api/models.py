@@ -12,6 +12,7 @@ from lwa_accounts.core.validation import (
     EMAIL_MAX,
     NAME_MAX,
     PASSWORD_MAX,
+    POSTAL_CODE_MAX,
     USERNAME_MAX,
     Invalid,
     validate_name,
@@ -153,7 +154,12 @@ class AccountOut(BaseModel):
     id: str
     username: str
     email: str | None
+    email_verified: bool = Field(
+        description="Whether the address was proven by a code or link sent to it; an "
+        "unverified address is never used to find or link an account."
+    )
     name: str
+    postal_code: str | None
     amazon_user_id: str | None = Field(description="The linked Amazon user id, or null.")
 
     model_config = ConfigDict(
@@ -163,7 +169,9 @@ class AccountOut(BaseModel):
                     "id": "acc_3hV9cN0bq2kL1dPzX8yA4w",
                     "username": "ada",
                     "email": "ada@example.com",
+                    "email_verified": True,
                     "name": "Ada Lovelace",
+                    "postal_code": "98052",
                     "amazon_user_id": None,
                 }
             ]
@@ -173,6 +181,52 @@ class AccountOut(BaseModel):
 
 class AccountEnvelope(BaseModel):
     account: AccountOut
+
+
+class ProfilePatch(Strict):
+    """Only the fields given change; ``postal_code: null`` (or "") removes it."""
+
+    name: Annotated[str, Field(max_length=NAME_MAX * 2)] | None = None
+    postal_code: Annotated[str, Field(max_length=POSTAL_CODE_MAX * 2)] | None = None
+    email: Annotated[str, Field(max_length=EMAIL_MAX)] | None = Field(
+        default=None,
+        description="A new address: it is sent a verification mail and becomes the "
+        "account's once confirmed; the old one is told and kept meanwhile.",
+    )
+    password: Password | None = Field(
+        default=None,
+        description="For a new `email` more than 5 minutes after signing in.",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "Ada King", "postal_code": "SW1A 1AA"},
+                {"email": "ada@new.example", "password": "correct horse battery staple"},
+            ]
+        },
+    )
+
+
+class EmailCodeRequest(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=20)] = Field(
+        description="The six-digit code from the verification mail (spaces allowed)."
+    )
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "123 456"}]})
+
+
+class VerificationSentOut(BaseModel):
+    email: str = Field(description="Where the verification mail went.")
+    expires_at: datetime
+
+
+class ProfileOut(BaseModel):
+    account: AccountOut
+    email_change: VerificationSentOut | None = Field(
+        description="The address waiting for its confirmation, when `email` asked for one."
+    )
 
 
 class SessionTokenOut(BaseModel):
@@ -228,7 +282,9 @@ def account_json(account: Account, amazon_link: AmazonLink | None = None) -> Acc
         id=account.id,
         username=account.username,
         email=account.email,
+        email_verified=account.email_verified,
         name=account.name,
+        postal_code=account.postal_code,
         amazon_user_id=amazon_link.amazon_user_id if amazon_link else None,
     )
 

@@ -1,4 +1,6 @@
-"""/account: profile, active sessions (each with "Sign out"), change password."""
+"""/account: the profile (name and postal code, with "use this" from what Amazon last
+sent), active sessions (each with "Sign out"), change password. The e-mail address and its
+verification are ``account_email.py``; the Amazon section ``account_amazon.py``."""
 
 from __future__ import annotations
 
@@ -21,6 +23,14 @@ from lwa_accounts.flows.credentials import (
     prepare_password_change,
     rotate_session,
 )
+from lwa_accounts.flows.email_verification import pending_change
+from lwa_accounts.flows.profile import (
+    AmazonField,
+    ProfileChanges,
+    apply_changes,
+    check_changes,
+    use_amazon_value,
+)
 from lwa_accounts.flows.sessions import SignedIn
 from lwa_accounts.web.auth import Caller, optional_browser_caller
 from lwa_accounts.web.cookies import clear_session_cookie, set_session_cookie
@@ -35,34 +45,46 @@ router = APIRouter(include_in_schema=False)
 NOTICES = {
     "password-changed": "Your password was changed. Your other sessions were signed out.",
     "session-ended": "That session was signed out.",
+    "profile-saved": "Your profile was saved.",
+    "email-sent": "We sent a link and a code to the address. It changes once you confirm it.",
+    "email-verified": "Your e-mail address is confirmed.",
+    "email-kept": "Nothing to confirm: your address stays as it is.",
+    "email-cancelled": "The change of address was cancelled.",
 }
+AMAZON_FIELDS: dict[str, AmazonField] = {"name": "name", "postal_code": "postal_code"}
 
 
 def _to_signin(path: str) -> Response:
     return RedirectResponse(f"/signin?next={quote(path, safe='/')}", status_code=303)
 
 
-async def _account_page(
+async def render_account(
     request: Request,
     caller: Caller,
     *,
     status_code: int = 200,
     errors: dict[str, str] | None = None,
     error: str | None = None,
+    form: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    """/account as it is now; ``errors`` per field, ``form``: what was typed (shown again)."""
     services = get_services(request)
     async with request_context(request).transaction() as tx:
-        sessions = await list_sessions(tx, caller.account)
-        amazon_link = await tx.identities.get_for_account(caller.account.id)
+        account = await tx.accounts.get(caller.account.id) or caller.account
+        sessions = await list_sessions(tx, account)
+        amazon_link = await tx.identities.get_for_account(account.id)
+        pending = await pending_change(tx, account)
     return render(
         request,
         "account.html",
         {
-            "account": caller.account,
+            "account": account,
             "current_session": caller.session,
             "sessions": sessions,
             "amazon_link": amazon_link,
+            "pending": pending,
+            "form": form or {},
             "notice": NOTICES.get(request.query_params.get("done", "")),
             "errors": errors or {},
             "error": error,
@@ -79,7 +101,53 @@ async def account_page(request: Request) -> Response:
         caller = await optional_browser_caller(tx, request)
     if caller is None:
         return _to_signin("/account")
-    return await _account_page(request, caller)
+    return await render_account(request, caller)
+
+
+@router.post("/account/profile")
+async def account_save_profile(request: Request) -> Response:
+    form = await read_form(request)
+    typed = {"name": form.get("name", 400), "postal_code": form.get("postal_code", 200)}
+    ctx = request_context(request)
+    async with ctx.transaction() as tx:
+        caller = await optional_browser_caller(tx, request)
+    if caller is None:
+        return _to_signin("/account")
+    try:
+        checked = check_changes(ProfileChanges(**typed))
+        async with ctx.transaction() as tx:
+            await apply_changes(tx, checked, session=caller.session, account=caller.account)
+    except ValidationFailed as failure:
+        return await render_account(
+            request, caller, status_code=422, errors=failure.errors, form=typed
+        )
+    except LwaAccountsError as failure:  # e.g. a kit table without a postal code column
+        return await render_account(
+            request, caller, status_code=failure.status, error=failure.detail, form=typed
+        )
+    return RedirectResponse("/account?done=profile-saved", status_code=303)
+
+
+@router.post("/account/profile/use-amazon")
+async def account_use_amazon_value(request: Request) -> Response:
+    """ "Use this": copy one value Amazon last sent (read from the link, not the form)."""
+    form = await read_form(request)
+    field = AMAZON_FIELDS.get(form.get("field", 20))
+    ctx = request_context(request)
+    async with ctx.transaction() as tx:
+        caller = await optional_browser_caller(tx, request)
+    if caller is None:
+        return _to_signin("/account")
+    if field is None:
+        return await render_account(request, caller, status_code=422, error="Unknown field.")
+    try:
+        async with ctx.transaction() as tx:
+            await use_amazon_value(tx, caller.account, field)
+    except LwaAccountsError as failure:
+        return await render_account(
+            request, caller, status_code=failure.status, error=failure.detail
+        )
+    return RedirectResponse("/account?done=profile-saved", status_code=303)
 
 
 @router.post("/account/password")
@@ -97,7 +165,7 @@ async def account_change_password(request: Request) -> Response:
     if caller is None:
         return _to_signin("/account")
     if new != confirm:
-        return await _account_page(
+        return await render_account(
             request,
             caller,
             status_code=422,
@@ -119,7 +187,7 @@ async def account_change_password(request: Request) -> Response:
                 tx, session=caller.session, account=caller.account, method="password_change"
             )
     except ValidationFailed as failure:
-        return await _account_page(request, caller, status_code=422, errors=failure.errors)
+        return await render_account(request, caller, status_code=422, errors=failure.errors)
     except (InvalidCredentials, TooManyAttempts) as refusal:
         headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
         message = (
@@ -127,7 +195,7 @@ async def account_change_password(request: Request) -> Response:
             if refusal.code == "invalid_credentials"
             else refusal.detail
         )
-        return await _account_page(
+        return await render_account(
             request,
             caller,
             status_code=refusal.status,
@@ -135,7 +203,7 @@ async def account_change_password(request: Request) -> Response:
             headers=headers,
         )
     except LwaAccountsError as failure:
-        return await _account_page(
+        return await render_account(
             request, caller, status_code=failure.status, error=failure.detail
         )
     response = RedirectResponse("/account?done=password-changed", status_code=303)
