@@ -151,7 +151,7 @@ def test_login_with_amazon_in_chromium(
     page.wait_for_url(base_url + "/account")
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     expect(page.get_by_text("ada@example.com").first).to_be_visible()
-    expect(page.get_by_role("heading", name="Amazon")).to_be_visible()
+    expect(page.get_by_role("heading", name="Amazon", exact=True)).to_be_visible()
     expect(page.get_by_text("Linked to")).to_be_visible()
     shot(page, "account-new-user")
     cookies = {c["name"]: c for c in context.cookies()}
