@@ -212,8 +212,8 @@ async def test_changing_the_address_keeps_the_old_one_until_the_new_one_is_confi
     page = await browser.get(asked.headers["location"])
     assert "Waiting for you to confirm <strong>ada@new.example</strong>" in page.text
     assert "Your account keeps ada@example.com until then" in page.text
-    notice = await last_mail(site, "ada@example.com", "email_change_requested")
-    assert "ada@new.example" in notice.text
+    notice = await last_mail(site, "ada@example.com", "notice_email_changed")
+    assert "a•••@new.example" in notice.text
     mail = await last_mail(site, "ada@new.example")
     confirm = await confirm_page(browser, mail)
     await browser.post("/verify-email", data=form_fields(confirm.text, "/verify-email"))
