@@ -20,9 +20,8 @@ def test_ci_installs_the_wheel_alone_migrates_and_serves() -> None:
         return next(at for at, line in enumerate(commands) if line.split()[:2] == ["make", target])
 
     # Before the suites, so a broken wheel fails fast; both suites run (side by side).
-    assert first("smoke-install") < first("test") and first("smoke-install") < first(
-        "test-postgres"
-    )
+    assert first("smoke-install") < first("test")
+    assert first("smoke-install") < first("test-postgres")
     target = re.search(r"^smoke-install:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M)
     assert target is not None
     assert target.group(1).endswith("-m tests.smoke_install")

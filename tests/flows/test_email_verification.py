@@ -218,9 +218,10 @@ async def test_a_new_address_waits_for_its_confirmation_and_the_old_one_is_told(
     await ask(ctx, ada, "Ada@New.Example")
     assert (await account(ctx, ada.id)).email == "ada@example.com"  # kept meanwhile
     assert (await account(ctx, ada.id)).email_verified
-    [notice] = await mail_to(ctx, "ada@example.com", "email_change_requested")
-    assert "Ada@New.Example" in notice.text
-    assert notice.subject.startswith("Someone asked to change the e-mail address")
+    [notice] = await mail_to(ctx, "ada@example.com", "notice_email_changed")
+    assert "A•••@New.Example" in notice.text
+    assert notice.subject == "Your lwa-accounts e-mail address is being changed"
+    assert "/not-me?token=" in notice.text  # "This wasn't me" cancels it
     [mail] = await mail_to(ctx, "Ada@New.Example")
     assert mail.subject == "Confirm your new e-mail address for lwa-accounts"
     now = await account(ctx, ada.id)
@@ -230,6 +231,13 @@ async def test_a_new_address_waits_for_its_confirmation_and_the_old_one_is_told(
     assert waiting.email == "Ada@New.Example"
     moved = await by_code(ctx, ada, code_in(mail))
     assert (moved.email, moved.email_verified) == ("Ada@New.Example", True)
+    # The old address hears that it no longer is the account's (its last message).
+    told = await mail_to(ctx, "ada@example.com", "notice_email_changed")
+    assert [m.subject for m in told] == [
+        "Your lwa-accounts e-mail address is being changed",
+        "Your lwa-accounts e-mail address was changed",
+    ]
+    assert await mail_to(ctx, "Ada@New.Example", "notice_email_changed") == []
     assert {"email.change_requested", "email.changed"} <= set(await kinds(ctx))
     async with ctx.transaction() as tx:
         assert await pending_change(tx, moved) is None
@@ -253,7 +261,7 @@ async def test_an_address_another_account_confirmed_is_refused_when_asked(ctx: C
             await request_change(tx, bob, "ada@example.com")
     assert await mail_to(ctx, "ada@example.com", "verify_email") != []  # only Ada's own
     assert len(await mail_to(ctx, "ada@example.com")) == 1
-    assert await mail_to(ctx, "bob@example.com", "email_change_requested") == []
+    assert await mail_to(ctx, "bob@example.com", "notice_email_changed") == []
 
 
 async def test_an_address_confirmed_elsewhere_meanwhile_is_refused_and_nothing_written(

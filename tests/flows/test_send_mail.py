@@ -59,4 +59,4 @@ def test_rendering_escapes_html_but_not_text(ctx: Context) -> None:
     assert "<b>" not in mail.html
     assert to in mail.text
     assert "test" in kinds()
-    assert {"verify_email", "email_change_requested"} <= set(kinds())  # issue 13
+    assert {"verify_email", "notice_email_changed"} <= set(kinds())  # issue 13

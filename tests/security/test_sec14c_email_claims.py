@@ -92,9 +92,9 @@ async def test_sec14c_a_fresh_session_still_moves_nothing_without_the_new_mailbo
         "/api/v1/me", json={"email": "mallory@evil.example"}, headers=bearer(stolen)
     )
     assert asked.status_code == 200, asked.text
-    [notice] = await service.mail_to("ada@example.com", "email_change_requested")
-    assert "mallory@evil.example" in notice.text
-    assert "If it was not you" in notice.text
+    [notice] = await service.mail_to("ada@example.com", "notice_email_changed")
+    assert "m•••@evil.example" in notice.text
+    assert "/not-me?token=" in notice.text
     assert await _email_of(service, "ada") == ("ada@example.com", True)
     # The owner cancels from the account page; the attacker's mail is then worthless.
     browser = await service.client()

@@ -14,9 +14,9 @@ One setting differs from schemathesis' defaults: ``positive_data_acceptance`` al
 common password, a username's characters after case folding, printable names); 410, the
 answer for a flow or code that expired or was used (and for an old path that moved); and
 on the RFC 8628 token endpoint 400 (``authorization_pending``, ``invalid_grant``), which is
-that protocol's answer to a well-formed poll, and on the password reset's confirm step 400
-(a well-formed link token or code that is not a live one: ``email_link_invalid``,
-``wrong_email_code``). Every conformance check stays strict.
+that protocol's answer to a well-formed poll, and on the password reset's confirm step, the
+link step and the e-mail verification 400 (a well-formed link token or code that is not a
+live one: ``email_link_invalid``, ``wrong_email_code``). Every conformance check stays strict.
 """
 
 from __future__ import annotations
@@ -101,6 +101,29 @@ def config_for(headers: dict[str, str], parameters: dict[str, str]) -> Schemathe
                     "checks": {
                         "positive_data_acceptance": {
                             "expected-statuses": ["2xx", "400", "410", "422", "429", "5xx"]
+                        }
+                    },
+                },
+                {
+                    # The same for the codes of the link step (its account's address is
+                    # confirmed: a link step exists only then) and of the e-mail
+                    # verification: 400 wrong code.
+                    "include-path-regex": "^/api/v1/(flows/link|me/email-verification)$",
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": [
+                                "2xx",
+                                "3xx",
+                                "400",
+                                "401",
+                                "403",
+                                "404",
+                                "409",
+                                "410",
+                                "422",
+                                "429",
+                                "5xx",
+                            ]
                         }
                     },
                 },

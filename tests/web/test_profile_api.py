@@ -127,7 +127,7 @@ async def test_a_new_address_through_the_code(site: Service) -> None:
     assert asked.json()["email_change"]["email"] == "ada@new.example"
     assert asked.json()["account"]["email"] == "ada@example.com"  # kept until confirmed
     kinds = [m.kind for m in await queued_mail(site.database, "ada@example.com")]
-    assert kinds == ["verify_email", "email_change_requested"]
+    assert kinds == ["verify_email", "notice_email_changed"]
     wrong = await client.post(
         "/api/v1/me/email-verification", json={"code": "000000"}, headers=bearer(token)
     )

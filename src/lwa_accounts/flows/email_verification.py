@@ -36,6 +36,7 @@ from lwa_accounts.flows import email_codes
 from lwa_accounts.flows.audit import Event
 from lwa_accounts.flows.context import Tx
 from lwa_accounts.flows.email_claims import claim_verified_email, holds
+from lwa_accounts.flows.notices import notify
 from lwa_accounts.mail.render import render_mail
 
 VERIFY_PATH = "/verify-email"
@@ -177,16 +178,9 @@ async def request_change(tx: Tx, account: Account, email: str) -> Sent | None:
         raise EmailTaken("Another account uses that address.")
     sent = await send_verification(tx, account, email, reason="change", held_elsewhere=held)
     if account.email is not None:
-        await tx.send_mail(
-            render_mail(
-                "email_change_requested",
-                to=account.email,
-                settings=tx.settings,
-                account_id=account.id,
-                username=account.username,
-                new_email=email,
-            )
-        )
+        # The old address is told, with the notice's "This wasn't me" link (it ends the
+        # sessions and voids this proof: the change is cancelled).
+        await notify(tx, account, "email_changed", to=account.email, new_email=email)
     tx.audit(Event.EMAIL_CHANGE_REQUESTED, account_id=account.id)
     return sent
 
@@ -235,4 +229,8 @@ async def _claim(tx: Tx, proof: EmailCode) -> Verified:
             account_id=account.id,
             detail="from=none" if before.email is None else "from=previous",
         )
+        if before.email is not None:
+            await notify(
+                tx, before, "email_changed", to=before.email, new_email=proof.email, confirmed=True
+            )
     return Verified(account=account, changed=changed)
