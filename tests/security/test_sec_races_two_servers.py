@@ -65,6 +65,9 @@ LIMITS = {
     "LWA_ACCOUNTS_USER_CODE_LIMIT_PER_CODE": "9941/10minutes",
     "LWA_ACCOUNTS_DEVICE_START_LIMIT_PER_IP": "9931/10minutes",
     "LWA_ACCOUNTS_FLOW_MAX_PASSWORD_ATTEMPTS": "50",
+    # Registrations' verification mails: a spent budget would send none to confirm.
+    "LWA_ACCOUNTS_EMAIL_LIMIT_PER_IP": "9923/hour",
+    "LWA_ACCOUNTS_EMAIL_LIMIT_PER_ACCOUNT": "9907/hour",
 }
 
 
