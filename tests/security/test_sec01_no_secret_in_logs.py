@@ -284,7 +284,11 @@ async def email_verification(
 
 async def mailed(data_dir: Path, to: str) -> list[QueuedMail]:
     """The server's outbox, read from its own database (the same data directory and key)."""
-    database = Database.from_settings(Settings(env="development", data_dir=data_dir))
+    # The server was started without this process's LWA_ACCOUNTS_* variables: its database
+    # is the SQLite file in its data directory, whatever this test run's default is.
+    database = Database.from_settings(
+        Settings(env="development", data_dir=data_dir, database_url=None)
+    )
     try:
         return [m for m in await queued_mail(database, to) if m.kind == "verify_email"]
     finally:
