@@ -287,9 +287,11 @@ async def activate_amazon(request: Request) -> Response:
     )
 
 
-@router.get("/activate/link")
-async def activate_link_page(request: Request) -> Response:
-    """Back from Amazon with a proof: the password form for that hand-off."""
+async def _proven_link_handoff(
+    request: Request,
+) -> tuple[FoundCode, PendingFlow, AmazonProof] | Response:
+    """The link step's hand-off this browser proved at Amazon (its proof cookie names it),
+    or the page to answer instead (no proof, a refusal, or no longer a link step)."""
     services = get_services(request)
     held = read_proof(request, services)
     if held is None:
@@ -308,7 +310,17 @@ async def activate_link_page(request: Request) -> Response:
         response = _enter_page(request, error=InvalidUserCode())
         clear_proof(response, services)
         return response
-    return await _link_page(request, services, found, flow, proof=proof)
+    return found, flow, proof
+
+
+@router.get("/activate/link")
+async def activate_link_page(request: Request) -> Response:
+    """Back from Amazon with a proof: the password form for that hand-off."""
+    proven = await _proven_link_handoff(request)
+    if isinstance(proven, Response):
+        return proven
+    found, flow, proof = proven
+    return await _link_page(request, get_services(request), found, flow, proof=proof)
 
 
 @router.post("/activate/link")

@@ -19,7 +19,6 @@ from lwa_accounts.errors import (
     AmazonProofRequired,
     CodeProofUnavailable,
     EmailLinkRefused,
-    InvalidUserCode,
     LwaAccountsError,
     TooManyAttempts,
     WrongEmailCode,
@@ -37,12 +36,10 @@ from lwa_accounts.flows.devices import FoundCode
 from lwa_accounts.flows.tv_handoff import (
     begin_handoff_link,
     close_handoff,
-    handoff_by_grant,
     handoff_flow,
 )
-from lwa_accounts.web.auth import optional_browser_caller
 from lwa_accounts.web.forms import read_form
-from lwa_accounts.web.handoff_proof import clear_proof, read_proof
+from lwa_accounts.web.handoff_proof import clear_proof
 from lwa_accounts.web.pages.activate import (
     CODE_FIELD_MAX,
     _asked,
@@ -51,6 +48,7 @@ from lwa_accounts.web.pages.activate import (
     _link_page,
     _lookup,
     _proof_for,
+    _proven_link_handoff,
 )
 from lwa_accounts.web.pages.amazon_link_code import attempts_text
 from lwa_accounts.web.services import get_services, request_context
@@ -110,24 +108,10 @@ async def send_code(request: Request) -> Response:
 @router.get(CODE_PAGE)
 async def code_form(request: Request) -> Response:
     """The code form for the hand-off this browser proved (its proof cookie names it)."""
-    services = get_services(request)
-    held = read_proof(request, services)
-    if held is None:
-        return _enter_page(request, error=AmazonProofRequired())
-    proof, code = held
-    flow: PendingFlow | None = None
-    try:
-        async with request_context(request).transaction() as tx:
-            await optional_browser_caller(tx, request)  # for the header's "signed in as"
-            found = await handoff_by_grant(tx, grant_id=proof.grant_id, code=code)
-            if found is not None:
-                _, flow = await handoff_flow(tx, found)
-    except LwaAccountsError as error:
-        return _enter_page(request, error=error)
-    if found is None or flow is None or flow.kind != "link":
-        response = _enter_page(request, error=InvalidUserCode())
-        clear_proof(response, services)
-        return response
+    proven = await _proven_link_handoff(request)
+    if isinstance(proven, Response):
+        return proven
+    found, flow, _ = proven
     return await _code_page(request, found, flow)
 
 
